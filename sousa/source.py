@@ -1,0 +1,362 @@
+"""Read and validate a generated SOUSA folder into a `Source`: samples per split, plain data.
+
+Everything that can be wrong with the input is found here, before a byte is written, and
+reported with the file, the column and the first offending values. After `read_source`
+returns, nothing else reads the labels tables or stats the media (the auxiliary tables are
+streamed later, by `tables.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import InputError, first_values
+
+SPLITS = ("train", "validation", "test")
+SPLITS_JSON_KEYS = {
+    "train": "train_profile_ids",
+    "validation": "val_profile_ids",
+    "test": "test_profile_ids",
+}
+AUXILIARY_TABLES = ("strokes", "measures")
+PATH_COLUMNS = ("audio_path", "midi_path")
+MEMBER_EXTENSIONS = ("flac", "json", "mid")
+MAX_MEMBER_NAME_BYTES = 100  # a ustar header's name field; longer names need pax headers
+STAGING_DEFAULT_NAME = "hf_staging"
+
+Unassigned = Literal["error", "train", "drop"]
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """One source media file: where it is and what it weighs (stat taken once, here)."""
+
+    relpath: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sample as the shard and table writers need it."""
+
+    sample_id: str
+    split: str
+    key: str  # WebDataset key: the member names are f"{key}.flac", f"{key}.json", f"{key}.mid"
+    row: int  # row of `Source.labels`
+    audio: MediaFile | None
+    midi: MediaFile | None
+
+
+@dataclass
+class Source:
+    """A validated source folder. `labels` holds the label columns (no media paths)."""
+
+    root: Path
+    labels: pa.Table
+    splits: dict[str, list[Sample]]  # every split name, each sorted by key (empty list allowed)
+    auxiliary: dict[str, Path]  # strokes/measures tables that exist
+    readme: str | None
+    missing: list[str] = field(default_factory=list)  # media paths allowed to be missing
+    dropped: list[str] = field(default_factory=list)  # sample ids of unassigned profiles dropped
+    input_files: list[Path] = field(default_factory=list)  # tables, splits.json, README
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [s for split in SPLITS for s in self.splits[split]]
+
+    def fingerprint(self, options: dict) -> str:
+        """A digest of every input (path, size, mtime) and the options: equal ⇒ same output."""
+        h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+        for path in self.input_files:
+            st = path.stat()
+            h.update(f"{path.relative_to(self.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        for s in self.samples:
+            for media in (s.audio, s.midi):
+                if media is not None:
+                    h.update(f"{media.relpath}\0{media.size}\0{media.mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+def read_source(
+    root: Path,
+    *,
+    include_audio: bool = True,
+    include_midi: bool = True,
+    unassigned: Unassigned = "error",
+    allow_missing: bool = False,
+) -> Source:
+    """Read `root`'s labels and splits, check every rule, stat every media file once."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder")
+    samples_path = root / "labels" / "samples.parquet"
+    table = _read_table(samples_path, required=("sample_id", "profile_id"))
+    if not any(c in table.column_names for c in PATH_COLUMNS):
+        raise InputError(f"{samples_path}: needs an 'audio_path' or 'midi_path' column")
+    sample_ids = _string_column(table, "sample_id", samples_path)
+    profile_ids = _string_column(table, "profile_id", samples_path)
+    _check_unique(sample_ids, "sample_id", samples_path)
+    input_files = [samples_path]
+
+    exercises_path = root / "labels" / "exercises.parquet"
+    if exercises_path.exists():
+        table = _merge_exercises(table, sample_ids, exercises_path)
+        input_files.append(exercises_path)
+
+    splits_path = root / "splits.json"
+    split_of_profile = _read_splits(splits_path)
+    input_files.append(splits_path)
+    split_of_row, dropped = _assign_splits(sample_ids, profile_ids, split_of_profile, unassigned)
+
+    audio_paths = _optional_strings(table, "audio_path", samples_path)
+    midi_paths = _optional_strings(table, "midi_path", samples_path)
+    keys = _keys(audio_paths, midi_paths, samples_path)
+    missing: list[str] = []
+    audio = _stat_media(root, audio_paths, "audio_path", include_audio, missing)
+    midi = _stat_media(root, midi_paths, "midi_path", include_midi, missing)
+    if missing and not allow_missing:
+        raise InputError(
+            f"{len(missing)} media file(s) named in {samples_path} are missing: "
+            f"{first_values(missing)} (use --allow-missing to package without them)"
+        )
+
+    splits: dict[str, list[Sample]] = {name: [] for name in SPLITS}
+    for row, split in enumerate(split_of_row):
+        if split is not None:
+            splits[split].append(
+                Sample(sample_ids[row], split, keys[row], row, audio[row], midi[row])
+            )
+    for split, samples in splits.items():
+        samples.sort(key=lambda s: s.key)
+        _check_unique_keys(samples, split, samples_path)
+
+    labels = table.drop_columns([c for c in PATH_COLUMNS if c in table.column_names])
+    auxiliary = {
+        name: root / "labels" / f"{name}.parquet"
+        for name in AUXILIARY_TABLES
+        if (root / "labels" / f"{name}.parquet").exists()
+    }
+    for path in auxiliary.values():
+        _check_columns(pq.read_schema(path), ("sample_id",), path)
+    input_files += list(auxiliary.values())
+    readme_path = root / "README.md"
+    readme = readme_path.read_text(encoding="utf-8") if readme_path.exists() else None
+    if readme is not None:
+        input_files.append(readme_path)
+    return Source(root, labels, splits, auxiliary, readme, missing, dropped, input_files)
+
+
+# -- tables ------------------------------------------------------------------------------
+
+
+def _read_table(path: Path, required: tuple[str, ...]) -> pa.Table:
+    if not path.exists():
+        raise InputError(f"{path}: required file is missing")
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"{path}: not a readable parquet file ({e})") from e
+    _check_columns(table.schema, required, path)
+    return table
+
+
+def _check_columns(schema: pa.Schema, required: tuple[str, ...], path: Path) -> None:
+    absent = [c for c in required if c not in schema.names]
+    if absent:
+        raise InputError(f"{path}: missing column(s) {first_values(absent)}")
+
+
+def _string_column(table: pa.Table, name: str, path: Path) -> list[str]:
+    """A required non-null column, as Python strings."""
+    column = table.column(name)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise InputError(f"{path}: column '{name}' must be strings, got {column.type}")
+    values = column.to_pylist()
+    nulls = [i for i, v in enumerate(values) if v is None or v == ""]
+    if nulls:
+        raise InputError(f"{path}: column '{name}' is empty in row(s) {first_values(nulls)}")
+    return values
+
+
+def _optional_strings(table: pa.Table, name: str, path: Path) -> list[str | None]:
+    if name not in table.column_names:
+        return [None] * table.num_rows
+    column = table.column(name)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        if column.null_count != len(column):
+            raise InputError(f"{path}: column '{name}' must be strings, got {column.type}")
+        return [None] * table.num_rows
+    return [v or None for v in column.to_pylist()]
+
+
+def _check_unique(values: list[str], name: str, path: Path) -> None:
+    first_row: dict[str, int] = {}
+    for row, value in enumerate(values):
+        if value in first_row:
+            raise InputError(
+                f"{path}: {name} {value!r} repeats (rows {first_row[value]} and {row})"
+            )
+        first_row[value] = row
+
+
+def _merge_exercises(table: pa.Table, sample_ids: list[str], path: Path) -> pa.Table:
+    """Left-join exercises on sample_id, keeping the samples' row order and every column."""
+    exercises = _read_table(path, required=("sample_id",))
+    exercise_ids = _string_column(exercises, "sample_id", path)
+    _check_unique(exercise_ids, "sample_id", path)
+    row_of = {sid: i for i, sid in enumerate(exercise_ids)}
+    take = pa.array([row_of.get(sid) for sid in sample_ids], type=pa.int64())
+    picked = exercises.drop_columns(["sample_id"]).take(take)
+    for name, column in zip(picked.column_names, picked.columns):
+        out_name = name if name not in table.column_names else f"{name}_exercise"
+        table = table.append_column(out_name, column)
+    return table
+
+
+# -- splits ------------------------------------------------------------------------------
+
+
+def _read_splits(path: Path) -> dict[str, str]:
+    """profile_id → split name; a profile in two splits is leakage and an error."""
+    if not path.exists():
+        raise InputError(f"{path}: required file is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: must be a JSON object with {list(SPLITS_JSON_KEYS.values())}")
+    split_of: dict[str, str] = {}
+    for split, key in SPLITS_JSON_KEYS.items():
+        profiles = data.get(key)
+        if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+            raise InputError(f"{path}: '{key}' must be a list of profile id strings")
+        for profile in profiles:
+            earlier = split_of.setdefault(profile, split)
+            if earlier != split:
+                raise InputError(
+                    f"{path}: profile {profile!r} is in both '{SPLITS_JSON_KEYS[earlier]}' and "
+                    f"'{key}' (that leaks a player across splits)"
+                )
+    return split_of
+
+
+def _assign_splits(
+    sample_ids: list[str],
+    profile_ids: list[str],
+    split_of_profile: dict[str, str],
+    unassigned: Unassigned,
+) -> tuple[list[str | None], list[str]]:
+    split_of_row: list[str | None] = []
+    orphans: dict[str, int] = defaultdict(int)
+    dropped: list[str] = []
+    for sample_id, profile in zip(sample_ids, profile_ids):
+        split = split_of_profile.get(profile)
+        if split is None:
+            orphans[profile] += 1
+            if unassigned == "train":
+                split = "train"
+            elif unassigned == "drop":
+                dropped.append(sample_id)
+        split_of_row.append(split)
+    if orphans and unassigned == "error":
+        raise InputError(
+            f"splits.json: {len(orphans)} profile(s) of labels/samples.parquet are in no split: "
+            f"{first_values(sorted(orphans))} (choose with --unassigned train or --unassigned drop)"
+        )
+    return split_of_row, dropped
+
+
+# -- media -------------------------------------------------------------------------------
+
+
+def _keys(audio: list[str | None], midi: list[str | None], path: Path) -> list[str]:
+    """The WebDataset key of each sample: the stem of its audio file (else its MIDI file).
+
+    `datasets` and webdataset split a member name at the FIRST dot, so a stem with a dot would
+    scatter one sample over several; `__`-names are reserved and `.`-names are hidden files.
+    """
+    keys: list[str] = []
+    bad: list[str] = []
+    for row, (a, m) in enumerate(zip(audio, midi)):
+        name = PurePosixPath(a or m or "").name
+        key = name.rsplit(".", 1)[0] if "." in name else name
+        longest = f"{key}.{max(MEMBER_EXTENSIONS, key=len)}"
+        if (
+            not key
+            or "." in key
+            or key.startswith("__")
+            or len(longest.encode()) > MAX_MEMBER_NAME_BYTES
+        ):
+            bad.append(a or m or f"<row {row}: no audio_path or midi_path>")
+        keys.append(key)
+    if bad:
+        raise InputError(
+            f"{path}: {len(bad)} media file name(s) cannot be WebDataset keys (a file stem may "
+            f"not be empty, contain a dot, start with '.' or '__', or make a member name over "
+            f"{MAX_MEMBER_NAME_BYTES} bytes): {first_values(bad)}"
+        )
+    return keys
+
+
+def _stat_media(
+    root: Path, relpaths: list[str | None], column: str, include: bool, missing: list[str]
+) -> list[MediaFile | None]:
+    """Check each path stays inside `root`, then stat it once; collect missing files."""
+    if not include:
+        return [None] * len(relpaths)
+    resolved_root = root.resolve()
+    unsafe: list[str] = []
+    media: list[MediaFile | None] = []
+    for relpath in relpaths:
+        media.append(None)
+        if relpath is None:
+            continue
+        real = (root / relpath).resolve()
+        if not _is_plain_relative(relpath) or not real.is_relative_to(resolved_root):
+            unsafe.append(relpath)
+            continue
+        try:
+            st = real.stat()
+        except OSError:
+            missing.append(relpath)
+            continue
+        if not real.is_file():
+            missing.append(relpath)
+            continue
+        media[-1] = MediaFile(relpath, real, st.st_size, st.st_mtime_ns)
+    if unsafe:
+        raise InputError(
+            f"labels/samples.parquet: column '{column}' has {len(unsafe)} path(s) that are "
+            f"absolute, contain '..' or lead outside the folder: {first_values(unsafe)}"
+        )
+    return media
+
+
+def _is_plain_relative(relpath: str) -> bool:
+    posix = PurePosixPath(relpath)
+    return not (
+        posix.is_absolute()
+        or PureWindowsPath(relpath).is_absolute()
+        or ".." in posix.parts
+        or "\\" in relpath
+    )
+
+
+def _check_unique_keys(samples: list[Sample], split: str, path: Path) -> None:
+    for a, b in zip(samples, samples[1:]):
+        if a.key == b.key:
+            raise InputError(
+                f"{path}: samples {a.sample_id!r} and {b.sample_id!r} of split '{split}' would "
+                f"both be stored as member {a.key!r} (their media files share a file name)"
+            )

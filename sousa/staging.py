@@ -1,0 +1,160 @@
+"""The staging folder: atomic file writes, the manifest, and what counts as ours.
+
+Every file is written as `.{name}.incomplete` beside its final name and renamed when
+complete, so an interrupted run never leaves a final-named partial file. `manifest.json` is
+written last and removed first: it is the mark of a complete staging folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+MANAGED_FOLDERS = ("data", "audio", "midi", "auxiliary", "builder")
+MANAGED_FILES = ("README.md", MANIFEST)
+INCOMPLETE_SUFFIX = ".incomplete"
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    size: int
+    sha256: str
+
+
+class HashingWriter:
+    """A binary file object that hashes and counts what it writes."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.digest: FileDigest | None = None
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self.size += len(data)
+        return self._f.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+    def finish(self) -> FileDigest:
+        self.digest = FileDigest(self.size, self._hash.hexdigest())
+        return self.digest
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[HashingWriter]:
+    """Write `path` under a temporary name; rename into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{INCOMPLETE_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            writer = HashingWriter(f)
+            yield writer
+        writer.finish()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> FileDigest:
+    with atomic_writer(path) as out:
+        out.write(data)
+    return out.digest
+
+
+def prepare_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder that is not a staging folder of ours, unless `overwrite`.
+
+    A staging folder of ours holds only the managed names (complete or interrupted run).
+    Removes the manifest first, so the folder is marked incomplete until the run ends.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    if out.is_dir():
+        foreign = sorted(
+            p.name
+            for p in out.iterdir()
+            if p.name not in MANAGED_FOLDERS + MANAGED_FILES
+            and not p.name.endswith(INCOMPLETE_SUFFIX)
+        )
+        if foreign and not overwrite:
+            raise InputError(
+                f"--out {out}: not empty and not a sousa staging folder (it has "
+                f"{', '.join(foreign[:5])}); choose another folder or pass --overwrite"
+            )
+        for name in foreign:
+            _remove(out / name)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
+
+
+def remove_stale(out: Path, keep: set[str]) -> list[str]:
+    """Delete files in the managed folders that this run did not produce (and leftovers)."""
+    removed = []
+    for folder in MANAGED_FOLDERS:
+        for path in sorted((out / folder).rglob("*")) if (out / folder).is_dir() else []:
+            rel = path.relative_to(out).as_posix()
+            if path.is_file() and rel not in keep:
+                path.unlink()
+                removed.append(rel)
+    for folder in MANAGED_FOLDERS:
+        for path in sorted((out / folder).rglob("*"), reverse=True):
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return removed
+
+
+def write_manifest(out: Path, files: dict[str, FileDigest], source_fingerprint: str) -> Path:
+    """Write manifest.json: every file with size and sha256. Written last: it marks completion."""
+    manifest = {
+        "format": "sousa-staging",
+        "version": MANIFEST_VERSION,
+        "source_fingerprint": source_fingerprint,
+        "files": {path: {"size": d.size, "sha256": d.sha256} for path, d in sorted(files.items())},
+    }
+    data = (json.dumps(manifest, indent=1) + "\n").encode()
+    write_bytes_atomic(out / MANIFEST, data)
+    return out / MANIFEST
+
+
+def read_manifest(out: Path) -> dict:
+    """The manifest of a complete staging folder; an InputError if there is none."""
+    path = out / MANIFEST
+    if not path.is_file():
+        raise InputError(f"{out}: no {MANIFEST}, so not a complete staging folder (re-package it)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: unreadable ({e})") from e
+    if manifest.get("format") != "sousa-staging" or manifest.get("version") != MANIFEST_VERSION:
+        raise InputError(
+            f"{path}: unknown manifest format {manifest.get('format')!r} "
+            f"version {manifest.get('version')!r} (this sousa reads version {MANIFEST_VERSION})"
+        )
+    return manifest
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
