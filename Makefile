@@ -1,0 +1,40 @@
+# Two commands for a fresh clone: `make demo` and `make test`. Each builds .venv by itself.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_DIR ?= output/demo
+
+.PHONY: demo test test-native lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The native `datasets` Audio path: torch (CPU) + torchcodec; FFmpeg's libraries come from
+# the system (`apt-get install ffmpeg`). Optional locally: those tests skip without it.
+$(VENV)/.native-audio: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,audio]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m sousa.demo $(DEMO_DIR)
+	$(PY) -m sousa.package $(DEMO_DIR) --shard-size 1MB
+	$(PY) -m sousa.peek $(DEMO_DIR)/hf_staging
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+test-native: $(VENV)/.native-audio
+	SOUSA_REQUIRE_NATIVE_AUDIO=1 $(MAKE) test
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: $(VENV)/.native-audio
+	$(PY) benchmarks/run.py --gb 1
+
+clean:
+	rm -rf $(VENV) output build *.egg-info

@@ -1,0 +1,90 @@
+"""Shared fixtures: real SOUSA-shaped source folders and real staging folders in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sousa.demo import write_demo
+from sousa.package import PackageOptions, package_dataset
+
+SMALL_SHARD = 400_000  # bytes: several shards per split for the 40-sample demo
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """One demo source folder per session (40 samples, 1 s each); copy it before changing it."""
+    return write_demo(tmp_path_factory.mktemp("demo") / "src", n_samples=40, seconds=1.0)
+
+
+@pytest.fixture
+def source(demo_template, tmp_path) -> Path:
+    """A private copy of the demo source folder that a test may change."""
+    return Path(shutil.copytree(demo_template, tmp_path / "src"))
+
+
+@pytest.fixture(scope="session")
+def staging(demo_template, tmp_path_factory) -> Path:
+    """The demo packaged once per session with small shards (read-only for tests)."""
+    out = tmp_path_factory.mktemp("staging") / "hf_staging"
+    package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
+    return out
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under root (and its mtime), to prove a folder was not touched."""
+    digests = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            data = hashlib.sha256(path.read_bytes()).hexdigest()
+            digests[path.relative_to(root).as_posix()] = f"{data}:{st.st_mtime_ns}"
+    return digests
+
+
+def source_rows(source: Path) -> dict[str, dict]:
+    """The source's labels/samples.parquet rows by sample_id (with their media paths)."""
+    samples = pq.read_table(source / "labels" / "samples.parquet").to_pylist()
+    return {r["sample_id"]: r for r in samples}
+
+
+def rewrite_samples(root: Path, change) -> None:
+    """Apply `change(dict_of_columns) -> dict_of_columns` to labels/samples.parquet."""
+    path = root / "labels" / "samples.parquet"
+    table = pq.read_table(path)
+    columns = change(table.to_pydict())
+    pq.write_table(pa.table(columns, schema=table.schema), path)
+
+
+def write_flac(path: Path, seconds: float = 0.1, seed: int = 0, rate: int = 44_100) -> Path:
+    """A real FLAC file of noise, written with soundfile."""
+    import numpy as np
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise = np.random.default_rng(seed).uniform(-0.5, 0.5, int(seconds * rate))
+    sf.write(path, noise, rate, format="FLAC", subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="session")
+def native_audio() -> None:
+    """The `datasets` Audio decoder (torchcodec + torch + FFmpeg) must work, or the test skips.
+
+    With SOUSA_REQUIRE_NATIVE_AUDIO=1 (CI) a missing decoder fails instead of skipping, so CI
+    can never pass with the native audio tests silently skipped.
+    """
+    import os
+
+    try:
+        import torchcodec.decoders  # noqa: F401
+    except Exception as e:  # ImportError, or OSError/RuntimeError when FFmpeg's libs are missing
+        reason = f"native audio needs torch + torchcodec + FFmpeg (make test-native): {e}"
+        if os.environ.get("SOUSA_REQUIRE_NATIVE_AUDIO") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)

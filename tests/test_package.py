@@ -1,0 +1,338 @@
+"""Packaging the demo: layout, offsets, shard cutting, WebDataset rules, determinism, atomicity."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import webdataset as wds
+
+from sousa import shards as shards_module
+from sousa import tables as tables_module
+from sousa.demo import write_demo
+from sousa.package import PackageOptions, main, package_dataset, parse_size
+from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
+from sousa.source import SPLITS
+from sousa.staging import MANIFEST
+from sousa.tables import SHARD_COLUMNS, split_table_path
+
+from .conftest import SMALL_SHARD, source_rows, tree_digest
+
+
+def split_rows(staging: Path, split: str) -> list[dict]:
+    return pq.read_table(staging / split_table_path(split)).to_pylist()
+
+
+def read_range(path: Path, offset: int, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def test_demo_packages_into_the_hub_layout_with_a_complete_manifest(staging):
+    files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    manifest = json.loads((staging / MANIFEST).read_text())
+    assert sorted(manifest["files"]) == [f for f in files if f != MANIFEST]
+    for rel, entry in manifest["files"].items():
+        assert (staging / rel).stat().st_size == entry["size"]
+        assert sha256_file(staging / rel) == entry["sha256"]
+    assert {f for f in files if f.startswith("data/")} == {
+        f"data/{split}-00000-of-00001.parquet" for split in SPLITS
+    }
+    assert "builder/sousa.py" in files and "sousa.py" not in files
+    assert any(f.startswith("audio/train-00001") for f in files), "small shards: several a split"
+    assert {f.split("/")[1] for f in files if f.startswith("auxiliary/")} == {"strokes", "measures"}
+    assert not [f for f in files if ".incomplete" in f]
+
+
+def test_offsets_locate_each_source_file_exactly(staging, demo_template):
+    sources = source_rows(demo_template)
+    checked = 0
+    for split in SPLITS:
+        for row in split_rows(staging, split):
+            src = sources[row["sample_id"]]
+            for kind, path_column in (("audio", "audio_path"), ("midi", "midi_path")):
+                if src[path_column] is None:
+                    assert row[f"{kind}_shard"] is None and row[f"{kind}_offset"] is None
+                    continue
+                shard = staging / kind / row[f"{kind}_shard"]
+                data = read_range(shard, row[f"{kind}_offset"], row[f"{kind}_size"])
+                assert data == (demo_template / src[path_column]).read_bytes()
+                checked += 1
+    assert checked == sum(1 for r in sources.values() for c in ("audio_path", "midi_path") if r[c])
+
+
+def test_split_tables_keep_every_label_column_and_add_the_shard_columns(staging, demo_template):
+    labels = pq.read_schema(demo_template / "labels" / "samples.parquet").names
+    scores = pq.read_schema(demo_template / "labels" / "exercises.parquet").names
+    expected = [c for c in labels if c not in ("audio_path", "midi_path")] + scores[1:]
+    assert pq.read_schema(staging / split_table_path("train")).names == expected + list(
+        SHARD_COLUMNS
+    )
+    split_of = json.loads((demo_template / "splits.json").read_text())
+    for split, key in zip(SPLITS, ("train_profile_ids", "val_profile_ids", "test_profile_ids")):
+        assert {r["profile_id"] for r in split_rows(staging, split)} <= set(split_of[key])
+
+
+def test_shards_follow_the_webdataset_rules(staging, demo_template):
+    """tar -tf lists each sample's members adjacent and sorted; webdataset groups them."""
+    sources = source_rows(demo_template)
+    for shard in sorted((staging / "audio").glob("*.tar")):
+        names = subprocess.run(
+            ["tar", "-tf", str(shard)], check=True, capture_output=True, text=True
+        ).stdout.split()
+        keys = [n.split(".", 1)[0] for n in names]
+        assert keys == sorted(keys), "samples sorted by key, a sample's members adjacent"
+        assert names == sorted(names), "members of a sample in sorted order"
+        for sample in wds.WebDataset(str(shard), shardshuffle=False):
+            labels = json.loads(sample["json"])
+            src = sources[labels["sample_id"]]
+            assert sample["__key__"] == Path(src["audio_path"]).stem
+            assert sample["flac"] == (demo_template / src["audio_path"]).read_bytes()
+            assert ("mid" in sample) == (src["midi_path"] is not None)
+
+
+def test_labels_json_equals_the_split_table_row(staging):
+    rows = {r["sample_id"]: r for r in split_rows(staging, "validation")}
+    with tarfile.open(staging / "midi" / "validation-00000.tar") as tar:
+        for member in tar.getmembers():
+            if member.name.endswith(".json"):
+                labels = json.loads(tar.extractfile(member).read())
+                row = rows[labels["sample_id"]]
+                assert labels == {k: v for k, v in row.items() if k not in SHARD_COLUMNS}
+                assert member.mtime == 0 and member.uid == 0 and member.uname == ""
+
+
+def expected_shard_sizes(source: Path, split: str, shard_size: int) -> list[int]:
+    """Work the audio shards of a split out from file sizes alone, by the documented rule."""
+    rows = sorted(
+        (r for r in source_rows(source).values()),
+        key=lambda r: Path(r["audio_path"]).stem,
+    )
+    profiles = json.loads((source / "splits.json").read_text())[
+        {"train": "train_profile_ids", "validation": "val_profile_ids", "test": "test_profile_ids"}[
+            split
+        ]
+    ]
+
+    def span(size: int) -> int:
+        return BLOCK + (size + BLOCK - 1) // BLOCK * BLOCK
+
+    labels = {r["sample_id"]: r for r in split_rows(source / "hf_staging", split)}
+    sizes: list[int] = []
+    for row in rows:
+        if row["profile_id"] not in profiles:
+            continue
+        label_json = {k: v for k, v in labels[row["sample_id"]].items() if k not in SHARD_COLUMNS}
+        members = [(source / row["audio_path"]).stat().st_size]
+        members.append(len(json.dumps(label_json, separators=(",", ":")).encode()))
+        if row["midi_path"]:
+            members.append((source / row["midi_path"]).stat().st_size)
+        group = sum(span(s) for s in members)
+        if sizes and sizes[-1] + group <= shard_size:
+            sizes[-1] += group
+        else:
+            sizes.append(END_OF_ARCHIVE + group)
+    return sizes
+
+
+@pytest.mark.parametrize("shard_size", [150_000, 400_000, 10**9])
+def test_shards_are_cut_at_the_shard_size_counting_headers_and_padding(source, shard_size):
+    package_dataset(PackageOptions(source=source, shard_size=shard_size))
+    staging = source / "hf_staging"
+    for split in SPLITS:
+        written = [p.stat().st_size for p in sorted((staging / "audio").glob(f"{split}-*.tar"))]
+        assert written == expected_shard_sizes(source, split, shard_size)
+        assert all(size <= shard_size for size in written)
+
+
+def test_a_sample_larger_than_the_shard_size_gets_a_shard_of_its_own(source):
+    package_dataset(PackageOptions(source=source, shard_size=1000))
+    staging = source / "hf_staging"
+    for shard in (staging / "audio").glob("*.tar"):
+        with tarfile.open(shard) as tar:
+            assert len({n.split(".")[0] for n in tar.getnames()}) == 1
+    assert len(list((staging / "audio").glob("*.tar"))) == 40
+
+
+def test_a_split_without_samples_has_no_shards_and_no_table(source):
+    splits = json.loads((source / "splits.json").read_text())
+    splits["train_profile_ids"] += splits["test_profile_ids"]
+    splits["test_profile_ids"] = []
+    (source / "splits.json").write_text(json.dumps(splits))
+    package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    staging = source / "hf_staging"
+    assert not list(staging.rglob("test-*"))
+    card = (staging / "README.md").read_text()
+    assert "audio/test-*.tar" not in card and "audio/validation-*.tar" in card
+
+
+def test_two_runs_and_two_workers_write_byte_identical_files(demo_template, staging, tmp_path):
+    again = tmp_path / "again"
+    package_dataset(PackageOptions(source=demo_template, out=again, shard_size=SMALL_SHARD))
+    parallel = tmp_path / "parallel"
+    package_dataset(
+        PackageOptions(source=demo_template, out=parallel, shard_size=SMALL_SHARD, workers=2)
+    )
+    reference = {k: v.split(":")[0] for k, v in tree_digest(staging).items()}
+    for out in (again, parallel):
+        assert {k: v.split(":")[0] for k, v in tree_digest(out).items()} == reference
+
+
+def test_nested_and_flat_source_layouts_give_the_same_shards(tmp_path):
+    nested = write_demo(tmp_path / "nested", n_samples=12, seconds=0.3, nested=True)
+    flat = write_demo(tmp_path / "flat", n_samples=12, seconds=0.3, nested=False)
+    assert any(p.is_dir() for p in (nested / "audio").iterdir())
+    assert not any(p.is_dir() for p in (flat / "audio").iterdir())
+    for root in (nested, flat):
+        package_dataset(PackageOptions(source=root, shard_size=200_000))
+
+    def shard_digests(root: Path) -> dict[str, str]:
+        staged = root / "hf_staging"
+        return {p.name: sha256_file(p) for p in staged.glob("*/*.tar")}
+
+    assert shard_digests(nested) == shard_digests(flat) != {}
+
+
+def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
+    demo_template, staging, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    real_copy = shards_module._copy_exactly
+    calls = {"n": 0}
+
+    def failing_copy(member, dest):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            dest.write(b"half a file")
+            raise KeyboardInterrupt("killed mid-shard")
+        real_copy(member, dest)
+
+    monkeypatch.setattr(shards_module, "_copy_exactly", failing_copy)
+    with pytest.raises(KeyboardInterrupt):
+        package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
+    assert not (out / MANIFEST).exists()
+    leftovers = [p for p in out.rglob("*") if p.is_file()]
+    assert leftovers, "some shards were complete before the interruption"
+    reference = tree_digest(staging)
+    for path in leftovers:  # every final-named file is complete (equals a full run's)
+        rel = path.relative_to(out).as_posix()
+        assert reference[rel].split(":")[0] == sha256_file(path)
+
+    monkeypatch.setattr(shards_module, "_copy_exactly", real_copy)
+    package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
+    assert {k: v.split(":")[0] for k, v in tree_digest(out).items()} == {
+        k: v.split(":")[0] for k, v in reference.items()
+    }
+
+
+def test_repackaging_with_larger_shards_removes_the_stale_ones(source):
+    package_dataset(PackageOptions(source=source, shard_size=150_000))
+    staging = source / "hf_staging"
+    before = {p.name for p in (staging / "audio").glob("*.tar")}
+    package_dataset(PackageOptions(source=source, shard_size=10**9))
+    after = {p.name for p in (staging / "audio").glob("*.tar")}
+    assert after == {f"{split}-00000.tar" for split in SPLITS} < before
+    manifest = json.loads((staging / MANIFEST).read_text())["files"]
+    assert sorted(manifest) == sorted(
+        p.relative_to(staging).as_posix()
+        for p in staging.rglob("*")
+        if p.is_file() and p.name != MANIFEST
+    )
+
+
+def test_an_unchanged_source_is_not_packaged_again(source):
+    first = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    second = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    assert not first.reused and second.reused and second.files == first.files
+    third = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD * 2))
+    assert not third.reused
+
+
+def test_auxiliary_tables_are_split_like_the_samples_batch_by_batch(source, monkeypatch):
+    monkeypatch.setattr(tables_module, "AUX_BATCH_ROWS", 7)  # many batches per split
+    package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    staging = source / "hf_staging"
+    strokes = pq.read_table(source / "labels" / "strokes.parquet").to_pylist()
+    for split in SPLITS:
+        ids = {r["sample_id"] for r in split_rows(staging, split)}
+        table = pq.read_table(staging / f"auxiliary/strokes/{split}-00000-of-00001.parquet")
+        assert table.to_pylist() == [r for r in strokes if r["sample_id"] in ids]
+
+
+def test_the_source_folder_is_never_modified(source):
+    before = tree_digest(source)
+    assert main([str(source), "--quiet", "--shard-size", "400KB"]) == 0
+    after = {k: v for k, v in tree_digest(source).items() if not k.startswith("hf_staging/")}
+    assert after == before
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(source, capsys):
+    before = tree_digest(source)
+    assert main([str(source), "--dry-run", "--shard-size", "400KB"]) == 0
+    out = capsys.readouterr().out
+    assert "audio/train-00001.tar" in out and "nothing written" in out
+    assert tree_digest(source) == before and not (source / "hf_staging").exists()
+
+
+def test_summary_reports_samples_shards_files_and_hub_limits(source, capsys):
+    assert main([str(source), "--quiet", "--shard-size", "400KB"]) == 0
+    out = capsys.readouterr().out
+    assert "samples: train 24, validation 8, test 8" in out
+    assert "72 source media files" in out and "Hub limits" in out
+
+
+def test_no_audio_and_no_midi_leave_those_shards_out(source, tmp_path):
+    package_dataset(PackageOptions(source=source, out=tmp_path / "a", include_midi=False))
+    assert not (tmp_path / "a" / "midi").exists()
+    with tarfile.open(tmp_path / "a" / "audio" / "train-00000.tar") as tar:
+        assert not [n for n in tar.getnames() if n.endswith(".mid")]
+    package_dataset(PackageOptions(source=source, out=tmp_path / "m", include_audio=False))
+    assert not (tmp_path / "m" / "audio").exists() and (tmp_path / "m" / "midi").exists()
+    rows = split_rows(tmp_path / "m", "train")
+    assert all(r["audio_shard"] is None for r in rows)
+
+
+def test_no_sharding_writes_one_file_per_media_file(source, tmp_path):
+    out = tmp_path / "flat"
+    package_dataset(PackageOptions(source=source, out=out, sharding=False))
+    rows = split_rows(out, "train")
+    assert all((out / r["audio"]).read_bytes()[:4] == b"fLaC" for r in rows)
+    assert len(list((out / "audio").iterdir())) == 40
+
+
+def test_no_sharding_refuses_layouts_over_the_hub_file_limits(source, monkeypatch, capsys):
+    import sousa.plan
+
+    monkeypatch.setattr(sousa.plan, "HUB_MAX_FILES_PER_FOLDER", 30)
+    assert main([str(source), "--no-sharding", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "audio/ has 40" in err and "--no-sharding" in err
+    assert not (source / "hf_staging").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("500MB", 500_000_000), ("2GiB", 2 * 2**30), ("123456", 123456), ("1GB", 10**9)],
+)
+def test_shard_sizes_accept_units(text, size):
+    assert parse_size(text) == size
+
+
+def test_progress_bars_go_to_stderr(source, capsys):
+    assert main([str(source), "--shard-size", "400KB"]) == 0
+    captured = capsys.readouterr()
+    assert "packing shards" in captured.err and "packing shards" not in captured.out
+
+
+def test_labels_json_of_a_sample_can_be_read_back_with_tarfile_streaming(staging):
+    """The stdlib streaming reader (what `iter_archive` uses) sees the same members."""
+    shard = staging / "audio" / "test-00000.tar"
+    with tarfile.open(fileobj=io.BytesIO(shard.read_bytes()), mode="r|") as tar:
+        names = [m.name for m in tar]
+    assert names and names[0].endswith(".flac")
