@@ -11,6 +11,13 @@ class InputError(Exception):
     """
 
 
+class PushError(RuntimeError):
+    """An upload stopped midway (a failed commit, a dropped connection); exit status 1.
+
+    Re-running the same command resumes it: committed files are not sent again.
+    """
+
+
 def first_values(values: list, limit: int = 5) -> str:
     """`a, b, c … (+N more)`: the first offending values, for error messages."""
     shown = ", ".join(repr(v) for v in values[:limit])

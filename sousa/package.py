@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .card import build_card
-from .errors import InputError
+from .errors import InputError, PushError
 from .plan import (
     HUB_MAX_FILE_BYTES,
     HUB_MAX_FILES_PER_FOLDER,
@@ -338,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except PushError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -88,3 +88,12 @@ def native_audio() -> None:
         if os.environ.get("SOUSA_REQUIRE_NATIVE_AUDIO") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture
+def hub(tmp_path_factory, monkeypatch):
+    """A Hub emulator on loopback with huggingface_hub and datasets pointed at it."""
+    from .hub_emulator import emulated_hub
+
+    with emulated_hub(monkeypatch, tmp_path_factory.mktemp("hf_home")) as emulator:
+        yield emulator

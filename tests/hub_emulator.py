@@ -1,0 +1,1105 @@
+"""A small Hugging Face Hub emulator on 127.0.0.1 for tests.
+
+It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub`` (2.4, with
+``HF_HUB_DISABLE_XET=1``, i.e. the legacy LFS upload path) and ``datasets`` clients use to create a
+dataset repo, upload files (inline base64 + LFS basic transfer), list / inspect them, download them
+(with HTTP ranges) and stream them back with ``load_dataset(..., streaming=True)``.
+
+Commits are real: each commit gets a new sha and a new snapshot of the file tree. File contents
+live on disk in a temp dir, content-addressed by sha256 (no big files in RAM).
+
+Usage::
+
+    from tests.hub_emulator import HubEmulator, hub  # noqa: F401  (``hub`` is a pytest fixture)
+
+    def test_x(hub):            # env + constants patched, clients point at the emulator
+        HfApi().create_repo("user/tiny", repo_type="dataset")
+
+    with HubEmulator() as emu:  # standalone (you must point the clients at emu.endpoint yourself)
+        ...
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+LFS_THRESHOLD = 10 * 1024 * 1024  # the Hub refuses inline ("regular") files above 10 MB
+_CHUNK = 1024 * 1024
+_DATE = "%Y-%m-%dT%H:%M:%S.000Z"
+
+_LFS_PATTERNS = (
+    "*.7z *.arrow *.bin *.bz2 *.ckpt *.gz *.h5 *.joblib *.lz4 *.model *.msgpack *.npy *.npz "
+    "*.onnx *.parquet *.pb *.pickle *.pkl *.pt *.pth *.rar *.safetensors *.tar.* *.tar "
+    "*.tflite *.tgz *.wasm *.xz *.zip *.zst *tfevents* *.mds *.mp3 *.ogg *.wav *.flac "
+    "*.jpg *.jpeg *.png *.webp *.gif *.mp4 *.webm"
+)
+# what the Hub puts in the initial commit of a new repo (a subset of its real default)
+DEFAULT_GITATTRIBUTES = "".join(
+    f"{p} filter=lfs diff=lfs merge=lfs -text\n"
+    for p in _LFS_PATTERNS.split()  # noqa: SIM905
+)
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """Git object id of a blob (what the Hub reports as ``oid`` / ``blobId`` for regular files)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    text = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
+    return text.encode()
+
+
+@dataclass
+class FileEntry:
+    sha256: str
+    size: int
+    lfs: bool
+    git_oid: str  # git sha1 of the content (regular) or of the LFS pointer (lfs)
+    last_commit: str  # sha of the commit that last changed this file
+
+
+@dataclass
+class Commit:
+    sha: str
+    parent: str | None
+    title: str
+    message: str
+    date: str
+    files: dict[str, FileEntry]
+
+
+@dataclass
+class Repo:
+    repo_type: str
+    repo_id: str
+    private: bool
+    created_at: str
+    refs: dict[str, str] = field(default_factory=dict)  # branch or "refs/pr/N" -> commit sha
+    commits: dict[str, Commit] = field(default_factory=dict)
+    lfs_oids: set[str] = field(default_factory=set)  # LFS objects uploaded + verified for it
+    next_pr: int = 1
+
+
+@dataclass
+class HubStats:
+    """Instrumentation. ``requests`` is a Counter keyed by ``"METHOD kind"`` (e.g.
+    ``"GET resolve"``, ``"POST commit"``, ``"PUT lfs-upload"``); ``total_requests`` is its sum."""
+
+    requests: Counter = field(default_factory=Counter)
+    bytes_served: int = 0  # response body bytes of resolve GETs (file contents)
+    bytes_uploaded_lfs: int = 0  # LFS PUT request bodies
+    bytes_uploaded_inline: int = 0  # decoded base64 contents of inline ("regular") commit files
+    commits: list[dict] = field(default_factory=list)  # successful commits with their operations
+    lfs_uploads: list[str] = field(default_factory=list)  # sha256 of each LFS object PUT
+    log: list[tuple] = field(default_factory=list)  # (method, path, status, Range header)
+
+    @property
+    def bytes_uploaded(self) -> int:
+        return self.bytes_uploaded_lfs + self.bytes_uploaded_inline
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+
+class HubError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+def _not_found(kind: str, message: str) -> HubError:
+    return HubError(404, message, kind)
+
+
+class HubEmulator:
+    """Hub emulator on 127.0.0.1:<ephemeral port>, served by a background thread.
+
+    ``errors`` lists unexpected emulator exceptions (answered as HTTP 500): should stay empty."""
+
+    def __init__(self, tokens: dict[str, str] | None = None, user: str = "user"):
+        self.tokens = dict(tokens) if tokens is not None else {"hf_test_write": "write"}
+        self.user = user
+        self.lfs_threshold = LFS_THRESHOLD
+        self.stats = HubStats()
+        self.repos: dict[tuple[str, str], Repo] = {}
+        self.blocked_hosts: list[str] = []  # filled by the ``hub`` fixture's network guard
+        self.errors: list[str] = []
+        self._lock = threading.RLock()
+        self._fail_in: int | None = None
+        self._commit_counter = 0
+        self._tmp = tempfile.TemporaryDirectory(prefix="hub-emulator-")
+        self.blob_dir = Path(self._tmp.name) / "blobs"
+        self.blob_dir.mkdir()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public helpers
+    def __enter__(self) -> HubEmulator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._tmp.cleanup()
+
+    def client_env(self, home: Path, token: str | None = "hf_test_write") -> dict[str, str]:
+        """Environment for a *subprocess* client (``subprocess.run(..., env=emu.client_env(d))``):
+        a fresh process reads these at import time, so no patching is needed there."""
+        env = {k: v for k, v in os.environ.items() if k not in _UNSET_ENV and k != "HF_TOKEN"}
+        env.update(_client_env_vars(self.endpoint, Path(home), token))
+        return env
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self.stats = HubStats()
+
+    def fail_commit(self, nth: int = 1) -> None:
+        """Make the ``nth`` commit request from now fail with HTTP 500 (nothing is applied)."""
+        with self._lock:
+            self._fail_in = nth
+
+    def repo_files(
+        self, repo_id: str, revision: str = "main", repo_type: str = "dataset"
+    ) -> dict[str, dict]:
+        """``{path: {"size", "sha256", "lfs", "blob_path"}}`` of the tree at ``revision``."""
+        with self._lock:
+            commit = self._commit_at(self._repo(repo_type, repo_id), revision)
+            return {
+                p: {"size": e.size, "sha256": e.sha256, "lfs": e.lfs, "blob_path": self._blob(e)}
+                for p, e in commit.files.items()
+            }
+
+    def read_file(self, repo_id: str, path: str, revision: str = "main", repo_type="dataset"):
+        return self.repo_files(repo_id, revision, repo_type)[path]["blob_path"].read_bytes()
+
+    def head(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> str:
+        with self._lock:
+            return self._commit_at(self._repo(repo_type, repo_id), revision).sha
+
+    # ------------------------------------------------------------------ storage
+    def _blob(self, entry: FileEntry | str) -> Path:
+        sha = entry if isinstance(entry, str) else entry.sha256
+        return self.blob_dir / sha
+
+    def _store_bytes(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        path = self._blob(sha)
+        if not path.exists():
+            tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return sha
+
+    def _repo(self, repo_type: str, repo_id: str) -> Repo:
+        repo = self.repos.get((repo_type, repo_id))
+        if repo is None:
+            raise _not_found("RepoNotFound", f"Repository {repo_type}s/{repo_id} not found")
+        return repo
+
+    def _resolve_rev(self, repo: Repo, revision: str) -> str:
+        rev = revision.removeprefix("refs/heads/")
+        if rev in repo.refs:
+            return repo.refs[rev]
+        if len(rev) >= 7 and re.fullmatch(r"[0-9a-f]+", rev):
+            matches = [sha for sha in repo.commits if sha.startswith(rev)]
+            if len(matches) == 1:
+                return matches[0]
+        raise _not_found("RevisionNotFound", f"Invalid rev id: {revision}")
+
+    def _commit_at(self, repo: Repo, revision: str) -> Commit:
+        return repo.commits[self._resolve_rev(repo, revision)]
+
+    def _new_commit(self, repo: Repo, parent: str | None, title: str, message: str, files):
+        self._commit_counter += 1
+        seed = f"{repo.repo_id}|{parent}|{title}|{self._commit_counter}|{uuid.uuid4().hex}"
+        sha = hashlib.sha1(seed.encode()).hexdigest()
+        commit = Commit(sha, parent, title, message, time.strftime(_DATE, time.gmtime()), files)
+        repo.commits[sha] = commit
+        return commit
+
+    def _entry_for(self, sha256: str, size: int, lfs: bool, commit_sha: str) -> FileEntry:
+        if lfs:
+            git_oid = git_blob_sha1(lfs_pointer(sha256, size))
+        else:
+            git_oid = git_blob_sha1(self._blob(sha256).read_bytes())
+        return FileEntry(sha256, size, lfs, git_oid, commit_sha)
+
+    def _is_lfs_path(self, files: dict[str, FileEntry], path: str) -> bool:
+        attrs = files.get(".gitattributes")
+        if attrs is None:
+            return False
+        for line in self._blob(attrs).read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) < 2 or "filter=lfs" not in parts[1:]:
+                continue
+            target = path if "/" in parts[0] else path.rsplit("/", 1)[-1]
+            if fnmatch.fnmatchcase(target, parts[0].replace("**/", "*")):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ JSON views
+    def _repo_url(self, repo: Repo) -> str:
+        prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
+        return f"{self.endpoint}/{prefix}{repo.repo_id}"
+
+    def _file_json(self, repo: Repo, path: str, entry: FileEntry, expand: bool) -> dict:
+        out = {"type": "file", "oid": entry.git_oid, "size": entry.size, "path": path}
+        if entry.lfs:
+            ptr = len(lfs_pointer(entry.sha256, entry.size))
+            out["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": ptr}
+        if expand:
+            out["lastCommit"] = self._last_commit_json(repo, entry.last_commit)
+            out["securityFileStatus"] = {"status": "safe", "avScan": None, "pickleImportScan": None}
+        return out
+
+    def _dir_json(self, repo: Repo, commit: Commit, path: str, expand: bool) -> dict:
+        oid = hashlib.sha1(f"{commit.sha}:{path}".encode()).hexdigest()
+        out = {"type": "directory", "oid": oid, "size": 0, "path": path}
+        if expand:
+            out["lastCommit"] = self._last_commit_json(repo, commit.sha)
+        return out
+
+    @staticmethod
+    def _last_commit_json(repo: Repo, sha: str) -> dict:
+        c = repo.commits[sha]
+        return {"id": c.sha, "title": c.title, "date": c.date}
+
+    @staticmethod
+    def _dirs(files: dict[str, FileEntry]) -> set[str]:
+        dirs: set[str] = set()
+        for p in files:
+            parts = p.split("/")[:-1]
+            dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+        return dirs
+
+    def _info_json(self, repo: Repo, revision: str, blobs: bool) -> dict:
+        commit = self._commit_at(repo, revision)
+        siblings = []
+        for path in sorted(commit.files):
+            e = commit.files[path]
+            sib: dict = {"rfilename": path}
+            if blobs:
+                sib.update(size=e.size, blobId=e.git_oid)
+                if e.lfs:
+                    ptr = len(lfs_pointer(e.sha256, e.size))
+                    sib["lfs"] = {"sha256": e.sha256, "size": e.size, "pointerSize": ptr}
+            siblings.append(sib)
+        info = {
+            "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24],
+            "id": repo.repo_id,
+            "author": repo.repo_id.split("/")[0],
+            "sha": commit.sha,
+            "lastModified": commit.date,
+            "createdAt": repo.created_at,
+            "private": repo.private,
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "siblings": siblings,
+            "usedStorage": sum(e.size for e in commit.files.values()),
+        }
+        if repo.repo_type == "model":
+            info["modelId"] = repo.repo_id
+        card = self._card_data(commit)
+        if card is not None:
+            info["cardData"] = card
+        return info
+
+    def _card_data(self, commit: Commit) -> dict | None:
+        entry = commit.files.get("README.md")
+        if entry is None:
+            return None
+        text = self._blob(entry).read_text(errors="replace")
+        m = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
+        if not m:
+            return None
+        try:
+            import yaml
+
+            data = yaml.safe_load(m.group(1))
+        except Exception:
+            return None
+        return data if isinstance(data, dict) else None
+
+
+# ====================================================================== HTTP layer
+def _make_handler(hub: HubEmulator):
+    class Handler(_HubHandler):
+        emu = hub
+
+    return Handler
+
+
+_REPO_TYPES = {"datasets": "dataset", "spaces": "space", "models": "model"}
+_LFS_BATCH = ["info", "lfs", "objects", "batch"]
+
+
+def _split_rev(segs: list[str]) -> tuple[str, list[str]]:
+    """First segment(s) are a revision (``refs/pr/1`` may arrive unquoted as three segments)."""
+    if not segs:
+        raise HubError(400, "Missing revision")
+    if segs[0] == "refs" and len(segs) >= 3:
+        return "/".join(segs[:3]), segs[3:]
+    return segs[0], segs[1:]
+
+
+class _HubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    emu: HubEmulator
+
+    def log_message(self, format, *args):  # noqa: A002 - silence stderr logging
+        pass
+
+    # ------------------------------------------------------------------ plumbing
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self._status = 0
+        self._body_consumed = False
+        segs = [unquote(s) for s in url.path.split("/")[1:]]
+        kind = "unknown"
+        try:
+            kind, handler, args = self._route(method, segs)
+            handler(*args)
+        except HubError as e:
+            self._error(e.status, e.message, e.code)
+        except Exception as e:  # pragma: no cover - emulator bug: report it as a 500
+            self.emu.errors.append(f"{method} {self.path}: {type(e).__name__}: {e}")
+            self._error(500, f"Emulator error: {type(e).__name__}: {e}")
+        finally:
+            with self.emu._lock:
+                self.emu.stats.requests[f"{method} {kind}"] += 1
+                entry = (method, self.path, self._status, self.headers.get("Range"))
+                self.emu.stats.log.append(entry)
+
+    def _route(self, method: str, segs: list[str]):
+        if segs[:1] == ["api"]:
+            rest = segs[1:]
+            if rest == ["whoami-v2"] and method == "GET":
+                return "whoami", self.whoami, ()
+            if rest == ["repos", "create"] and method == "POST":
+                return "create-repo", self.create_repo, ()
+            if rest == ["repos", "delete"] and method == "DELETE":
+                return "delete-repo", self.delete_repo, ()
+            if rest == ["validate-yaml"] and method == "POST":
+                return "validate-yaml", self.validate_yaml, ()
+            if len(rest) >= 3 and rest[0] in _REPO_TYPES:
+                repo_type, repo_id = _REPO_TYPES[rest[0]], f"{rest[1]}/{rest[2]}"
+                return self._route_api_repo(method, repo_type, repo_id, rest[3:])
+        if segs[:1] == ["__lfs"] and len(segs) >= 2:
+            if segs[1] == "upload" and method == "PUT":
+                return "lfs-upload", self.lfs_put, (segs[2],)
+            if segs[1] == "verify" and method == "POST" and len(segs) >= 5:
+                return "lfs-verify", self.lfs_verify, (segs[2], f"{segs[3]}/{segs[4]}")
+        repo_type = "model"
+        if segs and segs[0] in _REPO_TYPES:
+            repo_type, segs = _REPO_TYPES[segs[0]], segs[1:]
+        if len(segs) == 6 and segs[1].endswith(".git") and segs[2:] == _LFS_BATCH:
+            repo_id = f"{segs[0]}/{segs[1][: -len('.git')]}"
+            return "lfs-batch", self.lfs_batch, (repo_type, repo_id)
+        if len(segs) >= 5 and segs[2] == "resolve" and method in ("GET", "HEAD"):
+            rev, path = _split_rev(segs[3:])
+            args = (repo_type, f"{segs[0]}/{segs[1]}", rev, "/".join(path))
+            return "resolve", self.resolve, args
+        raise HubError(404, f"Not found: {method} {self.path}")
+
+    def _route_api_repo(self, method: str, repo_type: str, repo_id: str, rest: list[str]):
+        head = rest[0] if rest else ""
+        if method == "GET" and not rest:
+            return "repo-info", self.repo_info, (repo_type, repo_id, "main")
+        if method == "GET" and head == "revision":
+            rev, _ = _split_rev(rest[1:])
+            return "repo-info", self.repo_info, (repo_type, repo_id, rev)
+        if method == "GET" and head == "tree":
+            rev, path = _split_rev(rest[1:])
+            return "tree", self.tree, (repo_type, repo_id, rev, "/".join(path))
+        if method == "POST" and head == "paths-info":
+            rev, _ = _split_rev(rest[1:])
+            return "paths-info", self.paths_info, (repo_type, repo_id, rev)
+        if method == "POST" and head == "preupload":
+            rev, _ = _split_rev(rest[1:])
+            return "preupload", self.preupload, (repo_type, repo_id, rev)
+        if method == "POST" and head == "commit":
+            rev, _ = _split_rev(rest[1:])
+            return "commit", self.commit, (repo_type, repo_id, rev)
+        if head == "branch" and method in ("POST", "DELETE") and len(rest) >= 2:
+            args = (method, repo_type, repo_id, "/".join(rest[1:]))
+            return "branch", self.branch, args
+        if method == "GET" and head == "refs":
+            return "refs", self.refs, (repo_type, repo_id)
+        if method == "GET" and head == "commits":
+            rev, _ = _split_rev(rest[1:])
+            return "commits", self.list_commits, (repo_type, repo_id, rev)
+        raise HubError(404, f"Not found: {method} {self.path}")
+
+    def _read_body(self) -> bytes:
+        self._body_consumed = True
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return b"".join(self._iter_chunked())
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _iter_body(self):
+        """Yield the request body in pieces (Content-Length or chunked), without buffering it."""
+        self._body_consumed = True
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            yield from self._iter_chunked()
+            return
+        remaining = int(self.headers.get("Content-Length") or 0)
+        while remaining > 0:
+            piece = self.rfile.read(min(_CHUNK, remaining))
+            if not piece:
+                break
+            remaining -= len(piece)
+            yield piece
+
+    def _iter_chunked(self):
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            yield self.rfile.read(size)
+            self.rfile.readline()
+
+    def _json_body(self):
+        raw = self._read_body()
+        return json.loads(raw) if raw else {}
+
+    def _drain(self) -> None:
+        if not self._body_consumed:
+            for _ in self._iter_body():
+                pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict | None = None, ctype=None):
+        self._drain()
+        self._status = status
+        self.send_response(status)
+        self.send_header("Content-Type", ctype or "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, obj, status: int = 200, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(obj).encode(), headers)
+
+    def _error(self, status: int, message: str, code: str | None = None) -> None:
+        headers = {"X-Error-Message": message}
+        if code:
+            headers["X-Error-Code"] = code
+        with contextlib.suppress(OSError):  # client went away
+            self._json({"error": message}, status, headers)
+
+    # ------------------------------------------------------------------ auth
+    def _token_role(self) -> str | None:
+        """``None`` if anonymous; raises 401 for an unknown token (like the Hub does)."""
+        auth = self.headers.get("Authorization")
+        if not auth:
+            return None
+        token = auth.split(" ", 1)[-1].strip()
+        role = self.emu.tokens.get(token)
+        if role is None:
+            raise HubError(401, "Invalid credentials in Authorization header")
+        return role
+
+    def _require(self, level: str) -> str:
+        role = self._token_role()
+        if role is None:
+            raise HubError(401, "Invalid username or password.")
+        if level == "write" and role != "write":
+            raise HubError(403, "You don't have the rights to write to this repository.")
+        return role
+
+    def _readable_repo(self, repo_type: str, repo_id: str) -> Repo:
+        role = self._token_role()
+        repo = self.emu.repos.get((repo_type, repo_id))
+        if repo is None or (repo.private and role is None):
+            status = 401 if role is None else 404
+            raise HubError(status, "Repository not found", "RepoNotFound")
+        return repo
+
+    def _writable_repo(self, repo_type: str, repo_id: str) -> Repo:
+        self._require("write")
+        return self._readable_repo(repo_type, repo_id)
+
+    # ------------------------------------------------------------------ endpoints
+    def whoami(self):
+        """``HfApi.whoami()`` -> ``GET /api/whoami-v2``."""
+        role = self._require("read")
+        name = self.emu.user
+        self._json(
+            {
+                "type": "user",
+                "id": hashlib.md5(name.encode()).hexdigest()[:24],
+                "name": name,
+                "fullname": name,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "t", "role": role}},
+            }
+        )
+
+    def create_repo(self):
+        """``HfApi.create_repo()`` -> ``POST /api/repos/create`` (409 if it exists)."""
+        self._require("write")
+        body = self._json_body()
+        repo_type = body.get("type") or "model"
+        repo_id = f"{body.get('organization') or self.emu.user}/{body['name']}"
+        private = body.get("visibility", "private" if body.get("private") else "public") != "public"
+        emu = self.emu
+        with emu._lock:
+            if (repo_type, repo_id) in emu.repos:
+                url = emu._repo_url(emu.repos[(repo_type, repo_id)])
+                msg = f"You already created this {repo_type} repo"
+                return self._json({"error": msg, "url": url}, 409, {"X-Error-Message": msg})
+            repo = Repo(repo_type, repo_id, private, time.strftime(_DATE, time.gmtime()))
+            files = {}
+            sha = emu._store_bytes(DEFAULT_GITATTRIBUTES.encode())
+            commit = emu._new_commit(repo, None, "initial commit", "", files)
+            size = len(DEFAULT_GITATTRIBUTES)
+            files[".gitattributes"] = emu._entry_for(sha, size, False, commit.sha)
+            repo.refs["main"] = commit.sha
+            emu.repos[(repo_type, repo_id)] = repo
+        self._json({"url": emu._repo_url(repo), "name": repo_id, "id": repo_id})
+
+    def delete_repo(self):
+        """``HfApi.delete_repo()`` -> ``DELETE /api/repos/delete``."""
+        self._require("write")
+        body = self._json_body()
+        repo_id = f"{body.get('organization') or self.emu.user}/{body['name']}"
+        key = (body.get("type") or "model", repo_id)
+        with self.emu._lock:
+            if self.emu.repos.pop(key, None) is None:
+                raise HubError(404, "Repository not found", "RepoNotFound")
+        self._send(200, b"")
+
+    def validate_yaml(self):
+        """README.md metadata check by ``create_commit`` -> ``POST /api/validate-yaml``."""
+        self._read_body()
+        self._json({"errors": [], "warnings": []})
+
+    def repo_info(self, repo_type, repo_id, revision):
+        """``repo_info``/``dataset_info`` -> ``GET /api/{type}s/{id}[/revision/{rev}]?blobs=``."""
+        with self.emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            blobs = self.query.get("blobs", "").lower() in ("1", "true")
+            info = self.emu._info_json(repo, revision, blobs)
+        self._json(info)
+
+    def tree(self, repo_type, repo_id, revision, path):
+        """``list_repo_tree`` / ``list_repo_files`` / ``HfFileSystem.ls|glob|find`` ->
+        ``GET /api/{type}s/{id}/tree/{rev}[/{path}]?recursive=&expand=`` (single page)."""
+        recursive = self.query.get("recursive", "").lower() in ("1", "true")
+        expand = self.query.get("expand", "").lower() in ("1", "true")
+        emu = self.emu
+        with emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            commit = emu._commit_at(repo, revision)
+            path = path.strip("/")
+            dirs = emu._dirs(commit.files)
+            if path and path not in dirs:
+                if path in commit.files:  # the Hub answers a file path with its own entry
+                    return self._json([emu._file_json(repo, path, commit.files[path], expand)])
+                raise _not_found("EntryNotFound", f"{path} does not exist on {revision}")
+            prefix = f"{path}/" if path else ""
+
+            def wanted(p: str) -> bool:
+                return p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
+
+            out = [emu._dir_json(repo, commit, d, expand) for d in sorted(dirs) if wanted(d)]
+            out += [
+                emu._file_json(repo, p, e, expand)
+                for p, e in sorted(commit.files.items())
+                if wanted(p)
+            ]
+        self._json(out)
+
+    def paths_info(self, repo_type, repo_id, revision):
+        """``get_paths_info`` / ``file_exists`` / ``HfFileSystem.info`` ->
+        ``POST /api/{type}s/{id}/paths-info/{rev}`` (form or JSON: ``paths``, ``expand``)."""
+        raw = self._read_body()
+        if self.headers.get("Content-Type", "").startswith("application/json"):
+            body = json.loads(raw or b"{}")
+            paths, expand = body.get("paths", []), str(body.get("expand", "")).lower()
+        else:
+            form = parse_qs(raw.decode())
+            paths, expand = form.get("paths", []), form.get("expand", [""])[-1].lower()
+        expand_b = expand in ("1", "true")
+        emu = self.emu
+        with emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            commit = emu._commit_at(repo, revision)
+            dirs = emu._dirs(commit.files)
+            out = []
+            for p in paths:
+                p = p.strip("/")
+                if p in commit.files:
+                    out.append(emu._file_json(repo, p, commit.files[p], expand_b))
+                elif p in dirs or p == "":
+                    out.append(emu._dir_json(repo, commit, p, expand_b))
+        self._json(out)
+
+    def preupload(self, repo_type, repo_id, revision):
+        """``preupload_lfs_files`` (called by ``create_commit``/``upload_folder``) ->
+        ``POST /api/{type}s/{id}/preupload/{rev}``: decides ``uploadMode`` (lfs if >= 10 MB, binary
+        sample, or matched by ``.gitattributes``) and returns the remote ``oid`` of files already at
+        ``rev`` (git sha1 for regular files, sha256 for LFS ones) so the client can skip them."""
+        body = self._json_body()
+        emu = self.emu
+        with emu._lock:
+            repo = self._writable_repo(repo_type, repo_id)
+            files = emu._commit_at(repo, revision).files
+            ignore = [
+                ln.strip()
+                for ln in (body.get("gitIgnore") or "").splitlines()
+                if ln.strip() and not ln.startswith("#")
+            ]
+            out = []
+            for f in body.get("files", []):
+                path, size = f["path"], int(f["size"])
+                sample = base64.b64decode(f.get("sample") or "")
+                lfs = size >= emu.lfs_threshold or b"\0" in sample or emu._is_lfs_path(files, path)
+                item = {
+                    "path": path,
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": any(
+                        fnmatch.fnmatchcase(path, pat) or fnmatch.fnmatchcase(path, pat + "/*")
+                        for pat in ignore
+                    ),
+                }
+                remote = files.get(path)
+                if remote is not None:
+                    item["oid"] = remote.sha256 if (lfs and remote.lfs) else remote.git_oid
+                out.append(item)
+            head = emu._resolve_rev(repo, revision)
+        self._json({"files": out, "commitOid": head})
+
+    def lfs_batch(self, repo_type, repo_id):
+        """LFS batch API used by the legacy (non-xet) upload path ->
+        ``POST /{type}s/{id}.git/info/lfs/objects/batch``. Objects already stored for the repo get
+        no ``actions`` (client skips them); others get a basic-transfer PUT href + a verify href."""
+        body = self._json_body()
+        emu = self.emu
+        with emu._lock:
+            repo = self._writable_repo(repo_type, repo_id)
+            objects = []
+            for obj in body.get("objects", []):
+                oid, size = obj["oid"], int(obj["size"])
+                item: dict = {"oid": oid, "size": size, "authenticated": True}
+                if oid not in repo.lfs_oids:
+                    item["actions"] = {
+                        "upload": {"href": f"{emu.endpoint}/__lfs/upload/{oid}?size={size}"},
+                        "verify": {
+                            "href": f"{emu.endpoint}/__lfs/verify/{repo_type}/{repo_id}",
+                            "header": {},
+                        },
+                    }
+                objects.append(item)
+        self._json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
+
+    def lfs_put(self, oid):
+        """Basic LFS transfer: ``PUT`` of the raw object (the "S3" upload). Streamed to disk and
+        checked against its sha256; counted in ``bytes_uploaded_lfs``."""
+        emu = self.emu
+        tmp = emu.blob_dir / f"{oid}.{uuid.uuid4().hex}.part"
+        digest, n = hashlib.sha256(), 0
+        with open(tmp, "wb") as fh:
+            for piece in self._iter_body():
+                digest.update(piece)
+                fh.write(piece)
+                n += len(piece)
+        with emu._lock:
+            emu.stats.bytes_uploaded_lfs += n
+            emu.stats.lfs_uploads.append(oid)
+        if digest.hexdigest() != oid:
+            tmp.unlink()
+            raise HubError(400, f"sha256 mismatch for LFS object {oid}")
+        os.replace(tmp, emu._blob(oid))
+        self._send(200, b"", {"ETag": f'"{oid}"'}, "text/plain")
+
+    def lfs_verify(self, repo_type, repo_id):
+        """LFS verify action -> ``POST /__lfs/verify/{type}/{id}`` with ``{oid, size}``: registers
+        the object as present in the repo (future batch calls report it as already uploaded)."""
+        body = self._json_body()
+        emu = self.emu
+        with emu._lock:
+            repo = self._writable_repo(repo_type, repo_id)
+            blob = emu._blob(body["oid"])
+            if not blob.exists() or blob.stat().st_size != int(body["size"]):
+                raise HubError(404, f"LFS object {body['oid']} not found")
+            repo.lfs_oids.add(body["oid"])
+        self._json({"success": True})
+
+    def commit(self, repo_type, repo_id, revision):
+        """``create_commit`` / ``upload_folder`` / ``upload_file`` / ``delete_file`` ->
+        ``POST /api/{type}s/{id}/commit/{rev}[?create_pr=1]`` with an NDJSON body (header, file,
+        lfsFile, deletedFile, deletedFolder). Atomic: everything is validated before applying."""
+        lines = [json.loads(ln) for ln in self._read_body().splitlines() if ln.strip()]
+        emu = self.emu
+        with emu._lock:
+            repo = self._writable_repo(repo_type, repo_id)
+            if emu._fail_in is not None:
+                emu._fail_in -= 1
+                if emu._fail_in <= 0:
+                    emu._fail_in = None
+                    raise HubError(500, "Internal Error (injected by HubEmulator.fail_commit)")
+            create_pr = self.query.get("create_pr", "") in ("1", "true", "True")
+            header = next((ln["value"] for ln in lines if ln["key"] == "header"), {})
+            parent = header.get("parentCommit")
+            if revision not in repo.refs and not revision.startswith("refs/heads/"):
+                raise _not_found("RevisionNotFound", f"Invalid rev id: {revision} (not a branch)")
+            head = emu._resolve_rev(repo, revision)
+            if parent and not create_pr and not head.startswith(parent):
+                raise HubError(412, "A commit has happened since. Please refresh and try again.")
+            base = emu._resolve_rev(repo, parent) if (parent and create_pr) else head
+            files = dict(repo.commits[base].files)
+            ops, pending = [], []
+            for ln in lines:
+                key, val = ln["key"], ln.get("value", {})
+                if key == "file":
+                    data = base64.b64decode(val["content"])
+                    pending.append(("inline", val["path"], data))
+                elif key == "lfsFile":
+                    if val["oid"] not in repo.lfs_oids:
+                        raise HubError(422, f"LFS object {val['oid']} not uploaded")
+                    pending.append(("lfs", val["path"], val["oid"]))
+                elif key == "deletedFile":
+                    if val["path"] not in files:
+                        raise _not_found("EntryNotFound", "A file with this name doesn't exist")
+                    pending.append(("delete", val["path"], None))
+                elif key == "deletedFolder":
+                    pending.append(("delete_folder", val["path"].rstrip("/"), None))
+            # everything validated: apply
+            title = header.get("summary") or "Commit"
+            commit = emu._new_commit(repo, base, title, header.get("description", ""), files)
+            for kind, path, payload in pending:
+                if kind == "inline":
+                    sha = emu._store_bytes(payload)
+                    files[path] = emu._entry_for(sha, len(payload), False, commit.sha)
+                    emu.stats.bytes_uploaded_inline += len(payload)
+                    ops.append({"op": "add", "path": path, "lfs": False, "size": len(payload)})
+                elif kind == "lfs":
+                    size = emu._blob(payload).stat().st_size
+                    files[path] = emu._entry_for(payload, size, True, commit.sha)
+                    ops.append({"op": "add", "path": path, "lfs": True, "size": size})
+                elif kind == "delete":
+                    files.pop(path, None)
+                    ops.append({"op": "delete", "path": path})
+                else:
+                    for p in [p for p in files if p.startswith(path + "/") or not path]:
+                        files.pop(p)
+                    ops.append({"op": "delete_folder", "path": path})
+            pr_url = None
+            if create_pr:
+                ref = f"refs/pr/{repo.next_pr}"
+                pr_url = f"{emu._repo_url(repo)}/discussions/{repo.next_pr}"
+                repo.next_pr += 1
+            else:
+                ref = revision.removeprefix("refs/heads/")
+            repo.refs[ref] = commit.sha
+            emu.stats.commits.append(
+                {"repo_id": repo_id, "repo_type": repo_type, "revision": ref, "oid": commit.sha,
+                 "title": title, "operations": ops}
+            )  # fmt: skip
+            body = {
+                "success": True,
+                "commitOid": commit.sha,
+                "commitUrl": f"{emu._repo_url(repo)}/commit/{commit.sha}",
+                "hookOutput": "",
+            }
+            if pr_url:
+                body["pullRequestUrl"] = pr_url
+        self._json(body)
+
+    def branch(self, method, repo_type, repo_id, branch):
+        """``create_branch`` / ``delete_branch`` -> ``POST|DELETE /api/{type}s/{id}/branch/{b}``."""
+        body = self._json_body() if method == "POST" else (self._read_body() and {})
+        with self.emu._lock:
+            repo = self._writable_repo(repo_type, repo_id)
+            if method == "DELETE":
+                if repo.refs.pop(branch, None) is None:
+                    raise _not_found("RevisionNotFound", f"Branch {branch} not found")
+                return self._send(200, b"")
+            if branch in repo.refs:
+                raise HubError(409, f"Reference already exists: refs/heads/{branch}")
+            start = body.get("startingPoint") or "main"
+            repo.refs[branch] = self.emu._resolve_rev(repo, start)
+        self._send(200, b"")
+
+    def refs(self, repo_type, repo_id):
+        """``list_repo_refs`` -> ``GET /api/{type}s/{id}/refs``."""
+        with self.emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            branches = [
+                {"name": n, "ref": f"refs/heads/{n}", "targetCommit": s}
+                for n, s in repo.refs.items()
+                if not n.startswith("refs/")
+            ]
+            prs = [
+                {"name": n, "ref": n, "targetCommit": s}
+                for n, s in repo.refs.items()
+                if n.startswith("refs/pr/")
+            ]
+        self._json({"branches": branches, "tags": [], "converts": [], "pullRequests": prs})
+
+    def list_commits(self, repo_type, repo_id, revision):
+        """``list_repo_commits`` -> ``GET /api/{type}s/{id}/commits/{rev}`` (single page)."""
+        with self.emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            sha, out = self.emu._resolve_rev(repo, revision), []
+            while sha:
+                c = repo.commits[sha]
+                out.append(
+                    {"id": c.sha, "title": c.title, "message": c.message, "date": c.date,
+                     "authors": [{"user": self.emu.user}]}
+                )  # fmt: skip
+                sha = c.parent
+        self._json(out)
+
+    def resolve(self, repo_type, repo_id, revision, path):
+        """File download (``hf_hub_download``, ``HfFileSystem`` reads, ``datasets`` streaming) ->
+        ``GET|HEAD /[{type}s/]{id}/resolve/{rev}/{path}``. Sends ETag / X-Repo-Commit /
+        X-Linked-Etag / X-Linked-Size like the Hub, and honours ``Range: bytes=a-b`` with 206."""
+        emu = self.emu
+        with emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            commit = emu._commit_at(repo, revision)
+            entry = commit.files.get(path)
+            if entry is None:
+                raise _not_found("EntryNotFound", f"{path} not found at {revision}")
+        blob = emu._blob(entry)
+        total = entry.size
+        start, end = 0, total - 1
+        status = 200
+        rng = self.headers.get("Range")
+        if rng:
+            m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", rng)
+            if not m or (not m.group(1) and not m.group(2)):
+                raise HubError(416, f"Invalid range {rng}")
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), total - 1) if m.group(2) else total - 1
+            else:
+                start = max(total - int(m.group(2)), 0)
+            if start >= total and total > 0:
+                hdrs = {"Content-Range": f"bytes */{total}"}
+                return self._send(416, b"", hdrs)
+            status = 206
+        length = max(end - start + 1, 0)
+        headers = {
+            "ETag": f'"{entry.sha256 if entry.lfs else entry.git_oid}"',
+            "X-Repo-Commit": commit.sha,
+            "Accept-Ranges": "bytes",
+            "Content-Length": str(length),
+        }
+        if entry.lfs:
+            headers["X-Linked-Etag"] = f'"{entry.sha256}"'
+            headers["X-Linked-Size"] = str(total)
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{end}/{total}"
+        self._drain()
+        self._status = status
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        with open(blob, "rb") as fh:
+            fh.seek(start)
+            remaining = length
+            while remaining > 0:
+                piece = fh.read(min(_CHUNK, remaining))
+                if not piece:
+                    break
+                try:
+                    self.wfile.write(piece)
+                except OSError:  # client closed the connection early (e.g. partial read)
+                    break
+                remaining -= len(piece)
+                with emu._lock:
+                    emu.stats.bytes_served += len(piece)
+
+
+# ====================================================================== client wiring
+_UNSET_ENV = [
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HUGGINGFACE_ASSETS_CACHE",
+    "HF_ASSETS_CACHE",
+    "HUGGINGFACE_CO_STAGING",
+]
+
+
+def _client_env_vars(endpoint: str, home: Path, token: str | None) -> dict[str, str]:
+    env = {
+        "HF_ENDPOINT": endpoint,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+        "HF_HOME": str(home),
+        "HF_HUB_CACHE": str(home / "hub"),
+        "HF_DATASETS_CACHE": str(home / "datasets"),
+        "HF_TOKEN_PATH": str(home / "token"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def point_clients_at(endpoint: str, home: Path, token: str | None, monkeypatch) -> None:
+    """Point ``huggingface_hub`` and ``datasets`` (already imported or not) at ``endpoint``.
+
+    Sets the env vars (for anything read later / subprocesses) and patches the module-level
+    constants that both libraries computed from them at import time."""
+    import datasets.config as dconfig
+    import huggingface_hub
+    import huggingface_hub.constants as hc
+    import huggingface_hub.hf_api as hf_api
+    import huggingface_hub.utils._cache_assets as cache_assets
+    import huggingface_hub.utils._cache_manager as cache_manager
+    import huggingface_hub.utils._http as hhttp
+    from huggingface_hub import HfFileSystem
+
+    hub_cache, ds_cache = home / "hub", home / "datasets"
+    for k, v in _client_env_vars(endpoint, home, token).items():
+        monkeypatch.setenv(k, v)
+    for k in _UNSET_ENV + ([] if token is not None else ["HF_TOKEN"]):
+        monkeypatch.delenv(k, raising=False)
+
+    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    host = urlsplit(endpoint).hostname
+    consts = {
+        "ENDPOINT": endpoint,
+        "HUGGINGFACE_CO_URL_TEMPLATE": template,
+        "HF_URL_HOSTS": frozenset(hc.HF_URL_HOSTS | {host}),
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HUB_OFFLINE": False,
+        "HF_HOME": str(home),
+        "HF_HUB_CACHE": str(hub_cache),
+        "HUGGINGFACE_HUB_CACHE": str(hub_cache),
+        "HF_ASSETS_CACHE": str(home / "assets"),
+        "HUGGINGFACE_ASSETS_CACHE": str(home / "assets"),
+        "HF_TOKEN_PATH": str(home / "token"),
+        "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
+        "HF_XET_CACHE": str(home / "xet"),
+    }
+    for name, value in consts.items():
+        if hasattr(hc, name):
+            monkeypatch.setattr(hc, name, value)
+        if name in vars(huggingface_hub):  # lazily re-exported constants already materialised
+            monkeypatch.setattr(huggingface_hub, name, value)
+    monkeypatch.setattr(hhttp, "_HUB_ORIGINS", hhttp._HUB_ORIGINS | {hhttp._url_origin(endpoint)})
+    monkeypatch.setattr(cache_manager, "HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(cache_assets, "HF_ASSETS_CACHE", str(home / "assets"))
+    # the module-level `api` behind huggingface_hub.upload_file(), create_repo(), ...
+    monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
+
+    dconsts = {
+        "HF_ENDPOINT": endpoint,
+        "HUB_DATASETS_URL": endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}",
+        "HF_CACHE_HOME": str(home),
+        "HF_DATASETS_CACHE": ds_cache,
+        "HF_MODULES_CACHE": home / "modules",
+        "DOWNLOADED_DATASETS_PATH": ds_cache / "downloads",
+        "EXTRACTED_DATASETS_PATH": ds_cache / "downloads" / "extracted",
+        "HF_HUB_OFFLINE": False,
+        "HF_DATASETS_OFFLINE": False,
+        "HF_UPDATE_DOWNLOAD_COUNTS": False,  # would HEAD s3.amazonaws.com
+        "USE_PARQUET_EXPORT": False,  # would query datasets-server.<endpoint host>
+    }
+    for name, value in dconsts.items():
+        monkeypatch.setattr(dconfig, name, value)
+
+    HfFileSystem.clear_instance_cache()
+
+
+def guard_network(monkeypatch, blocked: list[str]) -> None:
+    """Refuse (and record) name resolution of anything that is not loopback."""
+    real = socket.getaddrinfo
+    allowed = {"127.0.0.1", "localhost", "::1"}
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in allowed:
+            blocked.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, f"HubEmulator: non-loopback host {name!r}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@contextlib.contextmanager
+def emulated_hub(monkeypatch, home: Path, token: str | None = "hf_test_write", tokens=None):
+    """Start a :class:`HubEmulator`, point the clients at it (token ``token`` in ``HF_TOKEN``,
+    caches under ``home``) and refuse non-loopback DNS. Fails on exit if the emulator crashed."""
+    from huggingface_hub import HfFileSystem
+
+    with HubEmulator(tokens) as emu:
+        point_clients_at(emu.endpoint, Path(home), token, monkeypatch)
+        guard_network(monkeypatch, emu.blocked_hosts)
+        try:
+            yield emu
+        finally:
+            HfFileSystem.clear_instance_cache()
+        assert not emu.errors, f"HubEmulator internal errors: {emu.errors}"
+
+
+@pytest.fixture
+def hub(tmp_path_factory, monkeypatch):
+    """A running :class:`HubEmulator` with ``huggingface_hub``/``datasets`` pointed at it (write
+    token ``hf_test_write`` in ``HF_TOKEN``, fresh caches, non-loopback DNS refused)."""
+    with emulated_hub(monkeypatch, tmp_path_factory.mktemp("hf_home")) as emu:
+        yield emu

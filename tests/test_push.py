@@ -1,0 +1,158 @@
+"""`--push` against the loopback Hub emulator: upload, resume, verify, and the failure rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import load_dataset
+from huggingface_hub import CommitOperationAdd, HfApi
+
+import sousa.hub
+from sousa.errors import InputError
+from sousa.hub import push
+from sousa.package import main
+from sousa.staging import MANIFEST
+
+from .conftest import source_rows
+
+REPO = "user/sousa"
+
+
+def push_cli(source, *args: str) -> int:
+    return main([str(source), "--quiet", "--push", "--repo-id", REPO, *args])
+
+
+def remote_matches_manifest(hub, staging) -> None:
+    manifest = json.loads((staging / MANIFEST).read_text())["files"]
+    remote = hub.repo_files(REPO)
+    for path, entry in manifest.items():
+        assert remote[path]["size"] == entry["size"] and remote[path]["sha256"] == entry["sha256"]
+    managed = {p for p in remote if p.split("/")[0] in ("data", "audio", "midi", "auxiliary")}
+    assert managed <= set(manifest)
+
+
+def test_push_uploads_verifies_and_prints_how_to_load(hub, source, capsys):
+    assert push_cli(source, "--shard-size", "400KB") == 0
+    out = capsys.readouterr().out
+    assert f"{hub.endpoint}/datasets/{REPO}" in out
+    assert f'load_dataset("{REPO}", streaming=True)' in out and "verified" in out
+    remote_matches_manifest(hub, source / "hf_staging")
+    last = hub.stats.commits[-1]
+    assert {op["path"] for op in last["operations"]} >= {"README.md", MANIFEST}, "card last"
+
+
+def test_round_trip_through_the_hub_loads_natively_equal_to_the_source(hub, source, native_audio):
+    assert push_cli(source, "--shard-size", "400KB") == 0
+    rows = source_rows(source)
+    ds = load_dataset(REPO, "midi", split="validation", streaming=True)
+    seen = {}
+    for sample in ds:
+        src = rows[sample["json"]["sample_id"]]
+        assert sample["mid"] == (source / src["midi_path"]).read_bytes()
+        seen[sample["json"]["sample_id"]] = sample
+    want = {sid for sid, r in rows.items() if r["midi_path"] and r["profile_id"] in _val(source)}
+    assert set(seen) == want
+    audio = next(iter(load_dataset(REPO, split="test", streaming=True)))
+    decoded = audio["flac"].get_all_samples()
+    assert decoded.sample_rate == 44_100 and decoded.data.shape[1] == 44_100
+
+
+def _val(source) -> set[str]:
+    return set(json.loads((source / "splits.json").read_text())["val_profile_ids"])
+
+
+def test_a_second_push_of_an_unchanged_dataset_uploads_nothing(hub, source):
+    assert push_cli(source, "--shard-size", "400KB") == 0
+    commits = len(hub.stats.commits)
+    hub.reset_stats()
+    assert push_cli(source, "--shard-size", "400KB") == 0
+    assert hub.stats.bytes_uploaded == 0
+    assert len(hub.stats.commits) == 0 and commits > 0
+
+
+def test_a_failed_commit_then_a_rerun_completes_without_resending_committed_files(
+    hub, source, monkeypatch, capsys
+):
+    monkeypatch.setattr(sousa.hub, "BATCH_FILES", 4)  # many commits for the small demo
+    hub.fail_commit(3)
+    assert push_cli(source, "--shard-size", "400KB") == 1
+    assert "re-run the same command" in capsys.readouterr().err
+    committed = {op["path"] for c in hub.stats.commits for op in c["operations"]}
+    assert committed and MANIFEST not in committed
+    sent_first = list(hub.stats.lfs_uploads)
+
+    assert push_cli(source, "--shard-size", "400KB") == 0
+    remote_matches_manifest(hub, source / "hf_staging")
+    resent = {op["path"] for c in hub.stats.commits[-3:] for op in c["operations"]} & committed
+    assert not resent - {"README.md"}, "files committed by the failed run were sent again"
+    all_puts = hub.stats.lfs_uploads
+    assert len(all_puts) == len(set(all_puts)), "an LFS object was uploaded twice"
+    assert len(all_puts) > len(sent_first)
+
+
+def test_repackaging_with_larger_shards_removes_the_stale_remote_shards(hub, source):
+    assert push_cli(source, "--shard-size", "150KB") == 0
+    before = {p for p in hub.repo_files(REPO) if p.startswith("audio/")}
+    assert push_cli(source, "--shard-size", "1GB") == 0
+    after = {p for p in hub.repo_files(REPO) if p.startswith("audio/")}
+    assert after == {"audio/train-00000.tar", "audio/validation-00000.tar", "audio/test-00000.tar"}
+    assert len(before) > len(after)
+    remote_matches_manifest(hub, source / "hf_staging")
+
+
+def test_no_token_exits_2_and_says_how_to_log_in(hub, source, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN")
+    assert push_cli(source) == 2
+    assert "hf auth login" in capsys.readouterr().err
+    assert hub.stats.commits == []
+
+
+def test_an_invalid_token_exits_2_without_printing_it(hub, source, capsys):
+    assert push_cli(source, "--token", "hf_not_a_real_secret") == 2
+    captured = capsys.readouterr()
+    assert "rejected" in captured.err and "hf auth login" in captured.err
+    assert "hf_not_a_real_secret" not in captured.err + captured.out
+
+
+def test_a_token_without_write_access_exits_2(hub, source, capsys):
+    hub.tokens["hf_read_only"] = "read"
+    assert push_cli(source, "--token", "hf_read_only") == 2
+    assert "no write access" in capsys.readouterr().err
+    assert hub.stats.commits == []
+
+
+def test_a_staging_folder_without_a_manifest_is_refused(hub, staging, tmp_path):
+    import shutil
+
+    partial = shutil.copytree(staging, tmp_path / "partial")
+    (partial / MANIFEST).unlink()
+    with pytest.raises(InputError, match="no manifest.json"):
+        push(partial, REPO)
+    assert hub.stats.commits == []
+
+
+def test_a_remote_that_differs_from_the_manifest_exits_1_naming_the_files(
+    hub, source, monkeypatch, capsys
+):
+    """Another writer replaces a shard right after our last commit: verification sees it."""
+    real_create_commit = HfApi.create_commit
+
+    def create_commit_then_tamper(self, repo_id, operations, **kwargs):
+        info = real_create_commit(self, repo_id, operations, **kwargs)
+        if any(getattr(op, "path_in_repo", "") == MANIFEST for op in operations):
+            tamper = CommitOperationAdd("audio/test-00000.tar", b"not the shard")
+            real_create_commit(self, repo_id, [tamper], repo_type="dataset", commit_message="x")
+        return info
+
+    monkeypatch.setattr(HfApi, "create_commit", create_commit_then_tamper)
+    assert push_cli(source) == 1
+    err = capsys.readouterr().err
+    assert "differs from manifest.json" in err and "audio/test-00000.tar" in err
+
+
+@pytest.mark.parametrize("repo_id", ["sousa", "user/so usa", "a/b/c", "user/../x", ""])
+def test_a_malformed_repo_id_exits_2_before_any_work(hub, source, repo_id, capsys):
+    assert main([str(source), "--quiet", "--push", "--repo-id", repo_id]) == 2
+    assert "--repo-id" in capsys.readouterr().err
+    assert not (source / "hf_staging").exists() and hub.stats.total_requests == 0
