@@ -61,18 +61,24 @@ class HashingWriter:
 
 
 @contextmanager
-def atomic_writer(path: Path) -> Iterator[HashingWriter]:
-    """Write `path` under a temporary name; rename into place only if the block succeeds."""
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name to write `path` under, renamed into place only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{INCOMPLETE_SUFFIX}")
     try:
-        with open(tmp, "wb") as f:
-            writer = HashingWriter(f)
-            yield writer
-        writer.finish()
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[HashingWriter]:
+    """Write `path` atomically (see `atomic_path`) through a HashingWriter."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        writer = HashingWriter(f)
+        yield writer
+        writer.finish()
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> FileDigest:

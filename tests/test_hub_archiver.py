@@ -151,3 +151,17 @@ def test_archiver_exported_from_hub_module():
 
     assert ShardInfo is not None
     assert create_sharded_archives is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("a.flac", 0), ("x" * 100, 123_456_789), ("p001_ab-c.json", 511), ("é.mid", 8 * 1024**3 - 1)],
+)
+def test_our_tar_headers_equal_the_standard_librarys(name, size):
+    """The fast header builder writes exactly what tarfile would for such a member."""
+    from sousa.shards import tar_header
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uid, info.gid = size, 0, 0o644, 0, 0
+    info.uname = info.gname = ""
+    assert tar_header(name, size) == info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
