@@ -6,6 +6,7 @@ source folder → validated `Source` → `Plan` → shards, tables, card, builde
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -112,7 +113,9 @@ def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     """Package `options.source` into `options.out_dir`; reuse it if already complete and current."""
     source, plan = plan_package(options)
     out = options.out_dir
-    fingerprint = source.fingerprint(options.fingerprint_fields())
+    fingerprint = source.fingerprint(
+        options.fingerprint_fields() | {"builder": hashlib.sha256(builder_source()).hexdigest()}
+    )
     if _is_current(out, fingerprint):
         return summarize(plan, out, read_manifest(out)["files"], reused=True)
     prepare_out_dir(out, options.overwrite)
@@ -154,8 +157,7 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
     }
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
-    builder = resources.files("sousa_builder").joinpath("sousa.py").read_bytes()
-    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder)
+    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder_source())
     card = build_card(
         plan.source.readme,
         plan.source.labels.schema,
@@ -164,6 +166,11 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
     )
     digests["README.md"] = write_bytes_atomic(out / "README.md", str(card).encode())
     return digests
+
+
+def builder_source() -> bytes:
+    """The reference loader, copied into every staging folder as builder/sousa.py."""
+    return resources.files("sousa_builder").joinpath("sousa.py").read_bytes()
 
 
 def _write_shards(

@@ -94,26 +94,39 @@ def _members(sample: Sample, row: dict, kind: str) -> list[Member]:
 
 def labels_json(row: dict) -> bytes:
     """A sample's labels as compact JSON (NaN becomes null: JSON has no NaN)."""
-    return json.dumps(
-        {k: _jsonable(v) for k, v in row.items()},
-        ensure_ascii=False,
-        separators=(",", ":"),
-        allow_nan=False,
-    ).encode()
+    try:
+        text = _ENCODER.encode(row)
+    except ValueError:  # a NaN or infinity somewhere: the slow path cleans it
+        text = _ENCODER.encode(_finite(row))
+    return text.encode()
 
 
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+def _json_default(value):
+    """Arrow values JSON has no type for: dates and times as ISO text, decimals as floats."""
     if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        return _finite(float(value))
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [_finite(v) for v in value]
     return value
+
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+)
 
 
 def _plan_split_copies(plan: Plan, samples: list[Sample]) -> dict[str, pa.Array]:

@@ -8,8 +8,11 @@ streamed later, by `tables.py`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -312,29 +315,36 @@ def _keys(audio: list[str | None], midi: list[str | None], path: Path) -> list[s
 def _stat_media(
     root: Path, relpaths: list[str | None], column: str, include: bool, missing: list[str]
 ) -> list[MediaFile | None]:
-    """Check each path stays inside `root`, then stat it once; collect missing files."""
+    """Check each path stays inside `root`, then stat it once; collect missing files.
+
+    Folders are resolved once each (a dataset has ~100 folders for ~100,000 files); a file
+    is resolved on its own only when it is itself a symlink.
+    """
     if not include:
         return [None] * len(relpaths)
-    resolved_root = root.resolve()
+    real_root = os.path.realpath(root)
+    real_folder = functools.lru_cache(maxsize=None)(os.path.realpath)
     unsafe: list[str] = []
     media: list[MediaFile | None] = []
     for relpath in relpaths:
         media.append(None)
         if relpath is None:
             continue
-        real = (root / relpath).resolve()
-        if not _is_plain_relative(relpath) or not real.is_relative_to(resolved_root):
-            unsafe.append(relpath)
-            continue
+        folder, name = os.path.split(os.path.join(root, relpath))
+        real = os.path.join(real_folder(folder), name)
         try:
-            st = real.stat()
+            st = os.lstat(real)
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(real)
+                st = os.stat(real)
         except OSError:
+            st = None
+        if not _is_plain_relative(relpath) or os.path.commonpath([real, real_root]) != real_root:
+            unsafe.append(relpath)
+        elif st is None or not stat.S_ISREG(st.st_mode):
             missing.append(relpath)
-            continue
-        if not real.is_file():
-            missing.append(relpath)
-            continue
-        media[-1] = MediaFile(relpath, real, st.st_size, st.st_mtime_ns)
+        else:
+            media[-1] = MediaFile(relpath, Path(real), st.st_size, st.st_mtime_ns)
     if unsafe:
         raise InputError(
             f"labels/samples.parquet: column '{column}' has {len(unsafe)} path(s) that are "
