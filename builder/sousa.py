@@ -1,0 +1,474 @@
+"""SOUSA reference loader: a self-contained `datasets.GeneratorBasedBuilder`.
+
+It reads a sousa staging folder (= the Hub repo): the parquet split tables
+`data/{split}-00000-of-00001.parquet` say, for every sample, which TAR shard of `audio/` and
+`midi/` holds its files. The builder reads a split's table, keeps the rows selected by the
+config's `filter`, downloads ONLY the shards that hold selected rows and streams each of them
+once, front to back (`dl_manager.iter_archive`), matching every member against the table.
+
+Configs: `audio` (default: label columns + `audio` + `midi`), `midi` (label columns + `midi`,
+the samples that have MIDI) and `labels` (label columns only, from the tables: no shard is
+downloaded). Every config takes `filter={column: value or [values]}`: rows whose label column
+equals the value (or one of the values; `None` matches nulls), all conditions ANDed.
+
+    builder = Sousa(base_path="path/to/hf_staging", config_name="audio",
+                    filter={"skill_tier": "advanced"})          # or base_path="hf://datasets/user/sousa@main"
+    builder.as_streaming_dataset(split="train")                 # no cache, one pass per shard
+    builder.download_and_prepare(); builder.as_dataset(split="train")
+
+`audio` decodes to `{"array": float32 ndarray (frames[, channels]), "sampling_rate": int,
+"path": member name}`; `midi` is the Standard MIDI File bytes or None.
+
+Why a custom feature type (`FlacAudio`) for the audio: the Arrow cache written by
+`download_and_prepare` must hold the FLAC bytes, not decoded PCM (16-bit FLAC decoded to float32
+is ~3-5x larger), and `datasets.Audio` needs torch + torchcodec + FFmpeg to decode (and to
+encode anything). `FlacAudio` is a registered feature whose Arrow storage is
+`struct{bytes, path}` (like `Audio`'s) and whose `decode_example` uses soundfile. So the cache
+stores the FLAC bytes (measured: cache ~1.0x the audio shards), `Dataset.__getitem__` /
+iteration decode on access, `.cast_column("audio", FlacAudio(decode=False))` gives raw bytes,
+and the cached `dataset_info.json` names the type so a re-opened cache decodes the same way.
+Both modes yield the FLAC bytes from `_generate_examples` and let the feature decode: in
+streaming each example is decoded as it is produced, so users get decoded arrays either way
+from one code path, and `IterableDataset.decode(num_threads=...)` can overlap decoding. A
+member whose FLAC header does not parse is refused while generating, naming member and shard;
+deeper corruption is reported on decoding, naming the member.
+
+Consistency is checked as the shards stream (lhotse-style "mismatched ids"): a member whose
+sample is not in the split table, a selected row whose member is missing from its shard, or
+a member whose size differs from the table raise `SousaDataError` naming shard and member.
+Rows removed by the filter are not an error.
+
+Where the data is: `base_path` (or `data_dir`, absolute or relative to `base_path`) is a local
+staging folder or `hf://datasets/{repo_id}@{revision}`. Paths are joined here and handed to
+`dl_manager` as absolute URLs: non-streaming downloads (hf:// files land in the HF cache; local
+files are used in place), streaming opens them through fsspec. `manifest.json` (written last by
+the packager) must exist: it lists the splits and its hash keys the cache (a different or
+re-packaged staging folder never reuses a stale cache).
+
+This file only imports datasets, pyarrow, numpy, soundfile and the standard library, so it
+works as a copy in the staging folder (`builder/sousa.py`; never a root-level `sousa.py`,
+which datasets >= 4 refuses) as well as installed as `sousa_builder.sousa`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import soundfile as sf
+from datasets.download.download_config import DownloadConfig
+from datasets.table import array_cast
+from datasets.utils.file_utils import xopen
+
+SPLITS = ("train", "validation", "test")
+CONFIG_NAMES = ("audio", "midi", "labels")
+MEDIA_KINDS = ("audio", "midi")
+SHARD_FIELDS = ("shard", "filename", "offset", "size")
+# A copy of sousa.tables.SHARD_COLUMNS: this file must stay self-contained.
+SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name in SHARD_FIELDS)
+MANIFEST = "manifest.json"
+FEATURE_TYPE = "SousaFlacAudio"
+
+
+class SousaDataError(ValueError):
+    """The staging folder's data is inconsistent or corrupt; the message names the file."""
+
+
+def split_table_path(split: str) -> str:
+    return f"data/{split}-00000-of-00001.parquet"
+
+
+def decode_flac(data: bytes, name: str | None, shard: str | None = None) -> dict:
+    """FLAC bytes → `{"array": float32 ndarray, "sampling_rate": int, "path": name}`."""
+    try:
+        array, sampling_rate = sf.read(io.BytesIO(data), dtype="float32")
+    except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError …
+        where = f" in shard {shard!r}" if shard else ""
+        raise SousaDataError(f"corrupt FLAC member {name!r}{where}: {err}") from err
+    return {"array": array, "sampling_rate": int(sampling_rate), "path": name}
+
+
+def check_flac_header(data: bytes, name: str, shard: str) -> None:
+    """Refuse bytes whose FLAC header does not parse (cheap: reads the header only)."""
+    try:
+        info = sf.info(io.BytesIO(data))
+    except Exception as err:
+        raise SousaDataError(f"corrupt FLAC member {name!r} in shard {shard!r}: {err}") from err
+    if info.format != "FLAC":
+        raise SousaDataError(
+            f"corrupt FLAC member {name!r} in shard {shard!r}: it is {info.format}, not FLAC"
+        )
+
+
+@dataclass
+class FlacAudio:
+    """Audio stored as FLAC bytes in Arrow, decoded on access with soundfile (no torch).
+
+    Storage `struct{bytes: binary, path: string}`; decoded value `{"array", "sampling_rate",
+    "path"}`. Encoding accepts FLAC bytes, `{"bytes", "path"}`, a file path, or a decoded
+    `{"array", "sampling_rate"}` dict (encoded to 16-bit FLAC).
+    """
+
+    decode: bool = True
+    dtype: ClassVar[str] = "dict"
+    pa_type: ClassVar[Any] = pa.struct({"bytes": pa.binary(), "path": pa.string()})
+    _type: str = field(default=FEATURE_TYPE, init=False, repr=False)
+
+    def __call__(self):
+        return self.pa_type
+
+    def encode_example(self, value) -> dict:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return {"bytes": bytes(value), "path": None}
+        if isinstance(value, (str, os.PathLike)):
+            with open(value, "rb") as f:
+                return {"bytes": f.read(), "path": os.path.basename(os.fspath(value))}
+        if isinstance(value, dict):
+            if value.get("bytes") is not None or "array" not in value:
+                return {"bytes": value.get("bytes"), "path": value.get("path")}
+            buf = io.BytesIO()
+            sf.write(buf, np.asarray(value["array"]), int(value["sampling_rate"]), format="FLAC")
+            return {"bytes": buf.getvalue(), "path": value.get("path")}
+        raise TypeError(f"FlacAudio cannot encode a {type(value).__name__}")
+
+    def decode_example(self, value: dict, token_per_repo_id=None) -> dict:
+        if value.get("bytes") is None:
+            raise SousaDataError(f"audio {value.get('path')!r} has no bytes")
+        return decode_flac(value["bytes"], value.get("path"))
+
+    def flatten(self):
+        if self.decode:
+            raise ValueError("Cannot flatten a decoded FlacAudio feature.")
+        return {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+
+    def cast_storage(self, storage: pa.Array) -> pa.StructArray:
+        if pa.types.is_binary(storage.type) or pa.types.is_large_binary(storage.type):
+            storage = array_cast(storage, pa.binary())
+            paths = pa.array([None] * len(storage), type=pa.string())
+            storage = pa.StructArray.from_arrays(
+                [storage, paths], ["bytes", "path"], mask=storage.is_null()
+            )
+        return array_cast(storage, self.pa_type)
+
+    def embed_storage(self, storage: pa.StructArray, **kwargs) -> pa.StructArray:
+        return array_cast(storage, self.pa_type)  # the bytes are always embedded already
+
+
+def _register_feature() -> None:
+    """Make `FlacAudio` known by name, so a cached `dataset_info.json` deserialises it."""
+    from datasets.features import features as features_module
+
+    if FEATURE_TYPE not in features_module._FEATURE_TYPES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # register_feature is marked experimental
+            features_module.register_feature(FlacAudio, FEATURE_TYPE)
+
+
+_register_feature()
+
+
+@dataclass
+class SousaConfig(datasets.BuilderConfig):
+    """A config (`audio`, `midi`, `labels`) plus an optional row filter on label columns.
+
+    `filter={column: value or [values]}`: keep rows whose column equals the value (or one of
+    the values; `None` matches nulls); several columns are ANDed. It is part of the cache key.
+    """
+
+    filter: dict | None = None
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def resolve_root(base_path: str | None, data_dir: str | None) -> str:
+    """The staging folder: `data_dir` (absolute, or relative to `base_path`) else `base_path`."""
+    if data_dir:
+        data_dir = os.fspath(data_dir)
+        if _is_url(data_dir) or os.path.isabs(data_dir) or not base_path:
+            root = data_dir
+        else:
+            root = posixpath.join(os.fspath(base_path), data_dir)
+    elif base_path:
+        root = os.fspath(base_path)
+    else:
+        raise ValueError(
+            "no staging folder given: pass base_path= (a local sousa staging folder or "
+            "hf://datasets/{repo_id}@{revision})"
+        )
+    return root.rstrip("/") if _is_url(root) else os.path.abspath(root)
+
+
+def join(root: str, relative: str) -> str:
+    return f"{root}/{relative}" if _is_url(root) else os.path.join(root, *relative.split("/"))
+
+
+def read_manifest(root: str, download_config: DownloadConfig) -> dict:
+    path = join(root, MANIFEST)
+    try:
+        with xopen(path, "rb", download_config=download_config) as f:
+            manifest = json.loads(f.read())
+    except FileNotFoundError as err:
+        raise SousaDataError(
+            f"{root} is not a complete sousa staging folder: {MANIFEST} is missing"
+        ) from err
+    if manifest.get("format") != "sousa-staging" or not isinstance(manifest.get("files"), dict):
+        raise SousaDataError(f"{path}: not a sousa staging manifest")
+    return manifest
+
+
+def manifest_splits(manifest: dict) -> list[str]:
+    return [s for s in SPLITS if split_table_path(s) in manifest["files"]]
+
+
+def manifest_fingerprint(root: str, manifest: dict) -> str:
+    """A cache key: where the data is and what it is (the manifest lists every file's sha256)."""
+    text = json.dumps({"root": root, "files": manifest["files"]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def label_columns(schema: pa.Schema) -> list[str]:
+    return [name for name in schema.names if name not in SHARD_COLUMNS]
+
+
+def filter_table(table: pa.Table, filter: dict | None, where: str = "") -> pa.Table:
+    """Rows matching `{column: value or [values]}` (ANDed; `None` matches nulls)."""
+    if not filter:
+        return table
+    if not isinstance(filter, dict):
+        raise ValueError(f"filter must be a dict {{column: value or [values]}}, got {filter!r}")
+    mask = None
+    for column, wanted in filter.items():
+        if column not in table.column_names or column in SHARD_COLUMNS:
+            raise ValueError(
+                f"filter: unknown column {column!r}{where}; label columns: "
+                f"{', '.join(label_columns(table.schema))}"
+            )
+        values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+        data = table.column(column)
+        try:
+            value_set = pa.array(values, type=data.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"filter: values {values!r} do not fit column {column!r} ({data.type}): {err}"
+            ) from err
+        matches = pc.is_in(data, value_set=value_set, skip_nulls=False)
+        matches = pc.fill_null(matches, False)
+        mask = matches if mask is None else pc.and_(mask, matches)
+    return table.filter(mask)
+
+
+def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Table:
+    with xopen(path, "rb", download_config=download_config) as f:
+        return pq.read_table(f, **kwargs)
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to stream: its rows selected by the filter, and every sample it holds."""
+
+    kind: str  # "audio" or "midi"
+    name: str  # shard file name inside the kind's folder
+    archive: Any  # dl_manager.iter_archive(path): (member name, file object) pairs
+    selected: dict  # media member name → labels dict
+    stems: frozenset  # member-name stems of ALL the table's rows in this shard
+    sizes: dict  # media member name → size in the table (selected rows)
+    midi: dict  # audio shards: media member name → MIDI member name (or None)
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+class Sousa(datasets.GeneratorBasedBuilder):
+    """SOUSA drum-rudiment performances from a sousa staging folder or Hub repo."""
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = SousaConfig
+    BUILDER_CONFIGS = [
+        SousaConfig(name="audio", version=VERSION, description="labels + FLAC audio + MIDI"),
+        SousaConfig(name="midi", version=VERSION, description="labels + MIDI (samples with MIDI)"),
+        SousaConfig(name="labels", version=VERSION, description="labels only (no shard read)"),
+    ]
+    DEFAULT_CONFIG_NAME = "audio"
+    DEFAULT_WRITER_BATCH_SIZE = 64  # rows hold ~MB of FLAC each: keep Arrow batches small
+
+    def __init__(self, *args, **kwargs):
+        storage_options = kwargs.get("storage_options") or {}
+        self._download_config = DownloadConfig(
+            token=kwargs.get("token"), storage_options=storage_options
+        )
+        self._root = resolve_root(kwargs.get("base_path"), kwargs.get("data_dir"))
+        self._manifest = read_manifest(self._root, self._download_config)
+        self._splits = manifest_splits(self._manifest)
+        if kwargs.get("hash") is None:
+            kwargs["hash"] = manifest_fingerprint(self._root, self._manifest)
+        self._schema: pa.Schema | None = None
+        super().__init__(*args, **kwargs)
+        # validate the filter now, against the label schema, rather than mid-download
+        filter_table(self._label_schema().empty_table(), self.config.filter, f" in {self._root}")
+
+    # -- info --------------------------------------------------------------------------------
+
+    def _label_schema(self) -> pa.Schema:
+        if self._schema is None:
+            if not self._splits:
+                raise SousaDataError(f"{self._root}: the manifest lists no split table (data/)")
+            path = join(self._root, split_table_path(self._splits[0]))
+            with xopen(path, "rb", download_config=self._download_config) as f:
+                schema = pq.read_schema(f)
+            missing = [c for c in SHARD_COLUMNS if c not in schema.names]
+            if missing:
+                raise SousaDataError(
+                    f"{path}: not a sharded split table, missing columns {missing} "
+                    "(was it packaged with --no-sharding?)"
+                )
+            self._schema = schema.remove_metadata()
+        return self._schema
+
+    def _info(self) -> datasets.DatasetInfo:
+        schema = self._label_schema()
+        labels = datasets.Features.from_arrow_schema(
+            pa.schema([schema.field(name) for name in label_columns(schema)])
+        )
+        features = dict(labels)
+        if self.config.name == "audio":
+            features["audio"] = FlacAudio()
+        if self.config.name in ("audio", "midi"):
+            features["midi"] = datasets.Value("binary")
+        return datasets.DatasetInfo(
+            description="SOUSA: synthetic drum-rudiment performances with dense labels.",
+            features=datasets.Features(features),
+        )
+
+    # -- splits ------------------------------------------------------------------------------
+
+    def _split_generators(self, dl_manager):
+        if self.config.name not in CONFIG_NAMES:
+            raise ValueError(f"unknown config {self.config.name!r}; choose from {CONFIG_NAMES}")
+        download_config = getattr(dl_manager, "download_config", self._download_config)
+        generators = []
+        for split in self._splits:
+            table_path = dl_manager.download(join(self._root, split_table_path(split)))
+            table = read_parquet(table_path, download_config)
+            selected = filter_table(table, self.config.filter, f" in {split_table_path(split)}")
+            if self.config.name == "labels":
+                rows = selected.select(label_columns(selected.schema)).to_pylist()
+                gen_kwargs = {"rows": rows, "jobs": None}
+            else:
+                gen_kwargs = {"rows": None, "jobs": self._shard_jobs(dl_manager, table, selected)}
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
+        return generators
+
+    def _shard_jobs(self, dl_manager, table: pa.Table, selected: pa.Table) -> list[ShardJob]:
+        """Download (or, streaming, locate) only the shards that hold selected rows."""
+        kind = self.config.name
+        labels = label_columns(table.schema)
+        stems: dict[str, set] = {}
+        for shard, filename in zip(
+            table.column(f"{kind}_shard").to_pylist(), table.column(f"{kind}_filename").to_pylist()
+        ):
+            if shard is not None:
+                stems.setdefault(shard, set()).add(_stem(filename))
+        by_shard: dict[str, dict] = {}
+        sizes: dict[str, dict] = {}
+        midi: dict[str, dict] = {}
+        label_rows = selected.select(labels).to_pylist()
+        media = selected.select([f"{kind}_shard", f"{kind}_filename", f"{kind}_size"]).to_pylist()
+        midi_names = selected.column("midi_filename").to_pylist()
+        for row, location, midi_name in zip(label_rows, media, midi_names):
+            shard = location[f"{kind}_shard"]
+            if shard is None:  # the sample has no such file: not in this config
+                continue
+            filename = location[f"{kind}_filename"]
+            by_shard.setdefault(shard, {})[filename] = row
+            sizes.setdefault(shard, {})[filename] = location[f"{kind}_size"]
+            midi.setdefault(shard, {})[filename] = midi_name
+        names = sorted(by_shard)
+        paths = dl_manager.download([join(self._root, f"{kind}/{name}") for name in names])
+        return [
+            ShardJob(
+                kind,
+                name,
+                dl_manager.iter_archive(path),
+                by_shard[name],
+                frozenset(stems[name]),
+                sizes[name],
+                midi[name],
+            )
+            for name, path in zip(names, paths)
+        ]
+
+    # -- examples ----------------------------------------------------------------------------
+
+    def _generate_examples(self, rows=None, jobs=None):
+        if rows is not None:
+            for row in rows:
+                yield row.get("sample_id", str(row)), row
+            return
+        for job in jobs:
+            yield from self._generate_shard(job)
+
+    def _generate_shard(self, job: ShardJob):
+        """Stream one shard; group each sample's adjacent members; check against the table."""
+        wanted = set(job.selected) | {m for m in job.midi.values() if m}
+        seen: set = set()
+        stem, members = None, {}
+        for name, fileobj in job.archive:
+            if _stem(name) not in job.stems:
+                raise SousaDataError(
+                    f"member {name!r} of shard {job.kind}/{job.name} belongs to no sample of "
+                    "the split table (mismatched ids: shard and table disagree)"
+                )
+            if _stem(name) != stem:
+                yield from self._finish_sample(job, members, seen)
+                stem, members = _stem(name), {}
+            if name in wanted:
+                members[name] = fileobj.read()
+        yield from self._finish_sample(job, members, seen)
+        missing = sorted(set(job.selected) - seen)
+        if missing:
+            raise SousaDataError(
+                f"shard {job.kind}/{job.name} lacks {len(missing)} member(s) the split table "
+                f"puts there (mismatched ids): {missing[:5]}"
+            )
+
+    def _finish_sample(self, job: ShardJob, members: dict, seen: set):
+        for name, data in members.items():
+            if name in job.selected:
+                seen.add(name)
+                yield self._example(job, name, data, members)
+
+    def _example(self, job: ShardJob, name: str, data: bytes, members: dict):
+        expected = job.sizes.get(name)
+        if expected is not None and expected != len(data):
+            raise SousaDataError(
+                f"member {name!r} of shard {job.kind}/{job.name} has {len(data)} bytes, "
+                f"the split table says {expected}"
+            )
+        example = dict(job.selected[name])
+        if job.kind == "audio":
+            check_flac_header(data, name, f"{job.kind}/{job.name}")
+            example["audio"] = {"bytes": data, "path": name}
+            midi_name = job.midi.get(name)
+            if midi_name is not None and midi_name not in members:
+                raise SousaDataError(
+                    f"shard {job.kind}/{job.name} lacks {midi_name!r}, which the split table "
+                    "says the sample has"
+                )
+            example["midi"] = members.get(midi_name) if midi_name else None
+        else:
+            example["midi"] = data
+        return example["sample_id"] if "sample_id" in example else _stem(name), example

@@ -1,0 +1,254 @@
+"""The reference builder (builder/sousa.py) against a real staging folder, both builder modes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+from sousa_builder.sousa import Sousa, SousaDataError
+
+from sousa.demo import write_demo
+from sousa.package import PackageOptions, package_dataset
+
+# -- shared fixtures (candidates for conftest.py) ----------------------------------------------
+
+SHARD_SIZE = 200_000  # ~3 samples of 1 s FLAC a shard: several shards per split
+SPLITS = ("train", "validation", "test")
+
+
+@pytest.fixture(scope="module")
+def source_dir(tmp_path_factory) -> Path:
+    return write_demo(tmp_path_factory.mktemp("src") / "demo", n_samples=24, seconds=0.5)
+
+
+@pytest.fixture(scope="module")
+def staging(source_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("staging") / "hf_staging"
+    package_dataset(PackageOptions(source=source_dir, out=out, shard_size=SHARD_SIZE))
+    return out
+
+
+def split_rows(staging: Path, split: str) -> list[dict]:
+    return pq.read_table(staging / f"data/{split}-00000-of-00001.parquet").to_pylist()
+
+
+def label_names(staging: Path) -> list[str]:
+    names = pq.read_schema(staging / "data/train-00000-of-00001.parquet").names
+    return [n for n in names if not n.startswith(("audio_", "midi_"))]
+
+
+def source_media(source_dir: Path) -> dict[str, dict]:
+    """sample_id → {"audio": Path, "midi": Path | None} from the source folder's table."""
+    table = pq.read_table(source_dir / "labels/samples.parquet").to_pylist()
+    return {
+        r["sample_id"]: {
+            "audio": source_dir / r["audio_path"],
+            "midi": source_dir / r["midi_path"] if r["midi_path"] else None,
+        }
+        for r in table
+    }
+
+
+def assert_matches_source(examples: list[dict], config: str, staging: Path, split, source_dir):
+    """Labels equal the split table's rows, audio the source FLAC, MIDI the source file."""
+    rows = {r["sample_id"]: r for r in split_rows(staging, split)}
+    media = source_media(source_dir)
+    labels = label_names(staging)
+    if config == "midi":
+        rows = {k: r for k, r in rows.items() if r["midi_shard"] is not None}
+    assert sorted(e["sample_id"] for e in examples) == sorted(rows)
+    for ex in examples:
+        row = rows[ex["sample_id"]]
+        assert {k: ex[k] for k in labels} == {k: row[k] for k in labels}
+        expected_keys = set(labels) | {"audio": {"audio", "midi"}, "midi": {"midi"}}.get(
+            config, set()
+        )
+        assert set(ex) == expected_keys
+        files = media[ex["sample_id"]]
+        if config == "audio":
+            pcm, rate = sf.read(files["audio"], dtype="float32")
+            assert ex["audio"]["sampling_rate"] == rate
+            assert ex["audio"]["path"] == f"{ex['sample_id']}.flac"
+            assert ex["audio"]["array"].dtype == np.float32
+            np.testing.assert_array_equal(ex["audio"]["array"], pcm)
+        if config in ("audio", "midi"):
+            expected = files["midi"].read_bytes() if files["midi"] else None
+            assert ex["midi"] == expected
+
+
+class DownloadLog:
+    """Records every URL the builder asks a (streaming or not) download manager for."""
+
+    def __init__(self, monkeypatch):
+        self.urls: list[str] = []
+        for cls in (datasets.DownloadManager, datasets.StreamingDownloadManager):
+            monkeypatch.setattr(cls, "download", self._wrap(cls.download))
+
+    def _wrap(self, original):
+        log = self
+
+        def download(manager, url_or_urls):
+            urls = url_or_urls if isinstance(url_or_urls, list) else [url_or_urls]
+            log.urls.extend(str(u) for u in urls)
+            return original(manager, url_or_urls)
+
+        return download
+
+    def shards(self) -> list[str]:
+        return sorted(u for u in self.urls if u.endswith(".tar"))
+
+
+def builder(staging: Path, config: str, cache_dir: Path, **kwargs) -> Sousa:
+    return Sousa(base_path=str(staging), config_name=config, cache_dir=str(cache_dir), **kwargs)
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config", ["audio", "midi", "labels"])
+def test_every_config_and_split_streams_equal_to_the_source(config, staging, source_dir, tmp_path):
+    b = builder(staging, config, tmp_path)
+    for split in SPLITS:
+        examples = list(b.as_streaming_dataset(split=split))
+        assert examples, split
+        assert_matches_source(examples, config, staging, split, source_dir)
+
+
+@pytest.mark.parametrize("config", ["audio", "midi", "labels"])
+def test_every_config_and_split_prepares_to_arrow_equal_to_the_source(
+    config, staging, source_dir, tmp_path
+):
+    b = builder(staging, config, tmp_path)
+    b.download_and_prepare()
+    for split in SPLITS:
+        ds = b.as_dataset(split=split)
+        assert_matches_source(list(ds), config, staging, split, source_dir)
+
+
+def test_arrow_cache_holds_flac_bytes_within_1_5x_the_media_and_reopens_decoding(
+    staging, source_dir, tmp_path
+):
+    b = builder(staging, "audio", tmp_path)
+    b.download_and_prepare()
+    for split in SPLITS:
+        rows = split_rows(staging, split)
+        media = sum(r["audio_size"] + (r["midi_size"] or 0) for r in rows)
+        arrow = sum(p.stat().st_size for p in tmp_path.rglob(f"*-{split}*.arrow"))
+        assert 0 < arrow <= 1.5 * media, (split, arrow, media)
+    # the raw storage is the FLAC bytes; a new builder on the same cache decodes the same way
+    raw = b.as_dataset(split="train").with_format("arrow")[:1].column("audio").to_pylist()[0]
+    assert raw["bytes"][:4] == b"fLaC"
+    again = builder(staging, "audio", tmp_path).as_dataset(split="train")
+    assert_matches_source(list(again), "audio", staging, "train", source_dir)
+
+
+def test_filter_on_one_shard_downloads_exactly_that_shard(staging, tmp_path, monkeypatch):
+    rows = split_rows(staging, "train")
+    assert len({r["audio_shard"] for r in rows}) > 2, "fixture must have several train shards"
+    target = rows[-1]["audio_shard"]
+    ids = [r["sample_id"] for r in rows if r["audio_shard"] == target]
+    log = DownloadLog(monkeypatch)
+    b = builder(staging, "audio", tmp_path, filter={"sample_id": ids})
+    b.download_and_prepare()
+    ds = b.as_dataset(split="train")
+    assert sorted(ds["sample_id"]) == sorted(ids)
+    train_shards = [u for u in log.shards() if "/train-" in u]
+    assert train_shards == [str(staging / "audio" / target)]
+
+    log.urls.clear()
+    streamed = list(builder(staging, "audio", tmp_path, filter={"sample_id": ids[:1]})
+                    .as_streaming_dataset(split="train"))  # fmt: skip
+    assert [e["sample_id"] for e in streamed] == ids[:1]
+    assert [u for u in log.shards() if "/train-" in u] == [str(staging / "audio" / target)]
+
+
+def test_filter_selects_rows_by_value_or_values_and_keeps_other_shards_unread(
+    staging, tmp_path, monkeypatch
+):
+    log = DownloadLog(monkeypatch)
+    b = builder(staging, "audio", tmp_path, filter={"skill_tier": ["advanced", "professional"]})
+    got = list(b.as_streaming_dataset(split="train"))
+    rows = [
+        r for r in split_rows(staging, "train") if r["skill_tier"] in ("advanced", "professional")
+    ]
+    assert sorted(e["sample_id"] for e in got) == sorted(r["sample_id"] for r in rows)
+    needed = {f"/train-{r['audio_shard'].split('-')[1]}" for r in rows}
+    assert all(any(n in u for n in needed) for u in log.shards() if "/train-" in u)
+
+
+def test_labels_config_downloads_no_shard(staging, tmp_path, monkeypatch):
+    log = DownloadLog(monkeypatch)
+    b = builder(staging, "labels", tmp_path)
+    b.download_and_prepare()
+    list(b.as_streaming_dataset(split="train"))
+    assert log.shards() == []
+    assert all(u.endswith(".parquet") for u in log.urls)
+
+
+def test_unknown_filter_column_is_refused_naming_it(staging, tmp_path):
+    with pytest.raises(ValueError, match="unknown column 'no_such'"):
+        builder(staging, "audio", tmp_path, filter={"no_such": 1})
+
+
+def test_folder_without_manifest_is_refused(staging, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(staging, copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(SousaDataError, match="manifest.json is missing"):
+        builder(copy, "audio", tmp_path / "cache")
+
+
+def _member_offset(staging: Path, kind: str, split: str = "train") -> dict:
+    return next(r for r in split_rows(staging, split) if r[f"{kind}_shard"] is not None)
+
+
+@pytest.fixture
+def broken(staging, tmp_path) -> Path:
+    """A private copy of the staging folder that a test may damage."""
+    copy = tmp_path / "broken"
+    shutil.copytree(staging, copy)
+    return copy
+
+
+def test_corrupt_flac_member_names_member_and_shard(broken, tmp_path):
+    row = _member_offset(broken, "audio")
+    with open(broken / "audio" / row["audio_shard"], "r+b") as f:
+        f.seek(row["audio_offset"])
+        f.write(b"\0" * 64)  # the FLAC header
+    b = builder(broken, "audio", tmp_path / "cache")
+    pattern = f"corrupt FLAC member '{row['audio_filename']}' in shard 'audio/{row['audio_shard']}'"
+    with pytest.raises(SousaDataError, match=pattern):
+        list(b.as_streaming_dataset(split="train"))
+    with pytest.raises(datasets.exceptions.DatasetGenerationError) as caught:
+        b.download_and_prepare()  # datasets wraps the error: ours is the cause
+    assert isinstance(caught.value.__cause__, SousaDataError)
+    assert re.search(pattern, str(caught.value.__cause__))
+
+
+def test_table_row_missing_from_its_shard_is_a_mismatch(broken, tmp_path):
+    path = broken / "data/train-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    names = table.column("audio_filename").to_pylist()
+    renamed = [names[0].replace(".flac", "x.flac")] + names[1:]
+    table = table.set_column(table.schema.get_field_index("audio_filename"), "audio_filename",
+                             [renamed])  # fmt: skip
+    pq.write_table(table, path)
+    b = builder(broken, "audio", tmp_path / "cache")
+    with pytest.raises(SousaDataError, match="mismatched ids"):
+        list(b.as_streaming_dataset(split="train"))
+
+
+def test_shard_member_absent_from_the_table_is_a_mismatch(broken, tmp_path):
+    path = broken / "data/train-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    dropped = table.column("sample_id")[0].as_py()
+    pq.write_table(table.slice(1), path)
+    b = builder(broken, "audio", tmp_path / "cache")
+    with pytest.raises(SousaDataError, match=f"{dropped}.*belongs to no sample"):
+        list(b.as_streaming_dataset(split="train"))

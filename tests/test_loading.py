@@ -1,0 +1,243 @@
+"""sousa.load / sousa.fetch: the user API over a real staging folder."""
+
+from __future__ import annotations
+
+import importlib.resources
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+import sousa
+from sousa import loading
+from sousa.demo import write_demo
+from sousa.errors import InputError
+from sousa.package import PackageOptions, package_dataset
+
+# -- shared fixtures (candidates for conftest.py) ----------------------------------------------
+
+SHARD_SIZE = 200_000  # several shards per split
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def source_dir(tmp_path_factory) -> Path:
+    return write_demo(tmp_path_factory.mktemp("src") / "demo", n_samples=24, seconds=0.5)
+
+
+@pytest.fixture(scope="module")
+def staging(source_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("staging") / "hf_staging"
+    package_dataset(PackageOptions(source=source_dir, out=out, shard_size=SHARD_SIZE))
+    return out
+
+
+def split_rows(staging: Path, split: str) -> list[dict]:
+    return pq.read_table(staging / f"data/{split}-00000-of-00001.parquet").to_pylist()
+
+
+def source_row(source_dir: Path, sample_id: str) -> dict:
+    rows = pq.read_table(source_dir / "labels/samples.parquet").to_pylist()
+    return next(r for r in rows if r["sample_id"] == sample_id)
+
+
+class CountingFile:
+    """Wraps a binary file and counts the bytes its reads return."""
+
+    def __init__(self, f, log: list[int]):
+        self._f, self._log = f, log
+
+    def read(self, n=-1):
+        data = self._f.read(n)
+        self._log.append(len(data))
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+@pytest.fixture
+def byte_log(monkeypatch) -> dict[str, list[int]]:
+    """Bytes read from each media file by fetch's range reads, by relative path."""
+    log: dict[str, list[int]] = {}
+    original = loading._open_binary
+
+    def counting(root, relative, token=None):
+        return CountingFile(original(root, relative, token), log.setdefault(relative, []))
+
+    monkeypatch.setattr(loading, "_open_binary", counting)
+    return log
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+def test_load_returns_all_splits_when_split_is_none(staging, tmp_path):
+    ds = sousa.load(staging, config="labels", cache_dir=tmp_path)
+    assert isinstance(ds, datasets.DatasetDict)
+    assert set(ds) == {"train", "validation", "test"}
+    for split, d in ds.items():
+        assert d["sample_id"] == [r["sample_id"] for r in split_rows(staging, split)]
+    streamed = sousa.load(staging, config="labels", streaming=True, cache_dir=tmp_path)
+    assert isinstance(streamed, datasets.IterableDatasetDict)
+    assert set(streamed) == {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_load_audio_decodes_source_audio_and_midi(streaming, staging, source_dir, tmp_path):
+    ds = sousa.load(staging, split="validation", streaming=streaming, cache_dir=tmp_path)
+    examples = list(ds)
+    assert len(examples) == len(split_rows(staging, "validation"))
+    for ex in examples:
+        src = source_row(source_dir, ex["sample_id"])
+        pcm, rate = sf.read(source_dir / src["audio_path"], dtype="float32")
+        np.testing.assert_array_equal(ex["audio"]["array"], pcm)
+        assert ex["audio"]["sampling_rate"] == rate
+        midi = (source_dir / src["midi_path"]).read_bytes() if src["midi_path"] else None
+        assert ex["midi"] == midi
+
+
+def test_load_filter_selects_rows_in_both_modes(staging, tmp_path):
+    wanted = {r["sample_id"] for r in split_rows(staging, "train") if r["skill_tier"] == "beginner"}
+    assert wanted
+    for streaming in (False, True):
+        ds = sousa.load(
+            staging,
+            config="midi",
+            split="train",
+            streaming=streaming,
+            filter={"skill_tier": "beginner"},
+            cache_dir=tmp_path,
+        )
+        with_midi = {
+            r["sample_id"]
+            for r in split_rows(staging, "train")
+            if r["sample_id"] in wanted and r["midi_shard"]
+        }
+        assert {e["sample_id"] for e in ds} == with_midi
+
+
+def test_load_unknown_split_config_or_location_is_a_clear_error(staging, tmp_path):
+    with pytest.raises(loading.LoadError, match="unknown split 'dev'.*train, validation, test"):
+        sousa.load(staging, split="dev", cache_dir=tmp_path)
+    with pytest.raises(loading.LoadError, match="unknown config 'wav'"):
+        sousa.load(staging, config="wav")
+    with pytest.raises(InputError, match="no such staging folder"):
+        sousa.load(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="unknown column 'nope'"):
+        sousa.load(staging, filter={"nope": 1}, cache_dir=tmp_path)
+
+
+def test_repo_ids_resolve_to_hf_urls_with_the_revision():
+    assert loading.resolve("user/sousa") == "hf://datasets/user/sousa"
+    assert loading.resolve("user/sousa", revision="v1.0") == "hf://datasets/user/sousa@v1.0"
+    assert (
+        loading.resolve("user/sousa", revision="refs/pr/3") == "hf://datasets/user/sousa@refs/pr/3"
+    )
+    assert loading.resolve("user/sousa", revision="a/b") == "hf://datasets/user/sousa@a%2Fb"
+
+
+def test_load_corrupt_flac_prepared_names_member_and_shard(staging, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(staging, broken)
+    row = next(r for r in split_rows(broken, "test"))
+    with open(broken / "audio" / row["audio_shard"], "r+b") as f:
+        f.seek(row["audio_offset"])
+        f.write(b"\0" * 64)
+    pattern = f"corrupt FLAC member '{row['audio_filename']}' in shard 'audio/"
+    with pytest.raises(ValueError, match=pattern):
+        sousa.load(broken, split="test", cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match=pattern):
+        sousa.fetch(broken, row["sample_id"])
+
+
+# -- fetch ------------------------------------------------------------------------------------
+
+
+def test_fetch_returns_the_sample_reading_only_its_member_bytes(staging, source_dir, byte_log):
+    row = next(r for r in split_rows(staging, "test") if r["midi_shard"] is not None)
+    ex = sousa.fetch(staging, row["sample_id"])
+    src = source_row(source_dir, row["sample_id"])
+    pcm, rate = sf.read(source_dir / src["audio_path"], dtype="float32")
+    np.testing.assert_array_equal(ex["audio"]["array"], pcm)
+    assert ex["audio"]["sampling_rate"] == rate
+    assert ex["audio"]["path"] == row["audio_filename"]
+    assert ex["midi"] == (source_dir / src["midi_path"]).read_bytes()
+    labels = {k: v for k, v in row.items() if not k.startswith(("audio_", "midi_"))}
+    assert {k: ex[k] for k in labels} == labels
+    assert set(ex) == set(labels) | {"audio", "midi"}
+    # exactly one range read per media file, of exactly the member's size
+    assert byte_log == {
+        f"audio/{row['audio_shard']}": [row["audio_size"]],
+        f"midi/{row['midi_shard']}": [row["midi_size"]],
+    }
+
+
+def test_fetch_sample_without_midi_and_other_configs(staging, byte_log):
+    row = next(r for r in split_rows(staging, "train") if r["midi_shard"] is None)
+    ex = sousa.fetch(staging, row["sample_id"])
+    assert ex["midi"] is None
+    assert list(byte_log) == [f"audio/{row['audio_shard']}"]
+    byte_log.clear()
+    labels = sousa.fetch(staging, row["sample_id"], config="labels")
+    assert "audio" not in labels and "midi" not in labels
+    assert labels["sample_id"] == row["sample_id"]
+    assert byte_log == {}  # the labels config reads no shard
+    with pytest.raises(loading.LoadError, match="has no MIDI"):
+        sousa.fetch(staging, row["sample_id"], config="midi")
+
+
+def test_fetch_unknown_sample_or_config_is_a_clear_error(staging):
+    with pytest.raises(loading.LoadError, match="unknown sample id 'p999_nothing'"):
+        sousa.fetch(staging, "p999_nothing")
+    with pytest.raises(InputError, match="unknown config 'flac'"):
+        sousa.fetch(staging, "p999_nothing", config="flac")
+
+
+def test_read_range_refuses_a_truncated_shard(staging, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(staging, broken)
+    row = split_rows(broken, "train")[-1]
+    shard = broken / "audio" / row["audio_shard"]
+    shard.write_bytes(shard.read_bytes()[: row["audio_offset"] + 10])
+    with pytest.raises(ValueError, match="truncated"):
+        sousa.fetch(broken, row["sample_id"])
+
+
+# -- packaging --------------------------------------------------------------------------------
+
+
+def test_wheel_ships_the_builder_and_the_loader(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, project / name)
+    for package in ("sousa", "builder"):
+        shutil.copytree(REPO / package, project / package, ignore=shutil.ignore_patterns("__py*"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(tmp_path / "dist"), str(project)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("sousa-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "sousa_builder/sousa.py" in names
+    assert "sousa/loading.py" in names
+    builder = importlib.resources.files("sousa_builder") / "sousa.py"
+    assert builder.is_file()
+    assert builder.read_bytes() == (REPO / "builder/sousa.py").read_bytes()
