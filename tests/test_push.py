@@ -12,6 +12,7 @@ import sousa.hub
 from sousa.errors import InputError
 from sousa.hub import push
 from sousa.package import main
+from sousa.source import SPLITS
 from sousa.staging import MANIFEST
 
 from .conftest import source_rows
@@ -156,3 +157,48 @@ def test_a_malformed_repo_id_exits_2_before_any_work(hub, source, repo_id, capsy
     assert main([str(source), "--quiet", "--push", "--repo-id", repo_id]) == 2
     assert "--repo-id" in capsys.readouterr().err
     assert not (source / "hf_staging").exists() and hub.stats.total_requests == 0
+
+
+def test_sousa_load_and_fetch_read_the_pushed_repo_equal_to_the_source(hub, source):
+    import numpy as np
+    import soundfile as sf
+
+    import sousa
+
+    assert push_cli(source, "--shard-size", "400KB") == 0
+    rows = source_rows(source)
+    ds = sousa.load(REPO, split="test", streaming=True)
+    seen = set()
+    for sample in ds:
+        src = rows[sample["sample_id"]]
+        audio, rate = sf.read(source / src["audio_path"], dtype="float32")
+        assert sample["audio"]["sampling_rate"] == rate
+        np.testing.assert_array_equal(sample["audio"]["array"], audio)
+        midi = src["midi_path"]
+        assert sample["midi"] == ((source / midi).read_bytes() if midi else None)
+        seen.add(sample["sample_id"])
+    test_profiles = set(json.loads((source / "splits.json").read_text())["test_profile_ids"])
+    assert seen == {sid for sid, r in rows.items() if r["profile_id"] in test_profiles}
+
+    sample_id = next(sid for sid, r in rows.items() if r["midi_path"])
+    hub.reset_stats()
+    one = sousa.fetch(REPO, sample_id)
+    src = rows[sample_id]
+    np.testing.assert_array_equal(
+        one["audio"]["array"], sf.read(source / src["audio_path"], dtype="float32")[0]
+    )
+    assert one["midi"] == (source / src["midi_path"]).read_bytes()
+    media = (source / src["audio_path"]).stat().st_size + (source / src["midi_path"]).stat().st_size
+    shard_reads = [entry for entry in hub.stats.log if entry[1].endswith(".tar")]
+    ranges = [entry[3] for entry in shard_reads if entry[0] == "GET"]
+    assert ranges and all(ranges), "every shard read is a Range request"
+    shard_bytes = 0
+    for header in ranges:
+        start, end = header.removeprefix("bytes=").split("-")
+        shard_bytes += int(end) - int(start) + 1
+    assert media <= shard_bytes <= media + 1024, "fetch reads the members, not the shards"
+    table_bytes = sum(
+        (source / "hf_staging" / p).stat().st_size
+        for p in ["manifest.json", *(f"data/{s}-00000-of-00001.parquet" for s in SPLITS)]
+    )
+    assert hub.stats.bytes_served <= shard_bytes + table_bytes
