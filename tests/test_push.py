@@ -202,3 +202,14 @@ def test_sousa_load_and_fetch_read_the_pushed_repo_equal_to_the_source(hub, sour
         for p in ["manifest.json", *(f"data/{s}-00000-of-00001.parquet" for s in SPLITS)]
     )
     assert hub.stats.bytes_served <= shard_bytes + table_bytes
+
+
+def test_the_labels_read_with_pandas_straight_from_the_hub(hub, source):
+    """The README's labels-only line: parquet over hf:// with pandas, no media downloaded."""
+    import pandas as pd
+
+    assert push_cli(source, "--shard-size", "400KB") == 0
+    hub.reset_stats()
+    labels = pd.read_parquet("hf://datasets/user/sousa/data/train-00000-of-00001.parquet")
+    assert len(labels) == 24 and "audio_offset" in labels.columns
+    assert not [entry for entry in hub.stats.log if entry[1].endswith(".tar")]
