@@ -213,3 +213,25 @@ def test_the_labels_read_with_pandas_straight_from_the_hub(hub, source):
     labels = pd.read_parquet("hf://datasets/user/sousa/data/train-00000-of-00001.parquet")
     assert len(labels) == 24 and "audio_offset" in labels.columns
     assert not [entry for entry in hub.stats.log if entry[1].endswith(".tar")]
+
+
+def test_push_to_a_branch_leaves_main_alone(hub, source):
+    assert push_cli(source, "--revision", "v2") == 0
+    assert MANIFEST in hub.repo_files(REPO, revision="v2")
+    assert MANIFEST not in hub.repo_files(REPO, revision="main")
+
+
+def test_create_pr_puts_every_commit_in_one_pull_request(hub, source, monkeypatch):
+    monkeypatch.setattr(sousa.hub, "BATCH_FILES", 4)
+    assert push_cli(source, "--create-pr") == 0
+    revisions = {c["revision"] for c in hub.stats.commits if c["operations"]}
+    assert len(revisions) == 1 and next(iter(revisions)).startswith("refs/pr/")
+    pr = next(iter(revisions))
+    assert MANIFEST in hub.repo_files(REPO, revision=pr)
+    assert MANIFEST not in hub.repo_files(REPO, revision="main")
+
+
+def test_a_large_private_push_warns_about_free_storage(hub, source, monkeypatch, capsys):
+    monkeypatch.setattr(sousa.hub, "FREE_PRIVATE_STORAGE", 1_000_000)
+    assert push_cli(source, "--private") == 0
+    assert "over a free account's 100 GB of private storage" in capsys.readouterr().err
