@@ -11,7 +11,6 @@ import decimal
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -33,25 +32,19 @@ class Plan:
     sharded: bool
     shards: list[ShardPlan] = field(default_factory=list)
     tables: dict[str, pa.Table] = field(default_factory=dict)  # data/{split}-….parquet
-    copies: dict[str, Path] = field(default_factory=dict)  # --no-sharding: dest → source file
-
-    @property
-    def media_bytes(self) -> int:
-        return sum(s.size for s in self.shards) + sum(
-            p.stat().st_size for p in self.copies.values()
-        )
+    copies: dict[str, str] = field(default_factory=dict)  # --no-sharding: dest → source file
 
 
 def build_plan(source: Source, shard_size: int, sharded: bool = True) -> Plan:
     """Plan shards (or copies) for every split that has samples, then the split tables."""
     plan = Plan(source, sharded)
-    rows = source.labels.to_pylist()
+    labels = labels_json_by_row(source.labels) if sharded else []
     for split in SPLITS:
         samples = source.splits[split]
         if not samples:
             continue
         if sharded:
-            locations = _plan_split_shards(plan, samples, rows, shard_size)
+            locations = _plan_split_shards(plan, samples, labels, shard_size)
             columns = shard_columns(samples, locations)
         else:
             columns = _plan_split_copies(plan, samples)
@@ -61,14 +54,19 @@ def build_plan(source: Source, shard_size: int, sharded: bool = True) -> Plan:
     return plan
 
 
+def labels_json_by_row(labels: pa.Table) -> list[bytes]:
+    """Each row's labels JSON, built batch by batch (never the whole table as Python dicts)."""
+    return [labels_json(row) for batch in labels.to_batches(4096) for row in batch.to_pylist()]
+
+
 def _plan_split_shards(
-    plan: Plan, samples: list[Sample], rows: list[dict], shard_size: int
+    plan: Plan, samples: list[Sample], labels: list[bytes], shard_size: int
 ) -> dict[str, dict[str, ShardInfo]]:
     """Audio shards hold {key}.flac, {key}.json, {key}.mid; MIDI shards {key}.json, {key}.mid."""
     locations: dict[str, dict[str, ShardInfo]] = {kind: {} for kind in MEDIA_KINDS}
     sample_of_key = {s.key: s.sample_id for s in samples}
     for kind in MEDIA_KINDS:
-        groups = [_members(s, rows[s.row], kind) for s in samples if getattr(s, kind)]
+        groups = [_members(s, labels[s.row], kind) for s in samples if getattr(s, kind)]
         for shard in plan_shards(groups, kind, samples[0].split, shard_size):
             plan.shards.append(shard)
             for member, info in shard.locations():
@@ -81,9 +79,8 @@ def _plan_split_shards(
 MEDIA_EXTENSION = {"audio": "flac", "midi": "mid"}
 
 
-def _members(sample: Sample, row: dict, kind: str) -> list[Member]:
+def _members(sample: Sample, labels: bytes, kind: str) -> list[Member]:
     """A sample's members in name order (flac < json < mid), so they stay adjacent and sorted."""
-    labels = labels_json(row)
     members = [Member(f"{sample.key}.json", len(labels), data=labels)]
     if kind == "audio":
         members.append(Member(f"{sample.key}.flac", sample.audio.size, source=sample.audio.path))

@@ -88,7 +88,7 @@ class DatasetUploader:
         media_root = (self.config.dataset_dir / media_type).resolve()
         return {
             split: [
-                getattr(s, media_type).path.relative_to(media_root).as_posix()
+                Path(getattr(s, media_type).path).relative_to(media_root).as_posix()
                 for s in source.splits[split]
                 if getattr(s, media_type) is not None
             ]

@@ -203,17 +203,16 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
     demo_template, staging, tmp_path, monkeypatch
 ):
     out = tmp_path / "out"
-    real_copy = shards_module._copy_exactly
+    real_read = shards_module._read_exactly
     calls = {"n": 0}
 
-    def failing_copy(member, dest):
+    def failing_read(member):
         calls["n"] += 1
         if calls["n"] == 30:
-            dest.write(b"half a file")
             raise KeyboardInterrupt("killed mid-shard")
-        real_copy(member, dest)
+        return real_read(member)
 
-    monkeypatch.setattr(shards_module, "_copy_exactly", failing_copy)
+    monkeypatch.setattr(shards_module, "_read_exactly", failing_read)
     with pytest.raises(KeyboardInterrupt):
         package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert not (out / MANIFEST).exists()
@@ -224,7 +223,7 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
         rel = path.relative_to(out).as_posix()
         assert reference[rel].split(":")[0] == sha256_file(path)
 
-    monkeypatch.setattr(shards_module, "_copy_exactly", real_copy)
+    monkeypatch.setattr(shards_module, "_read_exactly", real_read)
     package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert {k: v.split(":")[0] for k, v in tree_digest(out).items()} == {
         k: v.split(":")[0] for k, v in reference.items()
