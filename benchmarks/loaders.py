@@ -1,0 +1,106 @@
+"""One loader, run in its own process: ``python benchmarks/loaders.py KIND ROOT SPLIT LIMIT``.
+
+KIND is one of
+
+- ``soundfile``: the decode floor, ``soundfile.read(path, dtype="float32")`` over the split's
+  source FLAC files (ROOT is the source folder);
+- ``sousa``: ``sousa.load(ROOT, split=SPLIT, streaming=True)``, touching
+  ``sample["audio"]["array"]`` (ROOT is the staging folder);
+- ``native``: ``datasets.load_dataset(ROOT, "audio", split=SPLIT, streaming=True)``, decoding
+  each ``sample["flac"]`` with torchcodec's ``get_all_samples()``.
+
+LIMIT > 0 stops after that many samples. Imports happen before the clock starts (torch included:
+``datasets`` imports it inside ``IterableDataset()`` whenever it is installed, which would
+otherwise add ~1.4 s to ``sousa``'s clock; torchcodec too, for ``native``); the clock covers
+opening the dataset and the whole loop.
+The last stdout line is JSON: ``{"samples": n, "seconds": t}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from itertools import islice
+from pathlib import Path
+
+
+def split_audio_paths(source: Path, split: str) -> list[Path]:
+    """The split's FLAC files in a source folder, sorted (splits.json + samples.parquet)."""
+    import pyarrow.parquet as pq
+
+    keys = {
+        "train": "train_profile_ids",
+        "validation": "val_profile_ids",
+        "test": "test_profile_ids",
+    }
+    profiles = set(json.loads((source / "splits.json").read_text())[keys[split]])
+    table = pq.read_table(
+        source / "labels" / "samples.parquet", columns=["profile_id", "audio_path"]
+    )
+    rows = zip(table.column("profile_id").to_pylist(), table.column("audio_path").to_pylist())
+    return sorted(source / path for profile, path in rows if profile in profiles and path)
+
+
+def soundfile_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """The decode floor: read every FLAC file of the split from disk."""
+    import soundfile as sf
+
+    paths = split_audio_paths(root, split)
+    return lambda: (sf.read(path, dtype="float32")[0] for path in paths)
+
+
+def sousa_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """`sousa.load(streaming=True)`, touching each decoded array."""
+    import datasets  # noqa: F401  (imported before the clock, like the native loader)
+
+    import sousa
+
+    # datasets imports torch inside IterableDataset() when it is installed: not our clock
+    with contextlib.suppress(ImportError):
+        import torch  # noqa: F401
+
+    def run() -> Iterable[object]:
+        for sample in sousa.load(str(root), split=split, streaming=True):
+            yield sample["audio"]["array"]
+
+    return run
+
+
+def native_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """Native `load_dataset(streaming=True)` with torchcodec decoding every FLAC."""
+    import datasets
+    import torch  # noqa: F401
+    import torchcodec.decoders  # noqa: F401
+
+    def run() -> Iterable[object]:
+        ds = datasets.load_dataset(str(root), "audio", split=split, streaming=True)
+        for sample in ds:
+            yield sample["flac"].get_all_samples().data
+
+    return run
+
+
+LOOPS = {"soundfile": soundfile_loop, "sousa": sousa_loop, "native": native_loop}
+
+
+def main(argv: list[str]) -> None:
+    kind, root, split, limit = argv[0], Path(argv[1]), argv[2], int(argv[3])
+    run = LOOPS[kind](root, split)
+    start = time.perf_counter()
+    arrays = run()
+    if limit > 0:
+        arrays = islice(arrays, limit)
+    samples = 0
+    for array in arrays:
+        if len(array) == 0:
+            raise SystemExit(f"{kind}: empty audio at sample {samples}")
+        samples += 1
+    seconds = time.perf_counter() - start
+    print(json.dumps({"samples": samples, "seconds": seconds}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
