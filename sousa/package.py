@@ -45,6 +45,7 @@ from .staging import (
 from .tables import write_auxiliary, write_table
 
 BUILDER_PATH = "builder/sousa.py"
+MEDIA = ("audio", "midi")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Summary:
     samples: dict[str, int]
     shards: dict[str, int]
     files: dict[str, int]  # relative path → size
-    source_files: int
+    media_files: dict[str, int]  # source media files packaged, by kind ("audio", "midi")
     missing: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     reused: bool = False
@@ -95,7 +96,8 @@ class Summary:
             f"staging folder: {self.out}" + (" (unchanged source: reused)" if self.reused else ""),
             "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
             "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
-            f"files: {self.source_files} source media files → {len(self.files)} staged files, "
+            f"files: {sum(self.media_files.values())} source media files → "
+            f"{len(self.files)} staged files, "
             f"{sum(self.files.values()):,} bytes",
             f"Hub limits: {len(self.files):,}/{HUB_MAX_FILES_PER_REPO:,} files a repo, "
             f"{max(per_folder.values(), default=0):,}/{HUB_MAX_FILES_PER_FOLDER:,} a folder, "
@@ -237,14 +239,17 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
     for shard in plan.shards:
         kind = shard.path.split("/", 1)[0]
         shards[kind] = shards.get(kind, 0) + 1
-    media = {m.path for s in source.samples for m in (s.audio, s.midi) if m is not None}
+    media = {
+        kind: sum(getattr(s, kind) is not None for s in source.samples)
+        for kind in ("audio", "midi")
+    }
     return Summary(
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
         shards=shards,
         files={p: f["size"] for p, f in files.items()}
         | {MANIFEST: (out / MANIFEST).stat().st_size},
-        source_files=len(media),
+        media_files=media,
         missing=source.missing,
         dropped=source.dropped,
         reused=reused,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .hub import PushResult, push
 from .package import PackageOptions, package_dataset
 from .shards import DEFAULT_SHARD_SIZE, ShardInfo, create_sharded_archives
 from .source import SPLITS, STAGING_DEFAULT_NAME, read_source
@@ -65,10 +66,14 @@ class DatasetUploader:
     def prepare(self) -> Path:
         """Write the complete staging folder (WebDataset shards, tables, card, manifest)."""
         summary = package_dataset(self.options())
-        source = read_source(self.config.dataset_dir, **self._read_options())
-        self.stats.audio_files = sum(s.audio is not None for s in source.samples)
-        self.stats.midi_files = sum(s.midi is not None for s in source.samples)
+        self.stats.audio_files = summary.media_files["audio"]
+        self.stats.midi_files = summary.media_files["midi"]
         return summary.out
+
+    def push(self) -> PushResult:
+        """Prepare (or reuse) the staging folder, upload what differs, verify it."""
+        c = self.config
+        return push(self.prepare(), c.repo_id, token=c.token, private=c.private)
 
     def _read_options(self) -> dict:
         c = self.config

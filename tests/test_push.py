@@ -235,3 +235,13 @@ def test_a_large_private_push_warns_about_free_storage(hub, source, monkeypatch,
     monkeypatch.setattr(sousa.hub, "FREE_PRIVATE_STORAGE", 1_000_000)
     assert push_cli(source, "--private") == 0
     assert "over a free account's 100 GB of private storage" in capsys.readouterr().err
+
+
+def test_the_seed_uploader_object_pushes_too(hub, source):
+    from sousa import DatasetUploader, HubConfig
+
+    uploader = DatasetUploader(HubConfig(dataset_dir=source, repo_id=REPO))
+    result = uploader.push()
+    assert result.mismatched == [] and result.uploaded > 0
+    assert uploader.stats.audio_files == 40 and uploader.stats.midi_files == 32
+    remote_matches_manifest(hub, source / "hf_staging")
