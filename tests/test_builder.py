@@ -13,29 +13,21 @@ import pytest
 import soundfile as sf
 from sousa_builder.sousa import Sousa, SousaDataError
 
-from sousa.demo import write_demo
-from sousa.package import PackageOptions, package_dataset
+from .conftest import split_rows
 
-# -- shared fixtures (candidates for conftest.py) ----------------------------------------------
+# -- fixtures ----------------------------------------------------------------------------------
 
-SHARD_SIZE = 200_000  # ~3 samples of 1 s FLAC a shard: several shards per split
 SPLITS = ("train", "validation", "test")
 
 
 @pytest.fixture(scope="module")
-def source_dir(tmp_path_factory) -> Path:
-    return write_demo(tmp_path_factory.mktemp("src") / "demo", n_samples=24, seconds=0.5)
+def source_dir(small_demo) -> Path:
+    return small_demo
 
 
 @pytest.fixture(scope="module")
-def staging(source_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("staging") / "hf_staging"
-    package_dataset(PackageOptions(source=source_dir, out=out, shard_size=SHARD_SIZE))
-    return out
-
-
-def split_rows(staging: Path, split: str) -> list[dict]:
-    return pq.read_table(staging / f"data/{split}-00000-of-00001.parquet").to_pylist()
+def staging(small_staging) -> Path:
+    return small_staging
 
 
 def label_names(staging: Path) -> list[str]:

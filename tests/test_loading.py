@@ -17,30 +17,23 @@ import soundfile as sf
 
 import sousa
 from sousa import loading
-from sousa.demo import write_demo
 from sousa.errors import InputError
-from sousa.package import PackageOptions, package_dataset
 
-# -- shared fixtures (candidates for conftest.py) ----------------------------------------------
+from .conftest import split_rows
 
-SHARD_SIZE = 200_000  # several shards per split
+# -- fixtures ----------------------------------------------------------------------------------
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def source_dir(tmp_path_factory) -> Path:
-    return write_demo(tmp_path_factory.mktemp("src") / "demo", n_samples=24, seconds=0.5)
+def source_dir(small_demo) -> Path:
+    return small_demo
 
 
 @pytest.fixture(scope="module")
-def staging(source_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("staging") / "hf_staging"
-    package_dataset(PackageOptions(source=source_dir, out=out, shard_size=SHARD_SIZE))
-    return out
-
-
-def split_rows(staging: Path, split: str) -> list[dict]:
-    return pq.read_table(staging / f"data/{split}-00000-of-00001.parquet").to_pylist()
+def staging(small_staging) -> Path:
+    return small_staging
 
 
 def source_row(source_dir: Path, sample_id: str) -> dict:

@@ -21,11 +21,7 @@ from sousa.source import SPLITS
 from sousa.staging import MANIFEST
 from sousa.tables import SHARD_COLUMNS, split_table_path
 
-from .conftest import SMALL_SHARD, source_rows, tree_digest
-
-
-def split_rows(staging: Path, split: str) -> list[dict]:
-    return pq.read_table(staging / split_table_path(split)).to_pylist()
+from .conftest import SMALL_SHARD, source_rows, split_rows, tree_digest
 
 
 def read_range(path: Path, offset: int, size: int) -> bytes:
