@@ -26,7 +26,7 @@ SHARD_FIELDS = (
     ("size", pa.int64()),
 )
 SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name, _ in SHARD_FIELDS)
-AUX_BATCH_ROWS = 65_536
+AUX_BATCH_ROWS = 8_192  # rows a batch: bounds memory (65,536 cost ~70 MB more at 4 GB)
 
 
 def split_table_path(split: str) -> str:
