@@ -111,6 +111,8 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
             _remove(out / name)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
+    for leftover in out.glob(f"*{INCOMPLETE_SUFFIX}"):  # a killed run's (subfolders: remove_stale)
+        leftover.unlink()
 
 
 def remove_stale(out: Path, keep: set[str]) -> list[str]:

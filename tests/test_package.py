@@ -331,3 +331,14 @@ def test_labels_json_of_a_sample_can_be_read_back_with_tarfile_streaming(staging
     with tarfile.open(fileobj=io.BytesIO(shard.read_bytes()), mode="r|") as tar:
         names = [m.name for m in tar]
     assert names and names[0].endswith(".flac")
+
+
+def test_a_killed_runs_temporary_files_are_cleaned_up(demo_template, tmp_path):
+    """SIGKILL runs no `finally`: the next run removes the `.incomplete` files it left."""
+    out = tmp_path / "out"
+    (out / "audio").mkdir(parents=True)
+    (out / ".README.md.incomplete").write_bytes(b"partial card")
+    (out / "audio" / ".train-00000.tar.incomplete").write_bytes(b"partial shard")
+    package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
+    assert not list(out.rglob("*.incomplete"))
+    assert (out / MANIFEST).exists()
