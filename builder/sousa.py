@@ -30,8 +30,8 @@ and the cached `dataset_info.json` names the type so a re-opened cache decodes t
 Both modes yield the FLAC bytes from `_generate_examples` and let the feature decode: in
 streaming each example is decoded as it is produced, so users get decoded arrays either way
 from one code path, and `IterableDataset.decode(num_threads=...)` can overlap decoding. A
-member whose FLAC header does not parse is refused while generating, naming member and shard;
-deeper corruption is reported on decoding, naming the member.
+member that does not start with the `fLaC` marker is refused while generating, naming member
+and shard; deeper corruption is reported on decoding, naming the member.
 
 Consistency is checked as the shards stream (lhotse-style "mismatched ids"): a member whose
 sample is not in the split table, a selected row whose member is missing from its shard, or
