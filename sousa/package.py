@@ -179,32 +179,37 @@ def builder_source() -> bytes:
 def _write_shards(
     shards: list[ShardPlan], out: Path, workers: int, progress: bool
 ) -> dict[str, FileDigest]:
-    bar = tqdm(
-        total=sum(s.size for s in shards),
+    """Write the shards, in `workers` forked processes when there are several."""
+    if workers <= 1 or len(shards) <= 1:
+        with _progress(shards, progress) as bar:
+            return {s.path: _tick(bar, s, write_shard(s, out / s.path)) for s in shards}
+    global _FORKED_SHARDS
+    _FORKED_SHARDS = shards  # inherited by the forked workers: no plan is pickled
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            # workers fork at the first submit: before the progress bar starts its thread
+            futures = [pool.submit(_write_forked_shard, i, out) for i in range(len(shards))]
+            with _progress(shards, progress) as bar:
+                return {s.path: _tick(bar, s, f.result()) for s, f in zip(shards, futures)}
+    finally:
+        _FORKED_SHARDS = []
+
+
+def _progress(shards: list[ShardPlan], progress: bool) -> tqdm:
+    total = sum(s.size for s in shards)
+    return tqdm(
+        total=total,
         unit="B",
         unit_scale=True,
         desc="packing shards",
-        disable=not progress,
         file=sys.stderr,
+        disable=not progress,
     )
-    digests: dict[str, FileDigest] = {}
-    with bar:
-        if workers <= 1 or len(shards) <= 1:
-            for shard in shards:
-                digests[shard.path] = write_shard(shard, out / shard.path)
-                bar.update(shard.size)
-        else:
-            global _FORKED_SHARDS
-            _FORKED_SHARDS = shards  # inherited by the forked workers: no plan is pickled
-            try:
-                with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                    futures = [pool.submit(_write_forked_shard, i, out) for i in range(len(shards))]
-                    for shard, future in zip(shards, futures):
-                        digests[shard.path] = future.result()
-                        bar.update(shard.size)
-            finally:
-                _FORKED_SHARDS = []
-    return digests
+
+
+def _tick(bar: tqdm, shard: ShardPlan, digest: FileDigest) -> FileDigest:
+    bar.update(shard.size)
+    return digest
 
 
 _FORKED_SHARDS: list[ShardPlan] = []
