@@ -276,15 +276,35 @@ def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Tab
 
 @dataclass(frozen=True)
 class ShardJob:
-    """One shard to stream: its rows selected by the filter, and every sample it holds."""
+    """One shard to stream, with its rows kept as Arrow until the shard is streamed."""
 
     kind: str  # "audio" or "midi"
     name: str  # shard file name inside the kind's folder
     archive: Any  # dl_manager.iter_archive(path): (member name, file object) pairs
+    rows: pa.Table  # the filter's rows in this shard: labels, member name, size, MIDI name
+    members: pa.ChunkedArray  # member names of ALL the table's rows in this shard
+
+
+@dataclass(frozen=True)
+class ShardIndex:
+    """A shard's rows as Python lookups, built when that shard streams (memory per shard,
+    not per split)."""
+
     selected: dict  # media member name → labels dict
     stems: frozenset  # member-name stems of ALL the table's rows in this shard
     sizes: dict  # media member name → size in the table (selected rows)
     midi: dict  # audio shards: media member name → MIDI member name (or None)
+
+    @classmethod
+    def of(cls, job: ShardJob, labels: list[str]) -> ShardIndex:
+        selected, sizes, midi = {}, {}, {}
+        for row in job.rows.to_pylist():
+            name = row[f"{job.kind}_filename"]
+            selected[name] = {column: row[column] for column in labels}
+            sizes[name] = row[f"{job.kind}_size"]
+            midi[name] = row["midi_filename"]
+        stems = frozenset(_stem(name) for name in job.members.to_pylist())
+        return cls(selected, stems, sizes, midi)
 
 
 def _stem(name: str) -> str:
@@ -374,38 +394,18 @@ class Sousa(datasets.GeneratorBasedBuilder):
     def _shard_jobs(self, dl_manager, table: pa.Table, selected: pa.Table) -> list[ShardJob]:
         """Download (or, streaming, locate) only the shards that hold selected rows."""
         kind = self.config.name
-        labels = label_columns(table.schema)
-        stems: dict[str, set] = {}
-        for shard, filename in zip(
-            table.column(f"{kind}_shard").to_pylist(), table.column(f"{kind}_filename").to_pylist()
-        ):
-            if shard is not None:
-                stems.setdefault(shard, set()).add(_stem(filename))
-        by_shard: dict[str, dict] = {}
-        sizes: dict[str, dict] = {}
-        midi: dict[str, dict] = {}
-        label_rows = selected.select(labels).to_pylist()
-        media = selected.select([f"{kind}_shard", f"{kind}_filename", f"{kind}_size"]).to_pylist()
-        midi_names = selected.column("midi_filename").to_pylist()
-        for row, location, midi_name in zip(label_rows, media, midi_names):
-            shard = location[f"{kind}_shard"]
-            if shard is None:  # the sample has no such file: not in this config
-                continue
-            filename = location[f"{kind}_filename"]
-            by_shard.setdefault(shard, {})[filename] = row
-            sizes.setdefault(shard, {})[filename] = location[f"{kind}_size"]
-            midi.setdefault(shard, {})[filename] = midi_name
-        names = sorted(by_shard)
+        shard = f"{kind}_shard"
+        columns = [*label_columns(table.schema), f"{kind}_filename", f"{kind}_size"]
+        columns += [] if kind == "midi" else ["midi_filename"]
+        names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
         paths = dl_manager.download([join(self._root, f"{kind}/{name}") for name in names])
         return [
             ShardJob(
                 kind,
                 name,
                 dl_manager.iter_archive(path),
-                by_shard[name],
-                frozenset(stems[name]),
-                sizes[name],
-                midi[name],
+                selected.filter(pc.equal(selected.column(shard), name)).select(columns),
+                table.filter(pc.equal(table.column(shard), name)).column(f"{kind}_filename"),
             )
             for name, path in zip(names, paths)
         ]
@@ -422,46 +422,47 @@ class Sousa(datasets.GeneratorBasedBuilder):
 
     def _generate_shard(self, job: ShardJob):
         """Stream one shard; group each sample's adjacent members; check against the table."""
-        wanted = set(job.selected) | {m for m in job.midi.values() if m}
+        index = ShardIndex.of(job, label_columns(self._label_schema()))
+        wanted = set(index.selected) | {m for m in index.midi.values() if m}
         seen: set = set()
         stem, members = None, {}
         for name, fileobj in job.archive:
-            if _stem(name) not in job.stems:
+            if _stem(name) not in index.stems:
                 raise SousaDataError(
                     f"member {name!r} of shard {job.kind}/{job.name} belongs to no sample of "
                     "the split table (mismatched ids: shard and table disagree)"
                 )
             if _stem(name) != stem:
-                yield from self._finish_sample(job, members, seen)
+                yield from self._finish_sample(job, index, members, seen)
                 stem, members = _stem(name), {}
             if name in wanted:
                 members[name] = fileobj.read()
-        yield from self._finish_sample(job, members, seen)
-        missing = sorted(set(job.selected) - seen)
+        yield from self._finish_sample(job, index, members, seen)
+        missing = sorted(set(index.selected) - seen)
         if missing:
             raise SousaDataError(
                 f"shard {job.kind}/{job.name} lacks {len(missing)} member(s) the split table "
                 f"puts there (mismatched ids): {missing[:5]}"
             )
 
-    def _finish_sample(self, job: ShardJob, members: dict, seen: set):
+    def _finish_sample(self, job: ShardJob, index: ShardIndex, members: dict, seen: set):
         for name, data in members.items():
-            if name in job.selected:
+            if name in index.selected:
                 seen.add(name)
-                yield self._example(job, name, data, members)
+                yield self._example(job, index, name, data, members)
 
-    def _example(self, job: ShardJob, name: str, data: bytes, members: dict):
-        expected = job.sizes.get(name)
+    def _example(self, job: ShardJob, index: ShardIndex, name: str, data: bytes, members: dict):
+        expected = index.sizes.get(name)
         if expected is not None and expected != len(data):
             raise SousaDataError(
                 f"member {name!r} of shard {job.kind}/{job.name} has {len(data)} bytes, "
                 f"the split table says {expected}"
             )
-        example = dict(job.selected[name])
+        example = dict(index.selected[name])
         if job.kind == "audio":
             check_flac_header(data, name, f"{job.kind}/{job.name}")
             example["audio"] = {"bytes": data, "path": name}
-            midi_name = job.midi.get(name)
+            midi_name = index.midi.get(name)
             if midi_name is not None and midi_name not in members:
                 raise SousaDataError(
                     f"shard {job.kind}/{job.name} lacks {midi_name!r}, which the split table "
