@@ -36,20 +36,6 @@ def staging(demo_template, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def small_demo(tmp_path_factory) -> Path:
-    """A smaller demo (24 samples of 0.5 s) for the loader tests."""
-    return write_demo(tmp_path_factory.mktemp("small") / "demo", n_samples=24, seconds=0.5)
-
-
-@pytest.fixture(scope="session")
-def small_staging(small_demo, tmp_path_factory) -> Path:
-    """`small_demo` packaged with ~3 samples a shard: several shards per split."""
-    out = tmp_path_factory.mktemp("small_staging") / "hf_staging"
-    package_dataset(PackageOptions(source=small_demo, out=out, shard_size=200_000))
-    return out
-
-
 def split_rows(staging: Path, split: str) -> list[dict]:
     """The rows of a staging folder's split table."""
     return pq.read_table(staging / f"data/{split}-00000-of-00001.parquet").to_pylist()

@@ -20,37 +20,27 @@ from .conftest import split_rows
 SPLITS = ("train", "validation", "test")
 
 
-@pytest.fixture(scope="module")
-def source_dir(small_demo) -> Path:
-    return small_demo
-
-
-@pytest.fixture(scope="module")
-def staging(small_staging) -> Path:
-    return small_staging
-
-
 def label_names(staging: Path) -> list[str]:
     names = pq.read_schema(staging / "data/train-00000-of-00001.parquet").names
     return [n for n in names if not n.startswith(("audio_", "midi_"))]
 
 
-def source_media(source_dir: Path) -> dict[str, dict]:
+def source_media(demo_template: Path) -> dict[str, dict]:
     """sample_id → {"audio": Path, "midi": Path | None} from the source folder's table."""
-    table = pq.read_table(source_dir / "labels/samples.parquet").to_pylist()
+    table = pq.read_table(demo_template / "labels/samples.parquet").to_pylist()
     return {
         r["sample_id"]: {
-            "audio": source_dir / r["audio_path"],
-            "midi": source_dir / r["midi_path"] if r["midi_path"] else None,
+            "audio": demo_template / r["audio_path"],
+            "midi": demo_template / r["midi_path"] if r["midi_path"] else None,
         }
         for r in table
     }
 
 
-def assert_matches_source(examples: list[dict], config: str, staging: Path, split, source_dir):
+def assert_matches_source(examples: list[dict], config: str, staging: Path, split, demo_template):
     """Labels equal the split table's rows, audio the source FLAC, MIDI the source file."""
     rows = {r["sample_id"]: r for r in split_rows(staging, split)}
-    media = source_media(source_dir)
+    media = source_media(demo_template)
     labels = label_names(staging)
     if config == "midi":
         rows = {k: r for k, r in rows.items() if r["midi_shard"] is not None}
@@ -104,27 +94,29 @@ def builder(staging: Path, config: str, cache_dir: Path, **kwargs) -> Sousa:
 
 
 @pytest.mark.parametrize("config", ["audio", "midi", "labels"])
-def test_every_config_and_split_streams_equal_to_the_source(config, staging, source_dir, tmp_path):
+def test_every_config_and_split_streams_equal_to_the_source(
+    config, staging, demo_template, tmp_path
+):
     b = builder(staging, config, tmp_path)
     for split in SPLITS:
         examples = list(b.as_streaming_dataset(split=split))
         assert examples, split
-        assert_matches_source(examples, config, staging, split, source_dir)
+        assert_matches_source(examples, config, staging, split, demo_template)
 
 
 @pytest.mark.parametrize("config", ["audio", "midi", "labels"])
 def test_every_config_and_split_prepares_to_arrow_equal_to_the_source(
-    config, staging, source_dir, tmp_path
+    config, staging, demo_template, tmp_path
 ):
     b = builder(staging, config, tmp_path)
     b.download_and_prepare()
     for split in SPLITS:
         ds = b.as_dataset(split=split)
-        assert_matches_source(list(ds), config, staging, split, source_dir)
+        assert_matches_source(list(ds), config, staging, split, demo_template)
 
 
 def test_arrow_cache_holds_flac_bytes_within_1_5x_the_media_and_reopens_decoding(
-    staging, source_dir, tmp_path
+    staging, demo_template, tmp_path
 ):
     b = builder(staging, "audio", tmp_path)
     b.download_and_prepare()
@@ -137,7 +129,7 @@ def test_arrow_cache_holds_flac_bytes_within_1_5x_the_media_and_reopens_decoding
     raw = b.as_dataset(split="train").with_format("arrow")[:1].column("audio").to_pylist()[0]
     assert raw["bytes"][:4] == b"fLaC"
     again = builder(staging, "audio", tmp_path).as_dataset(split="train")
-    assert_matches_source(list(again), "audio", staging, "train", source_dir)
+    assert_matches_source(list(again), "audio", staging, "train", demo_template)
 
 
 def test_filter_on_one_shard_downloads_exactly_that_shard(staging, tmp_path, monkeypatch):

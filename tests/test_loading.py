@@ -26,18 +26,8 @@ from .conftest import split_rows
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def source_dir(small_demo) -> Path:
-    return small_demo
-
-
-@pytest.fixture(scope="module")
-def staging(small_staging) -> Path:
-    return small_staging
-
-
-def source_row(source_dir: Path, sample_id: str) -> dict:
-    rows = pq.read_table(source_dir / "labels/samples.parquet").to_pylist()
+def source_row(demo_template: Path, sample_id: str) -> dict:
+    rows = pq.read_table(demo_template / "labels/samples.parquet").to_pylist()
     return next(r for r in rows if r["sample_id"] == sample_id)
 
 
@@ -90,16 +80,16 @@ def test_load_returns_all_splits_when_split_is_none(staging, tmp_path):
 
 
 @pytest.mark.parametrize("streaming", [False, True])
-def test_load_audio_decodes_source_audio_and_midi(streaming, staging, source_dir, tmp_path):
+def test_load_audio_decodes_source_audio_and_midi(streaming, staging, demo_template, tmp_path):
     ds = sousa.load(staging, split="validation", streaming=streaming, cache_dir=tmp_path)
     examples = list(ds)
     assert len(examples) == len(split_rows(staging, "validation"))
     for ex in examples:
-        src = source_row(source_dir, ex["sample_id"])
-        pcm, rate = sf.read(source_dir / src["audio_path"], dtype="float32")
+        src = source_row(demo_template, ex["sample_id"])
+        pcm, rate = sf.read(demo_template / src["audio_path"], dtype="float32")
         np.testing.assert_array_equal(ex["audio"]["array"], pcm)
         assert ex["audio"]["sampling_rate"] == rate
-        midi = (source_dir / src["midi_path"]).read_bytes() if src["midi_path"] else None
+        midi = (demo_template / src["midi_path"]).read_bytes() if src["midi_path"] else None
         assert ex["midi"] == midi
 
 
@@ -160,15 +150,15 @@ def test_load_corrupt_flac_prepared_names_member_and_shard(staging, tmp_path):
 # -- fetch ------------------------------------------------------------------------------------
 
 
-def test_fetch_returns_the_sample_reading_only_its_member_bytes(staging, source_dir, byte_log):
+def test_fetch_returns_the_sample_reading_only_its_member_bytes(staging, demo_template, byte_log):
     row = next(r for r in split_rows(staging, "test") if r["midi_shard"] is not None)
     ex = sousa.fetch(staging, row["sample_id"])
-    src = source_row(source_dir, row["sample_id"])
-    pcm, rate = sf.read(source_dir / src["audio_path"], dtype="float32")
+    src = source_row(demo_template, row["sample_id"])
+    pcm, rate = sf.read(demo_template / src["audio_path"], dtype="float32")
     np.testing.assert_array_equal(ex["audio"]["array"], pcm)
     assert ex["audio"]["sampling_rate"] == rate
     assert ex["audio"]["path"] == row["audio_filename"]
-    assert ex["midi"] == (source_dir / src["midi_path"]).read_bytes()
+    assert ex["midi"] == (demo_template / src["midi_path"]).read_bytes()
     labels = {k: v for k, v in row.items() if not k.startswith(("audio_", "midi_"))}
     assert {k: ex[k] for k in labels} == labels
     assert set(ex) == set(labels) | {"audio", "midi"}
