@@ -94,8 +94,79 @@ def push(
 ) -> PushResult:
     """Upload what differs, delete what is stale, verify; see the module docstring."""
     check_repo_id(repo_id)
-    manifest = read_manifest(staging)
-    files: dict[str, dict] = manifest["files"]
+    files: dict[str, dict] = read_manifest(staging)["files"]
+    _check_limits(files, private)
+    api = api or HfApi()
+    token = _require_token(api, token)
+    _create_repo(api, repo_id, token, private)
+    if revision and not create_pr:
+        api.create_branch(repo_id, branch=revision, repo_type="dataset", token=token, exist_ok=True)
+    commit = _Committer(api, repo_id, token, revision, create_pr)
+
+    remote = remote_files(api, repo_id, revision or "main", token)
+    data_files = [p for p in sorted(files) if p not in LAST_FILES]
+    to_send = [p for p in data_files if not _same(remote.get(p), files[p], staging / p)]
+    batches = list(_batches(to_send, files))
+    for i, batch in enumerate(tqdm(batches, desc="commits", disable=not progress, file=sys.stderr)):
+        message = f"Upload sousa data files ({i + 1}/{len(batches)})"
+        commit(api.upload_folder, message, folder_path=staging, allow_patterns=batch)
+    stale = _stale(remote, files)
+    last = [p for p in LAST_FILES if not _same(remote.get(p), _digest(staging / p), staging / p)]
+    if last or stale:
+        operations = [CommitOperationDelete(p) for p in stale]
+        operations += [CommitOperationAdd(p, staging / p) for p in last]
+        commit(
+            api.create_commit, "Update the dataset card and manifest (sousa)", operations=operations
+        )
+    mismatched = verify(api, repo_id, commit.revision, token, staging, files)
+    return PushResult(repo_id, commit.revision, len(to_send) + len(last), len(stale), mismatched)
+
+
+def verify(
+    api: HfApi, repo_id: str, revision: str, token: str, staging: Path, files: dict[str, dict]
+) -> list[str]:
+    """Files whose remote size/hash differ from the manifest (or that are missing/stale)."""
+    remote = remote_files(api, repo_id, revision, token)
+    wrong = [p for p in sorted(files) if not _same(remote.get(p), files[p], staging / p)]
+    if not _same(remote.get(MANIFEST), _digest(staging / MANIFEST), staging / MANIFEST):
+        wrong.append(MANIFEST)
+    return wrong + _stale(remote, files)
+
+
+@dataclass
+class _Committer:
+    """Commits to the branch, or into one pull request opened by the first commit."""
+
+    api: HfApi
+    repo_id: str
+    token: str
+    branch: str | None
+    create_pr: bool
+    pr_revision: str | None = None
+
+    @property
+    def revision(self) -> str:
+        return self.pr_revision or self.branch or "main"
+
+    def __call__(self, call, message: str, **kwargs):
+        opens_pr = self.create_pr and self.pr_revision is None
+        info = _commit(
+            call,
+            repo_id=self.repo_id,
+            repo_type="dataset",
+            token=self.token,
+            revision=self.pr_revision or (None if self.create_pr else self.branch),
+            create_pr=opens_pr,
+            commit_message=message,
+            **kwargs,
+        )
+        if opens_pr:
+            self.pr_revision = info.pr_revision
+        return info
+
+
+def _check_limits(files: dict[str, dict], private: bool) -> None:
+    """The Hub's limits, checked on the manifest before a byte is sent."""
     check_hub_file_limits([*files, MANIFEST])
     too_big = [p for p, f in files.items() if f["size"] > HUB_MAX_FILE_BYTES]
     if too_big:
@@ -107,63 +178,10 @@ def push(
             file=sys.stderr,
         )
 
-    api = api or HfApi()
-    token = _require_token(api, token)
-    _create_repo(api, repo_id, token, private)
-    base = revision or "main"
-    if revision and not create_pr:
-        api.create_branch(repo_id, branch=revision, repo_type="dataset", token=token, exist_ok=True)
 
-    remote = remote_files(api, repo_id, base, token)
-    data_files = [p for p in sorted(files) if p not in LAST_FILES]
-    to_send = [p for p in data_files if not _same(remote.get(p), files[p], staging / p)]
-    stale = sorted(p for p in remote if p.split("/", 1)[0] in MANAGED_FOLDERS and p not in files)
-    target = None if create_pr else base
-    pr_revision = None
-    batches = list(_batches(to_send, files))
-    for i, batch in enumerate(tqdm(batches, desc="commits", disable=not progress, file=sys.stderr)):
-        info = _commit(
-            api.upload_folder,
-            repo_id=repo_id,
-            folder_path=staging,
-            allow_patterns=batch,
-            repo_type="dataset",
-            token=token,
-            revision=pr_revision or target,
-            create_pr=create_pr and pr_revision is None,
-            commit_message=f"Upload sousa data files ({i + 1}/{len(batches)})",
-        )
-        pr_revision = pr_revision or (info.pr_revision if create_pr else None)
-    last = [p for p in LAST_FILES if not _same(remote.get(p), _digest(staging / p), staging / p)]
-    if last or stale:
-        operations = [CommitOperationDelete(p) for p in stale]
-        operations += [CommitOperationAdd(p, staging / p) for p in last]
-        info = _commit(
-            api.create_commit,
-            repo_id=repo_id,
-            operations=operations,
-            repo_type="dataset",
-            token=token,
-            revision=pr_revision or target,
-            create_pr=create_pr and pr_revision is None,
-            commit_message="Update the dataset card and manifest (sousa)",
-        )
-        pr_revision = pr_revision or (info.pr_revision if create_pr else None)
-    final = pr_revision or base
-    mismatched = verify(api, repo_id, final, token, staging, files)
-    return PushResult(repo_id, final, len(to_send) + len(last), len(stale), mismatched)
-
-
-def verify(
-    api: HfApi, repo_id: str, revision: str, token: str, staging: Path, files: dict[str, dict]
-) -> list[str]:
-    """Files whose remote size/hash differ from the manifest (or that are missing/stale)."""
-    remote = remote_files(api, repo_id, revision, token)
-    wrong = [p for p in sorted(files) if not _same(remote.get(p), files[p], staging / p)]
-    if not _same(remote.get(MANIFEST), _digest(staging / MANIFEST), staging / MANIFEST):
-        wrong.append(MANIFEST)
-    stale = [p for p in remote if p.split("/", 1)[0] in MANAGED_FOLDERS and p not in files]
-    return wrong + sorted(stale)
+def _stale(remote: dict[str, RemoteFile], files: dict[str, dict]) -> list[str]:
+    """Remote files in the folders we manage that the manifest no longer lists."""
+    return sorted(p for p in remote if p.split("/", 1)[0] in MANAGED_FOLDERS and p not in files)
 
 
 def remote_files(api: HfApi, repo_id: str, revision: str, token: str) -> dict[str, RemoteFile]:
