@@ -85,9 +85,18 @@ def build_card(
     names = [name for name in CONFIG_FOLDERS if split_stats.get(name)]
     data["configs"] = [_config_yaml(name, split_stats[name]) for name in names]
     data["dataset_info"] = [_info_yaml(n, label_schema, split_stats[n]) for n in names]
+    if not names:  # --no-sharding: no TAR, so the split tables can be the (only) config
+        data["configs"] = [_tables_config_yaml(files)]
+        data.pop("dataset_info", None)
     body = (base.text.strip() + "\n\n") if base and base.text.strip() else ""
     body += generated_sections(split_stats, files)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def _tables_config_yaml(files: dict[str, int]) -> dict:
+    splits = [s for s in SPLITS if f"data/{s}-00000-of-00001.parquet" in files]
+    data_files = [{"split": s, "path": f"data/{s}-*.parquet"} for s in splits]
+    return {"config_name": "default", "data_files": data_files}
 
 
 def _config_yaml(name: str, stats: dict[str, tuple[int, int]]) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
+from datasets import load_dataset
 
 from sousa import shards as shards_module
 from sousa import tables as tables_module
@@ -299,6 +300,8 @@ def test_no_sharding_writes_one_file_per_media_file(source, tmp_path):
     rows = split_rows(out, "train")
     assert all((out / r["audio"]).read_bytes()[:4] == b"fLaC" for r in rows)
     assert len(list((out / "audio").iterdir())) == 40
+    loaded = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert loaded.num_rows == 24 and loaded[0]["audio"].startswith("audio/")
 
 
 def test_no_sharding_refuses_layouts_over_the_hub_file_limits(source, monkeypatch, capsys):
