@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -22,7 +23,7 @@ from sousa.source import SPLITS
 from sousa.staging import MANIFEST
 from sousa.tables import SHARD_COLUMNS, split_table_path
 
-from .conftest import SMALL_SHARD, source_rows, split_rows, tree_digest
+from .conftest import SMALL_SHARD, rewrite_samples, source_rows, split_rows, tree_digest
 
 
 def read_range(path: Path, offset: int, size: int) -> bytes:
@@ -345,3 +346,54 @@ def test_a_killed_runs_temporary_files_are_cleaned_up(demo_template, tmp_path):
     package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert not list(out.rglob("*.incomplete"))
     assert (out / MANIFEST).exists()
+
+
+def test_a_process_killed_mid_shard_leaves_no_partial_file_and_the_rerun_completes(
+    source, tmp_path
+):
+    """SIGKILL (no cleanup code runs) while a shard is being written, then run again."""
+    import os
+    import signal
+    import sys
+    import time
+
+    big = source / "audio" / "zz_big.flac"  # 512 MB, sparse: a long window; sorts last in train
+    with open(big, "wb") as f:
+        f.truncate(512 * 2**20)
+
+    def point(columns):
+        columns["audio_path"][0] = "audio/zz_big.flac"
+        return columns
+
+    rewrite_samples(source, point)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "sousa.package", str(source), "--out", str(out), "--quiet"]
+    command += ["--shard-size", "400KB"]
+    process = subprocess.Popen([*command, "--workers", "1"])
+    deadline = time.monotonic() + 60
+
+    def writing_the_big_shard() -> bool:
+        for path in out.rglob(".*.incomplete"):
+            with contextlib.suppress(FileNotFoundError):  # renamed meanwhile
+                if path.stat().st_size > 2**20:
+                    return True
+        return False
+
+    while not writing_the_big_shard() and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    assert process.poll() is None, "finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    assert not (out / MANIFEST).exists()
+    survivors = {
+        p.relative_to(out).as_posix(): sha256_file(p)
+        for p in out.rglob("*")
+        if p.is_file() and not p.name.endswith(".incomplete")
+    }
+    assert any(rel.startswith("audio/train-") for rel in survivors), "earlier shards were done"
+    assert subprocess.run(command, check=False).returncode == 0
+    assert (out / MANIFEST).exists() and not list(out.rglob("*.incomplete"))
+    for rel, digest in survivors.items():  # every final-named file was already complete
+        assert sha256_file(out / rel) == digest, rel
