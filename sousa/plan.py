@@ -29,7 +29,6 @@ class Plan:
     """What a packaging run will write, relative to the staging folder."""
 
     source: Source
-    sharded: bool
     shards: list[ShardPlan] = field(default_factory=list)
     tables: dict[str, pa.Table] = field(default_factory=dict)  # data/{split}-….parquet
     copies: dict[str, str] = field(default_factory=dict)  # --no-sharding: dest → source file
@@ -37,7 +36,7 @@ class Plan:
 
 def build_plan(source: Source, shard_size: int, sharded: bool = True) -> Plan:
     """Plan shards (or copies) for every split that has samples, then the split tables."""
-    plan = Plan(source, sharded)
+    plan = Plan(source)
     labels = labels_json_by_row(source.labels) if sharded else []
     for split in SPLITS:
         samples = source.splits[split]
