@@ -52,7 +52,7 @@ def soundfile_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
     return lambda: (sf.read(path, dtype="float32")[0] for path in paths)
 
 
-def sousa_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+def sousa_loop(root: Path, split: str, threads: int = 0) -> Callable[[], Iterable[object]]:
     """`sousa.load(streaming=True)`, touching each decoded array."""
     import datasets  # noqa: F401  (imported before the clock, like the native loader)
 
@@ -63,7 +63,8 @@ def sousa_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
         import torch  # noqa: F401
 
     def run() -> Iterable[object]:
-        for sample in sousa.load(str(root), split=split, streaming=True):
+        ds = sousa.load(str(root), split=split, streaming=True, decode_threads=threads)
+        for sample in ds:
             yield sample["audio"]["array"]
 
     return run
@@ -83,7 +84,17 @@ def native_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
     return run
 
 
-LOOPS = {"soundfile": soundfile_loop, "sousa": sousa_loop, "native": native_loop}
+def sousa_threads_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """`sousa.load(streaming=True, decode_threads=2)`: decoding on both cores."""
+    return sousa_loop(root, split, threads=2)
+
+
+LOOPS = {
+    "soundfile": soundfile_loop,
+    "sousa": sousa_loop,
+    "sousa_threads": sousa_threads_loop,
+    "native": native_loop,
+}
 
 
 def main(argv: list[str]) -> None:

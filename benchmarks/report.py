@@ -22,10 +22,11 @@ PACKER_LABELS = {
     "workers2": "`python -m sousa.package --workers 2`",
     "import": "`python -c 'import sousa.package'` (startup only, included above)",
 }
-LOADERS = ("soundfile", "sousa", "native")
+LOADERS = ("soundfile", "sousa", "sousa_threads", "native")
 LOADER_LABELS = {
     "soundfile": "`soundfile.read` loop over the FLAC files (decode floor)",
     "sousa": "`sousa.load(..., streaming=True)`",
+    "sousa_threads": "`sousa.load(..., streaming=True, decode_threads=2)`",
     "native": '`datasets.load_dataset(..., "audio", streaming=True)` + torchcodec',
 }
 MB = 1e6
@@ -213,6 +214,16 @@ def loading_verdicts(results: dict) -> list[Verdict]:
             sousa["rate"] >= 0.9 * floor["rate"],
         )
     ]
+    threaded = m.get(f"sousa_threads@{full}")
+    if threaded is not None:
+        verdicts.append(
+            Verdict(
+                "… with `decode_threads=2`: ≥ 0.9 × the soundfile loop's samples/s",
+                f"{_ratio(threaded['rate'], floor['rate']):.2f} × "
+                f"({threaded['rate']:.0f} vs {floor['rate']:.0f} samples/s)",
+                threaded["rate"] >= 0.9 * floor["rate"],
+            )
+        )
     if native is not None:
         verdicts.append(
             Verdict(

@@ -185,6 +185,7 @@ def measure_loading(src: Path, staging: Path, rounds: int, skip_native: bool) ->
     unavailable = sousa_load_available()
     if unavailable is None:
         loaders["sousa"] = staging
+        loaders["sousa_threads"] = staging
     if not skip_native:
         loaders["native"] = staging
     warm = flac + files_under([staging])

@@ -224,3 +224,14 @@ def test_wheel_ships_the_builder_and_the_loader(tmp_path):
     builder = importlib.resources.files("sousa_builder") / "sousa.py"
     assert builder.is_file()
     assert builder.read_bytes() == (REPO / "builder/sousa.py").read_bytes()
+
+
+def test_decode_threads_stream_the_same_samples_decoded(staging, demo_template):
+    plain = list(sousa.load(staging, split="validation", streaming=True))
+    threaded = sousa.load(staging, split="validation", streaming=True, decode_threads=2)
+    threaded = list(threaded)
+    assert [s["sample_id"] for s in threaded] == [s["sample_id"] for s in plain]
+    for a, b in zip(plain, threaded):
+        np.testing.assert_array_equal(a["audio"]["array"], b["audio"]["array"])
+    every = sousa.load(staging, streaming=True, decode_threads=2)
+    assert all(isinstance(s["audio"]["array"], np.ndarray) for s in every["test"])
