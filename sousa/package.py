@@ -30,7 +30,7 @@ from .plan import (
     Plan,
     build_plan,
 )
-from .shards import DEFAULT_SHARD_SIZE, ShardPlan, write_shard
+from .shards import DEFAULT_SHARD_SIZE, Shard, write_shard
 from .source import SPLITS, STAGING_DEFAULT_NAME, Source, Unassigned, read_source
 from .staging import (
     MANIFEST,
@@ -177,7 +177,7 @@ def builder_source() -> bytes:
 
 
 def _write_shards(
-    shards: list[ShardPlan], out: Path, workers: int, progress: bool
+    shards: list[Shard], out: Path, workers: int, progress: bool
 ) -> dict[str, FileDigest]:
     """Write the shards, in `workers` forked processes when there are several."""
     if workers <= 1 or len(shards) <= 1:
@@ -195,7 +195,7 @@ def _write_shards(
         _FORKED_SHARDS = []
 
 
-def _progress(shards: list[ShardPlan], progress: bool) -> tqdm:
+def _progress(shards: list[Shard], progress: bool) -> tqdm:
     total = sum(s.size for s in shards)
     return tqdm(
         total=total,
@@ -207,12 +207,12 @@ def _progress(shards: list[ShardPlan], progress: bool) -> tqdm:
     )
 
 
-def _tick(bar: tqdm, shard: ShardPlan, digest: FileDigest) -> FileDigest:
+def _tick(bar: tqdm, shard: Shard, digest: FileDigest) -> FileDigest:
     bar.update(shard.size)
     return digest
 
 
-_FORKED_SHARDS: list[ShardPlan] = []
+_FORKED_SHARDS: list[Shard] = []
 
 
 def _write_forked_shard(index: int, out: Path) -> FileDigest:
@@ -232,7 +232,7 @@ def split_stats(plan: Plan) -> dict[str, dict[str, tuple[int, int]]]:
     for shard in plan.shards:
         config, name = shard.path.split("/", 1)
         split = name.rsplit("-", 1)[0]
-        samples = sum(m.name.endswith(".json") for m in shard.members)
+        samples = len(shard.samples)
         n, size = stats.setdefault(config, {}).get(split, (0, 0))
         stats[config][split] = (n + samples, size + shard.size)
     return stats
@@ -383,7 +383,8 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
     for split in SPLITS:
         lines.append(f"  {split}: {len(plan.source.splits[split])} samples")
     for shard in plan.shards:
-        lines.append(f"  {shard.path}: {len(shard.members)} members, {shard.size:,} bytes")
+        members = sum(1 for _ in shard.layout())
+        lines.append(f"  {shard.path}: {members} members, {shard.size:,} bytes")
     for rel, table in plan.tables.items():
         lines.append(f"  {rel}: {table.num_rows} rows")
     if plan.copies:

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .errors import InputError
 from .staging import FileDigest, atomic_path
@@ -53,28 +54,35 @@ class Member:
     data: bytes | None = None
 
 
+class Shard(Protocol):
+    """What the writer needs of a planned shard; `ShardPlan` and `plan.SampleShard` are two."""
+
+    path: str  # relative to the output folder, e.g. "audio/train-00000.tar"
+    size: int  # exact bytes of the shard, headers, padding and end included
+
+    def layout(self) -> Iterable[tuple[str, int]]:
+        """(member name, size) in archive order: enough to know every offset."""
+
+    def iter_members(self) -> Iterable[Member]:
+        """The members in archive order, with their bytes or source file: for writing."""
+
+
 @dataclass(frozen=True)
 class ShardPlan:
-    """One shard to write: its path relative to the staging folder and its members in order."""
+    """A shard whose members are listed one by one (the seed's `create_sharded_archives`)."""
 
     path: str
     members: tuple[Member, ...]
-    size: int = field(init=False)  # exact bytes of the shard, headers, padding and end included
+    size: int = field(init=False)
 
     def __post_init__(self) -> None:
-        size = sum(member_span(m.size) for m in self.members) + END_OF_ARCHIVE
-        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "size", shard_size(m.size for m in self.members))
 
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
+    def layout(self) -> Iterator[tuple[str, int]]:
+        return ((m.name, m.size) for m in self.members)
 
-    def locations(self) -> Iterator[tuple[Member, ShardInfo]]:
-        """Each member with its exact data offset in this shard."""
-        position = 0
-        for member in self.members:
-            yield member, ShardInfo(self.name, member.name, position + BLOCK, member.size)
-            position += member_span(member.size)
+    def iter_members(self) -> Iterator[Member]:
+        return iter(self.members)
 
 
 def member_span(size: int) -> int:
@@ -82,27 +90,41 @@ def member_span(size: int) -> int:
     return BLOCK + -(-size // BLOCK) * BLOCK
 
 
-def plan_shards(
-    groups: Iterable[list[Member]], folder: str, split: str, target_size: int
-) -> list[ShardPlan]:
+def shard_size(member_sizes: Iterable[int]) -> int:
+    return sum(member_span(size) for size in member_sizes) + END_OF_ARCHIVE
+
+
+def locations(shard: Shard) -> Iterator[ShardInfo]:
+    """Where each member's data lies in the shard, from the layout alone."""
+    name = shard.path.rsplit("/", 1)[-1]
+    position = 0
+    for member, size in shard.layout():
+        yield ShardInfo(name, member, position + BLOCK, size)
+        position += member_span(size)
+
+
+def cut(group_spans: Iterable[int], target_size: int) -> list[range]:
     """Cut consecutive groups (a sample's members) into shards of at most `target_size` bytes.
 
-    The check is predictive: a group goes to the next shard when adding it would cross the
-    limit, so a shard exceeds it only when one group alone does. No empty shard is planned.
+    `group_spans` are the groups' archive bytes (`member_span` summed). The check is
+    predictive: a group goes to the next shard when adding it would cross the limit, so a
+    shard exceeds it only when one group alone does. No empty shard is planned. Returns each
+    shard's range of group indices.
     """
-    shards: list[list[Member]] = []
+    starts: list[int] = []
     size = 0
-    for group in groups:
-        group_size = sum(member_span(m.size) for m in group)
-        if not shards or (size > 0 and size + group_size + END_OF_ARCHIVE > target_size):
-            shards.append([])
+    count = 0
+    for i, span in enumerate(group_spans):
+        if not starts or (size > 0 and size + span + END_OF_ARCHIVE > target_size):
+            starts.append(i)
             size = 0
-        shards[-1].extend(group)
-        size += group_size
-    return [
-        ShardPlan(f"{folder}/{split}-{i:05d}.tar" if folder else f"{split}-{i:05d}.tar", tuple(m))
-        for i, m in enumerate(shards)
-    ]
+        size += span
+        count = i + 1
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], count])]
+
+
+def shard_path(folder: str, split: str, index: int) -> str:
+    return f"{folder}/{split}-{index:05d}.tar" if folder else f"{split}-{index:05d}.tar"
 
 
 def tar_header(name: str, size: int) -> bytes:
@@ -147,7 +169,7 @@ def _header_template() -> bytes:
 _HEADER_TEMPLATE = _header_template()
 
 
-def write_shard(plan: ShardPlan, out_path: Path) -> FileDigest:
+def write_shard(plan: Shard, out_path: Path) -> FileDigest:
     """Write one shard under a temporary name and rename it when complete.
 
     Small members go through one large buffer (few system calls for many small files); a
@@ -157,7 +179,7 @@ def write_shard(plan: ShardPlan, out_path: Path) -> FileDigest:
     with atomic_path(out_path) as tmp, open(tmp, "wb", buffering=0) as out:
         sink = _HashingSink(out)
         try:
-            for member in plan.members:
+            for member in plan.iter_members():
                 sink.write(tar_header(member.name, member.size))
                 if member.data is not None:
                     sink.write(member.data)
@@ -308,7 +330,7 @@ def create_sharded_archives(
     `extension` is kept for the seed's signature; members keep their own names.
     """
     source_dir, output_dir = Path(source_dir), Path(output_dir)
-    groups: dict[str, list[list[Member]]] = {}
+    groups: dict[str, list[Member]] = {}
     missing: list[str] = []
     for split, filenames in filenames_by_split.items():
         groups[split] = []
@@ -317,14 +339,16 @@ def create_sharded_archives(
             if not path.is_file():
                 missing.append(str(path))
                 continue
-            groups[split].append([Member(filename, path.stat().st_size, source=str(path))])
+            groups[split].append(Member(filename, path.stat().st_size, source=str(path)))
     if missing:
         raise InputError(f"{len(missing)} {extension} file(s) are missing: {missing[:5]}")
     result: dict[str, ShardInfo] = {}
-    for split, split_groups in groups.items():
-        for shard in plan_shards(split_groups, "", split, target_shard_size_bytes):
+    for split, members in groups.items():
+        spans = [member_span(m.size) for m in members]
+        for i, indices in enumerate(cut(spans, target_shard_size_bytes)):
+            shard = ShardPlan(shard_path("", split, i), tuple(members[j] for j in indices))
             write_shard(shard, output_dir / shard.path)
-            result.update((m.name, info) for m, info in shard.locations())
+            result.update((info.filename, info) for info in locations(shard))
     return result
 
 

@@ -42,8 +42,7 @@ Unassigned = Literal["error", "train", "drop"]
 class MediaFile:
     """One source media file: where it is and what it weighs (stat taken once, here)."""
 
-    relpath: str
-    path: str  # resolved, absolute
+    relpath: str  # relative to the source folder (checked to stay inside it)
     size: int
     mtime_ns: int
 
@@ -344,7 +343,7 @@ def _stat_media(
         elif st is None or not stat.S_ISREG(st.st_mode):
             missing.append(relpath)
         else:
-            media[-1] = MediaFile(relpath, real, st.st_size, st.st_mtime_ns)
+            media[-1] = MediaFile(relpath, st.st_size, st.st_mtime_ns)
     if unsafe:
         raise InputError(
             f"labels/samples.parquet: column '{column}' has {len(unsafe)} path(s) that are "

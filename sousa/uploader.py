@@ -7,7 +7,7 @@ onto them, so code written against the original plan keeps working.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .hub import PushResult, push
 from .package import PackageOptions, package_dataset
@@ -90,10 +90,9 @@ class DatasetUploader:
         For the flat layout that is the file name; nested layouts keep their sub-folder.
         """
         source = read_source(self.config.dataset_dir, **self._read_options())
-        media_root = (self.config.dataset_dir / media_type).resolve()
         return {
             split: [
-                Path(getattr(s, media_type).path).relative_to(media_root).as_posix()
+                PurePosixPath(getattr(s, media_type).relpath).relative_to(media_type).as_posix()
                 for s in source.splits[split]
                 if getattr(s, media_type) is not None
             ]
