@@ -1,7 +1,8 @@
 """The packaging plan: every file of the staging folder and where each sample's bytes go.
 
-Pure data computed from a validated `Source` before any byte is written: the shards with
-their members (hence every offset), the split tables, the copies of `--no-sharding`.
+Pure data computed from a validated `Source` before any byte is written: the shards with the
+samples they hold (hence every member and byte offset), the split tables, the copies of
+`--no-sharding`.
 """
 
 from __future__ import annotations
