@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -357,9 +358,9 @@ def test_a_process_killed_mid_shard_leaves_no_partial_file_and_the_rerun_complet
     import sys
     import time
 
-    big = source / "audio" / "zz_big.flac"  # 512 MB, sparse: a long window; sorts last in train
+    big = source / "audio" / "zz_big.flac"  # 128 MB, sparse: a long window; sorts last in train
     with open(big, "wb") as f:
-        f.truncate(512 * 2**20)
+        f.truncate(128 * 2**20)
 
     def point(columns):
         columns["audio_path"][0] = "audio/zz_big.flac"
@@ -397,3 +398,5 @@ def test_a_process_killed_mid_shard_leaves_no_partial_file_and_the_rerun_complet
     assert (out / MANIFEST).exists() and not list(out.rglob("*.incomplete"))
     for rel, digest in survivors.items():  # every final-named file was already complete
         assert sha256_file(out / rel) == digest, rel
+    shutil.rmtree(out)  # do not leave 128 MB behind in pytest's kept temp folders
+    big.unlink()
