@@ -151,11 +151,19 @@ def read_source(
     for path in auxiliary.values():
         _check_columns(pq.read_schema(path), ("sample_id",), path)
     input_files += list(auxiliary.values())
-    readme_path = root / "README.md"
-    readme = readme_path.read_text(encoding="utf-8") if readme_path.exists() else None
+    readme = _read_readme(root / "README.md")
     if readme is not None:
-        input_files.append(readme_path)
+        input_files.append(root / "README.md")
     return Source(root, labels, splits, auxiliary, readme, missing, dropped, input_files)
+
+
+def _read_readme(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not readable as UTF-8 text ({e})") from e
 
 
 # -- tables ------------------------------------------------------------------------------

@@ -209,3 +209,8 @@ def test_the_command_line_exits_with_status_2(source):
     )
     assert result.returncode == 2 and "splits.json" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_readme_that_is_not_utf8_is_named(source, capsys):
+    (source / "README.md").write_bytes(b"---\nlicense: mit\n---\n\xff\xfe not text")
+    assert "README.md: not readable as UTF-8 text" in refuse(source, capsys)
