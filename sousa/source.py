@@ -20,6 +20,7 @@ from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from huggingface_hub import DatasetCard
 
 from .errors import InputError, first_values
 
@@ -161,9 +162,14 @@ def _read_readme(path: Path) -> str | None:
     if not path.exists():
         return None
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not readable as UTF-8 text ({e})") from e
+    try:  # its YAML goes into the card: a broken header must stop us before anything is written
+        DatasetCard(text)
+    except Exception as e:  # yaml errors, and huggingface_hub's own metadata checks
+        raise InputError(f"{path}: its YAML front matter does not parse ({e})") from e
+    return text
 
 
 # -- tables ------------------------------------------------------------------------------

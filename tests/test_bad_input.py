@@ -214,3 +214,8 @@ def test_the_command_line_exits_with_status_2(source):
 def test_a_readme_that_is_not_utf8_is_named(source, capsys):
     (source / "README.md").write_bytes(b"---\nlicense: mit\n---\n\xff\xfe not text")
     assert "README.md: not readable as UTF-8 text" in refuse(source, capsys)
+
+
+def test_a_readme_whose_yaml_does_not_parse_is_named(source, capsys):
+    (source / "README.md").write_text("---\nlicense: [unclosed\n---\nSOUSA\n")
+    assert "README.md: its YAML front matter does not parse" in refuse(source, capsys)
