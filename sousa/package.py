@@ -68,9 +68,12 @@ class PackageOptions:
         return Path(self.out) if self.out else Path(self.source) / STAGING_DEFAULT_NAME
 
     def fingerprint_fields(self) -> dict:
+        """The options and code that decide the output's bytes (not `out`, `workers`...)."""
         keep = ("shard_size", "include_audio", "include_midi", "sharding", "unassigned")
+        keep += ("allow_missing",)
         fields = {k: v for k, v in asdict(self).items() if k in keep}
-        return fields | {"allow_missing": self.allow_missing, "sousa": __version__}
+        builder = hashlib.sha256(builder_source()).hexdigest()
+        return fields | {"sousa": __version__, "builder": builder}
 
 
 @dataclass
@@ -116,9 +119,7 @@ def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     """Package `options.source` into `options.out_dir`; reuse it if already complete and current."""
     source, plan = plan_package(options)
     out = options.out_dir
-    fingerprint = source.fingerprint(
-        options.fingerprint_fields() | {"builder": hashlib.sha256(builder_source()).hexdigest()}
-    )
+    fingerprint = source.fingerprint(options.fingerprint_fields())
     if _is_current(out, fingerprint):
         return summarize(plan, out, read_manifest(out)["files"], reused=True)
     prepare_out_dir(out, options.overwrite)
