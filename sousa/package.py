@@ -23,6 +23,7 @@ from tqdm import tqdm
 from . import __version__
 from .card import build_card
 from .errors import InputError, PushError
+from .layout import BUILDER_PATH, SPLITS
 from .plan import (
     HUB_MAX_FILE_BYTES,
     HUB_MAX_FILES_PER_FOLDER,
@@ -31,7 +32,7 @@ from .plan import (
     build_plan,
 )
 from .shards import DEFAULT_SHARD_SIZE, Shard, write_shard
-from .source import SPLITS, STAGING_DEFAULT_NAME, Source, Unassigned, read_source
+from .source import STAGING_DEFAULT_NAME, Source, Unassigned, read_source
 from .staging import (
     MANIFEST,
     FileDigest,
@@ -43,9 +44,6 @@ from .staging import (
     write_manifest,
 )
 from .tables import write_auxiliary, write_table
-
-BUILDER_PATH = "builder/sousa.py"
-MEDIA = ("audio", "midi")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .hub import PushResult, push
+from .layout import SPLITS
 from .package import PackageOptions, package_dataset
 from .shards import DEFAULT_SHARD_SIZE, ShardInfo, create_sharded_archives
-from .source import SPLITS, STAGING_DEFAULT_NAME, read_source
+from .source import STAGING_DEFAULT_NAME, read_source
 
 
 @dataclass

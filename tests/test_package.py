@@ -18,11 +18,10 @@ from datasets import load_dataset
 from sousa import shards as shards_module
 from sousa import tables as tables_module
 from sousa.demo import write_demo
+from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
 from sousa.package import PackageOptions, main, package_dataset, parse_size
 from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
-from sousa.source import SPLITS
 from sousa.staging import MANIFEST
-from sousa.tables import SHARD_COLUMNS, split_table_path
 
 from .conftest import SMALL_SHARD, rewrite_samples, source_rows, split_rows, tree_digest
 
