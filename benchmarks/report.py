@@ -39,6 +39,11 @@ _SECTION = re.compile(
     r"<!-- sousa-bench:end (?P=key) -->",
     re.S,
 )
+_EXTRA = re.compile(
+    r"<!-- sousa-bench:extra-begin (?P<name>\S+) -->\n(?P<text>.*?)"
+    r"<!-- sousa-bench:extra-end (?P=name) -->\n",
+    re.S,
+)
 
 INTRO = """\
 # Benchmarks
@@ -430,8 +435,11 @@ def rss_scaling_verdict(all_results: list[dict]) -> tuple[list[str], Verdict]:
     return _table(header, rows), Verdict(target, measured, abs(change) <= 0.10)
 
 
-def render_file(all_results: list[dict], notes: str = "") -> str:
-    """The whole BENCHMARKS.md; `notes` is the hand-written Observations text, kept as is."""
+def render_file(all_results: list[dict], notes: str = "", extras: str = "") -> str:
+    """The whole BENCHMARKS.md; `notes` is the hand-written Observations text, kept as is.
+
+    `extras` are the blocks other scripts write (`update_extra`), kept as they are.
+    """
     table, verdict = rss_scaling_verdict(all_results)
     parts = [
         INTRO,
@@ -448,6 +456,7 @@ def render_file(all_results: list[dict], notes: str = "") -> str:
         *verdict_table([verdict]),
         "",
     ]
+    parts += [extras] if extras else []
     parts += [render_section(r) + "\n" for r in sorted(all_results, key=lambda r: r["key"])]
     return "\n".join(parts)
 
@@ -462,9 +471,30 @@ def read_sections(path: Path) -> dict[str, dict]:
 def update_file(path: Path, results: dict) -> None:
     """Replace this configuration's section in `path`, keeping the others."""
     sections = read_sections(path) | {results["key"]: results}
-    notes = _NOTES.search(path.read_text()) if path.exists() else None
+    text = path.read_text() if path.exists() else ""
+    notes = _NOTES.search(text)
+    extras = "".join(m.group(0) + "\n" for m in _EXTRA.finditer(text))
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_file(list(sections.values()), notes["text"] if notes else ""))
+    tmp.write_text(render_file(list(sections.values()), notes["text"] if notes else "", extras))
+    tmp.replace(path)
+
+
+def update_extra(path: Path, name: str, title: str, body: str) -> None:
+    """Replace (or add) the block `name` that a script other than run.py measures."""
+    block = (
+        f"<!-- sousa-bench:extra-begin {name} -->\n{title}\n\n{body}"
+        f"<!-- sousa-bench:extra-end {name} -->\n"
+    )
+    text = path.read_text() if path.exists() else ""
+    found = next((m for m in _EXTRA.finditer(text) if m["name"] == name), None)
+    if found:
+        text = text[: found.start()] + block + text[found.end() :]
+    else:
+        marker = "<!-- sousa-bench:begin "
+        at = text.find(marker)
+        text = text + "\n" + block if at < 0 else text[:at] + block + "\n" + text[at:]
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
     tmp.replace(path)
 
 

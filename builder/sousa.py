@@ -86,6 +86,9 @@ SHARD_FIELDS = ("shard", "filename", "offset", "size")
 SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name in SHARD_FIELDS)
 
 MANIFEST_PATH = "manifest.json"  # written last: the mark of a complete staging folder
+MANIFEST_ORDER = "order"  # manifest key: how samples are ordered within a split (ORDERS)
+MANIFEST_SEED = "seed"  # manifest key: the seed of the "shuffled" order
+ORDERS = ("shuffled", "sorted")  # by a keyed hash of (seed, sample_id), or by key
 CARD_PATH = "README.md"
 BUILDER_PATH = "builder/sousa.py"  # never a root-level sousa.py: datasets >= 4 refuses it
 AUXILIARY_TABLES = ("strokes", "measures")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import __version__
 from .card import build_card
 from .errors import InputError, PushError
-from .layout import BUILDER_PATH, SPLITS
+from .layout import BUILDER_PATH, ORDERS, SPLITS
 from .plan import (
     HUB_MAX_FILE_BYTES,
     HUB_MAX_FILES_PER_FOLDER,
@@ -60,6 +60,9 @@ class PackageOptions:
     allow_missing: bool = False
     overwrite: bool = False
     workers: int = 1
+    order: str = "shuffled"  # within each split: "shuffled" by (seed, sample_id), or "sorted"
+    seed: int = 0
+    shard_multiple: int = 1  # every split's shard count (per kind) is a multiple of this
 
     @property
     def out_dir(self) -> Path:
@@ -68,7 +71,7 @@ class PackageOptions:
     def fingerprint_fields(self) -> dict:
         """The options and code that decide the output's bytes (not `out`, `workers`...)."""
         keep = ("shard_size", "include_audio", "include_midi", "sharding", "unassigned")
-        keep += ("allow_missing",)
+        keep += ("allow_missing", "order", "seed", "shard_multiple")
         fields = {k: v for k, v in asdict(self).items() if k in keep}
         builder = hashlib.sha256(builder_source()).hexdigest()
         return fields | {"sousa": __version__, "builder": builder}
@@ -85,6 +88,7 @@ class Summary:
     media_files: dict[str, int]  # source media files packaged, by kind ("audio", "midi")
     missing: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the plan's (a split with few samples)
     reused: bool = False
 
     def lines(self) -> list[str]:
@@ -110,6 +114,7 @@ class Summary:
             )
         if self.dropped:
             lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
+        lines += self.notes
         return lines
 
 
@@ -123,7 +128,7 @@ def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     prepare_out_dir(out, options.overwrite)
     digests = write_plan(plan, out, options.workers, progress)
     remove_stale(out, set(digests))
-    write_manifest(out, digests, fingerprint)
+    write_manifest(out, digests, fingerprint, plan.order, plan.seed)
     return summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
 
 
@@ -135,6 +140,10 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
         raise InputError(f"--out {options.out_dir}: would overwrite the source folder {root}")
     if options.shard_size <= 0:
         raise InputError(f"--shard-size must be positive, got {options.shard_size}")
+    if options.shard_multiple < 1:
+        raise InputError(f"--shard-multiple must be 1 or more, got {options.shard_multiple}")
+    if options.order not in ORDERS:
+        raise InputError(f"--order must be one of {', '.join(ORDERS)}, got {options.order!r}")
     source = read_source(
         root,
         include_audio=options.include_audio,
@@ -142,7 +151,15 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
         unassigned=options.unassigned,
         allow_missing=options.allow_missing,
     )
-    return source, build_plan(source, options.shard_size, sharded=options.sharding)
+    plan = build_plan(
+        source,
+        options.shard_size,
+        sharded=options.sharding,
+        order=options.order,
+        seed=options.seed,
+        shard_multiple=options.shard_multiple,
+    )
+    return source, plan
 
 
 def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str, FileDigest]:
@@ -165,6 +182,8 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
         plan.source.labels.schema,
         split_stats(plan),
         {p: d.size for p, d in digests.items()},
+        order=plan.order,
+        seed=plan.seed,
     )
     digests["README.md"] = write_bytes_atomic(out / "README.md", str(card).encode())
     return digests
@@ -256,6 +275,7 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
         media_files=media,
         missing=source.missing,
         dropped=source.dropped,
+        notes=plan.notes,
         reused=reused,
     )
 
@@ -299,6 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help=f"staging folder (default DATASET_DIR/{STAGING_DEFAULT_NAME})"
     )
     p.add_argument("--shard-size", type=parse_size, default=DEFAULT_SHARD_SIZE, help="default 1GB")
+    p.add_argument(
+        "--shard-multiple",
+        type=int,
+        default=1,
+        metavar="M",
+        help="each split's shard count is a multiple of M (workers x nodes; default 1)",
+    )
+    p.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="shuffled",
+        help="samples within a split: shuffled by (seed, sample_id) (default) or sorted by key",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffled order (default 0)")
     p.add_argument(
         "--dry-run", action="store_true", help="validate and print the plan; write nothing"
     )
@@ -344,6 +378,9 @@ def options_from_args(args: argparse.Namespace) -> PackageOptions:
         allow_missing=args.allow_missing,
         overwrite=args.overwrite,
         workers=max(1, args.workers),
+        order=args.order,
+        seed=args.seed,
+        shard_multiple=args.shard_multiple,
     )
 
 
@@ -379,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
     lines = [f"dry run: would write {options.out_dir} (nothing written)"]
+    lines.append(f"  order within each split: {plan.order} (seed {plan.seed})")
     for split in SPLITS:
         lines.append(f"  {split}: {len(plan.source.splits[split])} samples")
     for shard in plan.shards:
@@ -392,6 +430,7 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
         lines.append(f"  auxiliary/{name}/: split from labels/{name}.parquet")
     if plan.source.missing:
         lines.append(f"  missing media (null shard columns): {len(plan.source.missing)}")
+    lines += [f"  {note}" for note in plan.notes]
     return lines
 
 

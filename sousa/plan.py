@@ -24,7 +24,8 @@ from .layout import (
     shard_path,
     split_table_path,
 )
-from .shards import Member, ShardInfo, cut, member_span, shard_size
+from .order import balanced_cut, ordered
+from .shards import Member, ShardInfo, member_span, shard_size
 from .shards import locations as locations_of
 from .source import MediaFile, Sample, Source
 from .tables import shard_columns, split_table
@@ -39,9 +40,12 @@ class Plan:
     """What a packaging run will write, relative to the staging folder."""
 
     source: Source
+    order: str = "shuffled"  # how samples are ordered within a split (layout.ORDERS)
+    seed: int = 0  # the seed of the shuffled order
     shards: list[SampleShard] = field(default_factory=list)
     tables: dict[str, pa.Table] = field(default_factory=dict)  # data/{split}-….parquet
     copies: dict[str, str] = field(default_factory=dict)  # --no-sharding: dest → source file
+    notes: list[str] = field(default_factory=list)  # what the summary must say (fewer shards)
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,16 +94,28 @@ def _media(sample: Sample, part: str) -> MediaFile:
     return sample.audio if part == "audio" else sample.midi
 
 
-def build_plan(source: Source, shard_size: int, sharded: bool = True) -> Plan:
-    """Plan shards (or copies) for every split that has samples, then the split tables."""
-    plan = Plan(source)
+def build_plan(
+    source: Source,
+    shard_size: int,
+    sharded: bool = True,
+    *,
+    order: str = "shuffled",
+    seed: int = 0,
+    shard_multiple: int = 1,
+) -> Plan:
+    """Plan shards (or copies) for every split that has samples, then the split tables.
+
+    Each split's samples are put in `order` (see `order.ordered`) once, here: shards, split
+    tables and copies all follow it, so a table lists its rows in the order a stream yields them.
+    """
+    plan = Plan(source, order, seed)
     json_sizes = labels_json_sizes(source.labels) if sharded else array("I")
     for split in SPLITS:
-        samples = source.splits[split]
+        samples = ordered(source.splits[split], order, seed, lambda s: s.sample_id)
         if not samples:
             continue
         if sharded:
-            locations = _plan_split_shards(plan, samples, json_sizes, shard_size)
+            locations = _plan_split_shards(plan, samples, json_sizes, shard_size, shard_multiple)
             columns = shard_columns(samples, locations)
         else:
             columns = _plan_split_copies(plan, samples)
@@ -118,16 +134,19 @@ def labels_json_sizes(labels: pa.Table) -> array:
 
 
 def _plan_split_shards(
-    plan: Plan, samples: list[Sample], json_sizes: array, shard_size: int
+    plan: Plan, samples: list[Sample], json_sizes: array, shard_size: int, multiple: int
 ) -> dict[str, dict[str, ShardInfo]]:
-    """Cut each kind's samples into shards; return where each sample's media landed."""
+    """Cut each kind's samples into balanced shards; return where each sample's media landed."""
     locations: dict[str, dict[str, ShardInfo]] = {kind: {} for kind in MEDIA_KINDS}
     root = str(plan.source.root)
     for kind in MEDIA_KINDS:
         held = [s for s in samples if getattr(s, kind) is not None]
         sizes = array("I", (json_sizes[s.row] for s in held))
-        spans = [_group_span(s, size, kind) for s, size in zip(held, sizes)]
-        for i, indices in enumerate(cut(spans, shard_size)):
+        spans = array("q", (_group_span(s, size, kind) for s, size in zip(held, sizes)))
+        cut = balanced_cut(spans, shard_size, multiple)
+        if cut.note:
+            plan.notes.append(f"{kind}/{samples[0].split}: {cut.note}")
+        for i, indices in enumerate(cut.shards):
             shard = SampleShard(
                 shard_path(kind, samples[0].split, i),
                 kind,

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .layout import CARD_PATH, FORMAT, FORMAT_VERSION, MANAGED_FOLDERS, manifest_problem
+from .layout import (
+    CARD_PATH,
+    FORMAT,
+    FORMAT_VERSION,
+    MANAGED_FOLDERS,
+    MANIFEST_ORDER,
+    MANIFEST_SEED,
+    manifest_problem,
+)
 from .layout import MANIFEST_PATH as MANIFEST
 
 MANAGED_FILES = (CARD_PATH, MANIFEST)
@@ -130,12 +138,23 @@ def remove_stale(out: Path, keep: set[str]) -> list[str]:
     return removed
 
 
-def write_manifest(out: Path, files: dict[str, FileDigest], source_fingerprint: str) -> Path:
-    """Write manifest.json: every file with size and sha256. Written last: it marks completion."""
+def write_manifest(
+    out: Path,
+    files: dict[str, FileDigest],
+    source_fingerprint: str,
+    order: str = "shuffled",
+    seed: int = 0,
+) -> Path:
+    """Write manifest.json: every file with size and sha256. Written last: it marks completion.
+
+    It also records how samples are ordered within each split (`order`, `seed`).
+    """
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "source_fingerprint": source_fingerprint,
+        MANIFEST_ORDER: order,
+        MANIFEST_SEED: seed,
         "files": {path: {"size": d.size, "sha256": d.sha256} for path, d in sorted(files.items())},
     }
     data = (json.dumps(manifest, indent=1) + "\n").encode()

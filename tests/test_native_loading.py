@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -13,6 +10,7 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
+from sousa.package import PackageOptions, package_dataset
 
 from .conftest import source_rows
 
@@ -29,14 +27,16 @@ def expected(staging, source, split, config):
     }
 
 
-def test_without_declared_features_the_first_samples_break_inference(staging, tmp_path):
-    """The demo's first samples have no score and no MIDI: inference from them fails.
+def test_without_declared_features_the_first_samples_break_inference(demo_template, tmp_path):
+    """The demo's first samples in key order have no score and no MIDI: inference fails.
 
     So the card's declared features are what make native loading work (the next test).
     """
-    first = pq.read_table(staging / split_table_path("train")).slice(0, 4).to_pylist()
+    bare = tmp_path / "bare"
+    options = PackageOptions(source=demo_template, out=bare, shard_size=10**9, order="sorted")
+    package_dataset(options)
+    first = pq.read_table(bare / split_table_path("train")).slice(0, 4).to_pylist()
     assert all(r["overall_score"] is None and r["midi_shard"] is None for r in first)
-    bare = Path(shutil.copytree(staging, tmp_path / "bare"))
     card = DatasetCard.load(bare / "README.md")
     card.data.pop("dataset_info")
     card.save(bare / "README.md")
