@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sousa.demo import write_demo
-from sousa.package import PackageOptions, package_dataset
+from sousa.pipeline import PackageOptions, package_dataset
 
 SMALL_SHARD = 400_000  # bytes: several shards per split for the 40-sample demo
 

@@ -19,7 +19,8 @@ from sousa import shards as shards_module
 from sousa import tables as tables_module
 from sousa.demo import write_demo
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
-from sousa.package import PackageOptions, main, package_dataset, parse_size
+from sousa.package import main, parse_size
+from sousa.pipeline import PackageOptions, package_dataset
 from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
 from sousa.staging import MANIFEST
 
@@ -306,9 +307,9 @@ def test_no_sharding_writes_one_file_per_media_file(source, tmp_path):
 
 
 def test_no_sharding_refuses_layouts_over_the_hub_file_limits(source, monkeypatch, capsys):
-    import sousa.plan
+    import sousa.limits
 
-    monkeypatch.setattr(sousa.plan, "HUB_MAX_FILES_PER_FOLDER", 30)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_FOLDER", 30)
     assert main([str(source), "--no-sharding", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "audio/ has 40" in err and "--no-sharding" in err
