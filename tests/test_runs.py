@@ -18,7 +18,7 @@ import pytest
 import sousa.pipeline as pipeline
 from sousa.pipeline import OUTPUT_NEUTRAL_OPTIONS, PackageOptions, package_dataset
 
-from .conftest import SMALL_SHARD, rewrite_samples
+from .conftest import SMALL_SHARD, big_sparse_first_sample
 
 
 def _other_value(options: PackageOptions, name: str):
@@ -92,15 +92,7 @@ def test_shard_writers_die_with_a_killed_packager(source, tmp_path):
     finish their shards and exit within the 5 s, which would prove nothing. Only the kernel's
     parent-death signal can end a stopped process.
     """
-    big = source / "audio" / "zz_big.flac"  # 128 MB, sparse: a long window to kill in
-    with open(big, "wb") as f:
-        f.truncate(128 * 2**20)
-
-    def point(columns):
-        columns["audio_path"][0] = "audio/zz_big.flac"
-        return columns
-
-    rewrite_samples(source, point)
+    big = big_sparse_first_sample(source)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "sousa.package", str(source), "--out", str(out), "--quiet"]
     process = subprocess.Popen([*command, "--shard-size", "400KB", "--workers", "2"])
