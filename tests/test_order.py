@@ -13,7 +13,8 @@ from huggingface_hub import DatasetCard
 
 from sousa.layout import MEDIA_KINDS, SPLITS, split_table_path
 from sousa.order import balanced_cut, mixing_key, ordered
-from sousa.package import PackageOptions, main, package_dataset
+from sousa.package import main
+from sousa.pipeline import PackageOptions, package_dataset
 from sousa.shards import BLOCK, END_OF_ARCHIVE
 from sousa.staging import MANIFEST
 
