@@ -58,6 +58,7 @@ Run (from the repository root, with the project's venv):
 python benchmarks/run.py --gb 1                          # ≈ 3,500 samples × 5 s, ≈ 1 GB
 python benchmarks/run.py --samples 100000 --seconds 0.05 # many small files
 python benchmarks/run.py --gb 4 --skip-native            # packing RSS at 4 GB
+python benchmarks/mixing.py                              # mixing: sorted vs shuffled
 ```
 
 Options: `--work DIR` (generated data and scratch output, default `benchmarks/work`, reused
@@ -470,13 +471,7 @@ def read_sections(path: Path) -> dict[str, dict]:
 
 def update_file(path: Path, results: dict) -> None:
     """Replace this configuration's section in `path`, keeping the others."""
-    sections = read_sections(path) | {results["key"]: results}
-    text = path.read_text() if path.exists() else ""
-    notes = _NOTES.search(text)
-    extras = "".join(m.group(0) + "\n" for m in _EXTRA.finditer(text))
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_file(list(sections.values()), notes["text"] if notes else "", extras))
-    tmp.replace(path)
+    _rewrite(path, read_sections(path) | {results["key"]: results}, {})
 
 
 def update_extra(path: Path, name: str, title: str, body: str) -> None:
@@ -485,16 +480,21 @@ def update_extra(path: Path, name: str, title: str, body: str) -> None:
         f"<!-- sousa-bench:extra-begin {name} -->\n{title}\n\n{body}"
         f"<!-- sousa-bench:extra-end {name} -->\n"
     )
+    _rewrite(path, read_sections(path), {name: block})
+
+
+def _rewrite(path: Path, sections: dict[str, dict], new_extras: dict[str, str]) -> None:
+    """Render the whole file again, keeping the notes and the other scripts' blocks."""
     text = path.read_text() if path.exists() else ""
-    found = next((m for m in _EXTRA.finditer(text) if m["name"] == name), None)
-    if found:
-        text = text[: found.start()] + block + text[found.end() :]
-    else:
-        marker = "<!-- sousa-bench:begin "
-        at = text.find(marker)
-        text = text + "\n" + block if at < 0 else text[:at] + block + "\n" + text[at:]
+    notes = _NOTES.search(text)
+    extras = {m["name"]: m.group(0) for m in _EXTRA.finditer(text)} | new_extras
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
+    rendered = render_file(
+        list(sections.values()),
+        notes["text"].rstrip() + "\n" if notes else "",  # (each rewrite added a blank line)
+        "\n".join(extras.values()),
+    )
+    tmp.write_text(rendered)
     tmp.replace(path)
 
 

@@ -32,8 +32,9 @@ def _order_prose(order: str, seed: int) -> str:
             "reading, cannot mix them: this order is for inspection, not for training."
         )
     return (
-        f"Within each split, samples are written in a shuffled order (`--order shuffled`, "
-        f"`--seed {seed}`): sorted by a BLAKE2b hash of their `sample_id` keyed by the seed, "
+        "Within each split, samples are written in a shuffled order (packaged with "
+        f"`--order shuffled`, `--seed {seed}`): sorted by a BLAKE2b hash of their `sample_id` "
+        "keyed by the seed, "
         "so the order is the same on every packaging of the same data. Every shard is thus a "
         "fair sample of its split (players and skill tiers in about their split's "
         "proportions), and a shuffle buffer of a thousand samples is enough to mix a stream."
