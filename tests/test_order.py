@@ -15,10 +15,10 @@ from sousa.layout import MEDIA_KINDS, SPLITS, split_table_path
 from sousa.order import balanced_cut, mixing_key, ordered
 from sousa.package import main
 from sousa.pipeline import PackageOptions, package_dataset
-from sousa.shards import BLOCK, END_OF_ARCHIVE
+from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
 from sousa.staging import MANIFEST
 
-from .conftest import SMALL_SHARD, source_rows, split_rows
+from .conftest import SMALL_SHARD, rewrite_samples, source_rows, split_rows
 
 
 def check_cut(spans: list[int], target: int, multiple: int) -> None:
@@ -168,3 +168,17 @@ def test_an_unknown_order_or_a_multiple_below_one_is_a_named_input_error(source,
     with pytest.raises(SystemExit):
         main([str(source), "--order", "random"])
     assert not (source / "hf_staging").exists()
+
+
+def test_the_row_order_of_the_source_table_does_not_change_a_shard(source, staging):
+    """The order is a function of (seed, sample_id) only: reversed input rows, same shards."""
+    rewrite_samples(source, lambda columns: {k: v[::-1] for k, v in columns.items()})
+    out = source / "hf_staging"
+    package_dataset(PackageOptions(source=source, out=out, shard_size=SMALL_SHARD))
+    for kind in MEDIA_KINDS:
+        ours = {p.name: sha256_file(p) for p in (out / kind).glob("*.tar")}
+        assert ours == {p.name: sha256_file(p) for p in (staging / kind).glob("*.tar")}
+    for split in SPLITS:
+        assert sha256_file(out / split_table_path(split)) == sha256_file(
+            staging / split_table_path(split)
+        )
