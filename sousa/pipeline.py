@@ -149,6 +149,8 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
         raise InputError(f"--shard-size must be positive, got {options.shard_size}")
     if options.shard_multiple < 1:
         raise InputError(f"--shard-multiple must be 1 or more, got {options.shard_multiple}")
+    if not 0 <= options.seed < 2**64:
+        raise InputError(f"--seed must be between 0 and 2**64 - 1, got {options.seed}")
     if options.order not in ORDERS:
         raise InputError(f"--order must be one of {', '.join(ORDERS)}, got {options.order!r}")
     source = read_source(

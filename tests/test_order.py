@@ -162,9 +162,11 @@ def test_changing_order_seed_or_multiple_packages_again(source, change):
     assert not package_dataset(PackageOptions(**options, **change)).reused
 
 
-def test_an_unknown_order_or_a_multiple_below_one_is_a_named_input_error(source, capsys):
+def test_an_unknown_order_a_bad_seed_or_multiple_is_a_named_input_error(source, capsys):
     assert main([str(source), "--shard-multiple", "0"]) == 2
     assert "--shard-multiple must be 1 or more" in capsys.readouterr().err
+    assert main([str(source), "--seed", "-1"]) == 2
+    assert "--seed must be between 0 and 2**64 - 1, got -1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(source), "--order", "random"])
     assert not (source / "hf_staging").exists()
