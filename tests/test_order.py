@@ -50,6 +50,15 @@ def test_balanced_cut_keeps_every_rule_on_random_sizes():
             spans = [BLOCK * rng.randint(2, 40) for _ in range(count)]
         target = rng.randint(END_OF_ARCHIVE, sum(spans) + 2 * END_OF_ARCHIVE)
         check_cut(spans, target, rng.randint(1, 6))
+        near = rng.randint(END_OF_ARCHIVE + min(spans), END_OF_ARCHIVE + 4 * max(spans))
+        check_cut(spans, near, rng.randint(1, 6))  # one to a few samples a shard
+
+
+def test_many_equal_samples_just_over_one_a_shard_get_one_shard_each():
+    """The count search bisects (it once tried every count: minutes for 20,000 samples)."""
+    cut = balanced_cut([2048] * 20_000, 3 * 1024 + END_OF_ARCHIVE, 1)
+    assert cut.shards == [range(i, i + 1) for i in range(20_000)] and cut.note is None
+    check_cut([2048] * 3000, 7 * 1024 + END_OF_ARCHIVE, 2)  # three a shard
 
 
 def test_balanced_cut_rounds_the_count_up_to_the_multiple_and_spreads_evenly():
