@@ -1,0 +1,105 @@
+"""The Xet shard format (hub-docs ``docs/xet/shard.md``), decoded strictly for the shard upload API.
+
+A shard upload lists the files the client has put together (File Info section: the terms of each
+file's reconstruction, one verification hash per term, the file's sha256) and the xorbs it
+created (CAS Info section: their chunk hashes). ``tests/xet_cas.py`` checks all of it against the
+xorbs it holds before it registers the files.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from .xet_format import BOOKEND, FLAG_METADATA_EXT, FLAG_VERIFICATION, SHARD_TAG, XetFormatError
+
+_ENTRY = 48  # every record in both sections is 48 bytes
+
+
+@dataclass(frozen=True)
+class Term:
+    xorb: bytes  # xorb hash
+    unpacked: int  # bytes the term decodes to
+    start: int  # chunk index range [start, end)
+    end: int
+
+
+@dataclass
+class ShardFile:
+    file_hash: bytes
+    terms: list[Term]
+    verification: list[bytes] | None  # one range hash per term
+    sha256: bytes | None  # FileMetadataExt
+
+
+@dataclass
+class ShardXorb:
+    xorb: bytes
+    chunks: list[tuple[bytes, int, int]]  # (chunk hash, byte_range_start, unpacked bytes)
+    bytes_in_cas: int
+    bytes_on_disk: int
+
+
+@dataclass
+class Shard:
+    files: list[ShardFile] = field(default_factory=list)
+    xorbs: list[ShardXorb] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def record(self, what: str) -> bytes:
+        rec = self.data[self.pos : self.pos + _ENTRY]
+        if len(rec) != _ENTRY:
+            raise XetFormatError(f"shard: truncated {what} at byte {self.pos}")
+        self.pos += _ENTRY
+        return rec
+
+
+def parse_shard_upload(body: bytes) -> Shard:
+    """Header (tag, version 2), File Info section, CAS Info section, both bookends, and no footer
+    (shard.md: the footer MUST be omitted on upload). Every file must carry verification entries
+    and its sha256 (required for git-backed repos)."""
+    if len(body) < 48 or body[:32] != SHARD_TAG:
+        raise XetFormatError("shard: bad header tag")
+    version, footer_size = struct.unpack_from("<QQ", body, 32)
+    if version != 2:
+        raise XetFormatError(f"shard: header version {version}, want 2")
+    r, shard = _Reader(body), Shard()
+    r.pos = 48
+    while (rec := r.record("file info header")) != BOOKEND:
+        shard.files.append(_read_file(r, rec))
+    while (rec := r.record("cas info header")) != BOOKEND:
+        shard.xorbs.append(_read_xorb(r, rec))
+    if footer_size != 0 or r.pos != len(body):
+        raise XetFormatError("shard: data after the CAS Info bookend (an upload has no footer)")
+    return shard
+
+
+def _read_file(r: _Reader, rec: bytes) -> ShardFile:
+    file_hash = rec[:32]
+    flags, n = struct.unpack_from("<II", rec, 32)
+    terms = []
+    for _ in range(n):
+        e = r.record("file data sequence entry")
+        _flags, unpacked, start, end = struct.unpack_from("<IIII", e, 32)
+        if not start < end:
+            raise XetFormatError(f"shard: empty chunk range [{start}, {end})")
+        terms.append(Term(e[:32], unpacked, start, end))
+    verification = None
+    if flags & FLAG_VERIFICATION:
+        verification = [r.record("verification entry")[:32] for _ in range(n)]
+    sha256 = r.record("metadata ext")[:32] if flags & FLAG_METADATA_EXT else None
+    return ShardFile(file_hash, terms, verification, sha256)
+
+
+def _read_xorb(r: _Reader, rec: bytes) -> ShardXorb:
+    _flags, n, in_cas, on_disk = struct.unpack_from("<IIII", rec, 32)
+    chunks = []
+    for _ in range(n):
+        e = r.record("cas chunk sequence entry")
+        start, unpacked = struct.unpack_from("<II", e, 32)
+        chunks.append((e[:32], start, unpacked))
+    return ShardXorb(rec[:32], chunks, in_cas, on_disk)
