@@ -205,13 +205,15 @@ class HubEmulator:
     def repo_files(
         self, repo_id: str, revision: str = "main", repo_type: str = "dataset"
     ) -> dict[str, dict]:
-        """``{path: {"size", "sha256", "lfs", "blob_path"}}`` of the tree at ``revision``."""
+        """``{path: {"size", "sha256", "lfs", "xet_hash", "blob_path"}}`` of the tree at
+        ``revision`` (``xet_hash`` is None unless the file went up through the Xet CAS)."""
         with self._lock:
             commit = self._commit_at(self._repo(repo_type, repo_id), revision)
             return {
-                p: {"size": e.size, "sha256": e.sha256, "lfs": e.lfs, "blob_path": self._blob(e)}
+                p: {"size": e.size, "sha256": e.sha256, "lfs": e.lfs, "xet_hash": e.xet_hash,
+                    "blob_path": self._blob(e)}
                 for p, e in commit.files.items()
-            }
+            }  # fmt: skip
 
     def read_file(self, repo_id: str, path: str, revision: str = "main", repo_type="dataset"):
         return self.repo_files(repo_id, revision, repo_type)[path]["blob_path"].read_bytes()

@@ -67,6 +67,7 @@ class XetCas:
         self.files: dict[bytes, XetFile] = {}
         self.by_sha256: dict[str, str] = {}  # sha256 hex -> file hash (api string form)
         self.tokens: dict[str, tuple[str, int]] = {}  # access token -> (scope, expiry)
+        self.shards: list[bytes] = []  # accepted shard uploads, as sent (small: metadata only)
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ auth (auth.md)
@@ -88,10 +89,10 @@ class XetCas:
     def put_xorb(self, name: str, body: bytes) -> bool:
         """Store a xorb after recomputing its chunks and hash; ``False`` if already stored."""
         want = hex_hash(name)
+        chunks = parse_xorb(body, want)  # checked even when stored: a bad body is a 400
         with self._lock:
             if want in self.xorbs:
                 return False
-        chunks = parse_xorb(body, want)
         path = self.xorb_dir / name
         tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
         tmp.write_bytes(body)
@@ -114,6 +115,8 @@ class XetCas:
                 self.files[f.file_hash] = XetFile(tuple(f.terms), size, sha)
                 self.by_sha256[sha] = hash_hex(f.file_hash)
             out.append(sha)
+        with self._lock:
+            self.shards.append(body)
         return out
 
     def _chunks(self, xorb: bytes) -> list[XorbChunk]:

@@ -3,7 +3,7 @@
 Used by the emulator's CAS server (tests/xet_cas.py) to *verify* what the real ``hf_xet`` client
 uploads instead of trusting it: hub-docs ``docs/xet/`` (hashing.md, xorb.md, shard.md, api.md),
 cross-read with xet-core where the spec is silent (the merkle tree's cut rule, the LZ4 *frame*
-format, the xorb footer the client appends after its chunks). Everything here is pure Python
+format, the byte order of the sha256 in a shard). Everything here is pure Python
 except BLAKE3 (the ``blake3`` package): the stdlib has no BLAKE3 and the spec's hashes are all
 BLAKE3 keyed hashes.
 """
@@ -28,7 +28,6 @@ BOOKEND = b"\xff" * 32 + b"\x00" * 16
 FLAG_VERIFICATION, FLAG_METADATA_EXT = 1 << 31, 1 << 30
 MAX_XORB_BYTES = 64 * 1024 * 1024  # xorb.md: the CAS refuses larger serialized xorbs
 MAX_CHUNK_BYTES = 128 * 1024  # xorb.md: an uncompressed chunk is at most 128 KiB
-_XORB_FOOTER_IDENT = b"XETBLOB"
 
 
 class XetFormatError(ValueError):
@@ -197,13 +196,13 @@ class XorbChunk:
 def parse_xorb(body: bytes, want_hash: bytes | None = None) -> list[XorbChunk]:
     """Decode every chunk (headers, compression), recompute chunk hashes and the xorb hash.
 
-    Checks the client's footer (``XETBLOB``…, appended by xet-core, not in the spec) when present:
-    its xorb hash, chunk hashes and boundaries must agree with the chunks. Raises
-    ``XetFormatError`` if anything disagrees with ``want_hash`` or the format."""
+    The body must be chunks and nothing else, as xorb.md defines it (hf_xet 1.8 uploads exactly
+    that; xet-core's on-disk ``XETBLOB`` footer is not sent). Raises ``XetFormatError`` if
+    anything disagrees with ``want_hash`` or the format."""
     if len(body) > MAX_XORB_BYTES:
         raise XetFormatError(f"xorb is {len(body)} bytes, over the 64 MiB limit")
     chunks, pos = [], 0
-    while pos < len(body) and not body.startswith(_XORB_FOOTER_IDENT, pos):
+    while pos < len(body):
         if len(body) - pos < 8:
             raise XetFormatError(f"truncated chunk header at byte {pos}")
         version, scheme = body[pos], body[pos + 4]
@@ -226,33 +225,4 @@ def parse_xorb(body: bytes, want_hash: bytes | None = None) -> list[XorbChunk]:
     got = merkle_root([(c.hash, c.size) for c in chunks])
     if want_hash is not None and got != want_hash:
         raise XetFormatError(f"xorb hash is {hash_hex(got)}, not {hash_hex(want_hash)}")
-    if pos < len(body):
-        _check_xorb_footer(body[pos:], got, chunks)
     return chunks
-
-
-def _check_xorb_footer(footer: bytes, xorb_hash: bytes, chunks: list[XorbChunk]) -> None:
-    n = len(chunks)
-    try:
-        version, fhash = footer[7], footer[8:40]
-        p = 40
-        if footer[p : p + 7] != b"XBLBHSH":
-            raise XetFormatError("xorb footer: no hash section")
-        (n1,) = struct.unpack_from("<I", footer, p + 8)
-        hashes = [footer[p + 12 + 32 * k : p + 44 + 32 * k] for k in range(n1)]
-        p += 12 + 32 * n1
-        if footer[p : p + 7] != b"XBLBBND":
-            raise XetFormatError("xorb footer: no boundary section")
-        (n2,) = struct.unpack_from("<I", footer, p + 8)
-        bounds = struct.unpack_from(f"<{n2}I", footer, p + 12)
-        unpacked = struct.unpack_from(f"<{n2}I", footer, p + 12 + 4 * n2)
-    except (IndexError, struct.error) as e:
-        raise XetFormatError(f"xorb footer: truncated ({e})") from None
-    if version != 1 or fhash != xorb_hash:
-        raise XetFormatError("xorb footer: version or xorb hash disagrees with the chunks")
-    if n1 != n or hashes != [c.hash for c in chunks]:
-        raise XetFormatError("xorb footer: chunk hashes disagree with the chunks")
-    sizes = [c.size for c in chunks]
-    want_unpacked = [sum(sizes[: k + 1]) for k in range(n)]
-    if n2 != n or list(bounds) != [c.end for c in chunks] or list(unpacked) != want_unpacked:
-        raise XetFormatError("xorb footer: chunk boundaries disagree with the chunks")
