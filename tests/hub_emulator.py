@@ -1,22 +1,24 @@
 """A small Hugging Face Hub emulator on 127.0.0.1 for tests.
 
-It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub`` (2.4, with
-``HF_HUB_DISABLE_XET=1``, i.e. the legacy LFS upload path) and ``datasets`` clients use to create a
-dataset repo, upload files (inline base64 + LFS basic transfer), list / inspect them, download them
-(with HTTP ranges) and stream them back with ``load_dataset(..., streaming=True)``.
+It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub`` (2.4) and
+``datasets`` clients use to create a dataset repo, upload files (inline base64; large files through
+Xet storage, the default every user gets, or the legacy LFS basic transfer with
+``HF_HUB_DISABLE_XET=1``), list / inspect them, download them (with HTTP ranges, or through Xet
+reconstruction) and stream them back with ``load_dataset(..., streaming=True)``. The Xet CAS
+server, which verifies uploads against the published Xet spec, is tests/xet_cas.py.
 
 Commits are real: each commit gets a new sha and a new snapshot of the file tree. File contents
 live on disk in a temp dir, content-addressed by sha256 (no big files in RAM).
 
 Usage::
 
-    from tests.hub_emulator import HubEmulator, hub  # noqa: F401  (``hub`` is a pytest fixture)
-
-    def test_x(hub):            # env + constants patched, clients point at the emulator
+    def test_x(hub):            # the fixture (tests/conftest.py), run in Xet and in LFS mode
         HfApi().create_repo("user/tiny", repo_type="dataset")
 
-    with HubEmulator() as emu:  # standalone (you must point the clients at emu.endpoint yourself)
+    with HubEmulator() as emu:  # in-process (you must point the clients at emu.endpoint yourself)
         ...
+
+    python -m tests.hub_emulator --port 8080 --token hf_x [--no-xet]   # standalone server
 """
 
 from __future__ import annotations
@@ -1172,3 +1174,33 @@ def emulated_hub(
         finally:
             HfFileSystem.clear_instance_cache()
         assert not emu.errors, f"HubEmulator internal errors: {emu.errors}"
+
+
+# ====================================================================== standalone server
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.hub_emulator --port N --token T [--no-xet]``: serve on 127.0.0.1:N until
+    SIGTERM or SIGINT, after printing ``ready http://127.0.0.1:N``. Exit 1 if a request crashed
+    the emulator (the crashes are printed)."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.hub_emulator", description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0: any)")
+    parser.add_argument("--token", required=True, help="accepted as a write token of user `user`")
+    parser.add_argument("--no-xet", action="store_true", help="no Xet: legacy LFS clients only")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with HubEmulator({args.token: "write"}, xet=not args.no_xet, port=args.port) as emu:
+        print(f"ready {emu.endpoint}", flush=True)
+        while not stop.wait(0.2):
+            pass
+        for error in emu.errors:
+            print(f"emulator error: {error}", file=sys.stderr)
+        return 1 if emu.errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,6 +6,8 @@ import hashlib
 import io
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -21,7 +23,7 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from tests.hub_emulator import LFS_THRESHOLD
+from tests.hub_emulator import LFS_THRESHOLD, guard_network, point_clients_at
 
 REPO = "user/tiny"
 BIG = LFS_THRESHOLD + 1024 * 1024  # above the Hub's inline limit -> LFS
@@ -306,3 +308,36 @@ def test_subprocess_client_configured_by_client_env_reaches_the_emulator(hub, tm
     )
     assert out.stdout.strip() == "user"
     assert hub.read_file(REPO, "sub.txt") == b"sub"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("xet", [True, False], ids=["xet", "lfs"])
+def test_standalone_emulator_serves_a_push_until_terminated(xet, folder, tmp_path, monkeypatch):
+    port = _free_port()
+    cmd = [sys.executable, "-m", "tests.hub_emulator", "--port", str(port), "--token", "hf_cli"]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [*cmd, *([] if xet else ["--no-xet"])], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == f"ready http://127.0.0.1:{port}\n"
+        point_clients_at(f"http://127.0.0.1:{port}", tmp_path / "home", "hf_cli", monkeypatch, xet)
+        guard_network(monkeypatch, [])
+        api = HfApi()
+        assert api.whoami()["name"] == "user"
+        api.create_repo(REPO, repo_type="dataset")
+        _upload(api, folder)
+        [big] = list(api.list_repo_tree(REPO, "data", repo_type="dataset"))
+        assert (big.xet_hash is not None) == xet
+        local = hf_hub_download(REPO, "data/big.bin", repo_type="dataset")
+        assert Path(local).read_bytes() == (folder / "data" / "big.bin").read_bytes()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass
