@@ -41,8 +41,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .xet_cas import CasError, XetCas, XetRoutes
+from .xet_cas import CasError, XetCas
 from .xet_format import XetFormatError
+from .xet_routes import XetRoutes
 
 LFS_THRESHOLD = 10 * 1024 * 1024  # the Hub refuses inline ("regular") files above 10 MB
 _CHUNK = 1024 * 1024
