@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi, HfFileSystem
 
+from tests.conftest import source_rows
 from tests.xet_format import (
     decompress,
     file_hash,
@@ -243,3 +244,25 @@ def test_downloads_of_xet_files_take_the_path_each_client_takes(pushed, folder, 
     assert part == (folder / "text.bin").read_bytes()[123_456:124_456]
     assert hub.stats.bytes_served == 1000 and hub.stats.bytes_served_xet == 0
     assert hub.stats.log[-1][3] == "bytes=123456-124455"
+
+
+@pytest.mark.parametrize("hub", ["xet"], indirect=True)
+def test_a_pushed_demo_downloads_whole_files_through_reconstruction(hub, source):
+    """Non-streaming ``load_dataset`` fetches whole files with ``hf_hub_download``: in Xet mode
+    that is the reconstruction path (streaming reads are covered by tests/test_push.py)."""
+    from datasets import load_dataset
+
+    from sousa.package import main
+
+    args = [str(source), "--quiet", "--push", "--repo-id", "user/sousa", "--shard-size", "400KB"]
+    assert main(args) == 0
+    assert all(f["xet_hash"] for p, f in hub.repo_files("user/sousa").items() if f["lfs"])
+    hub.reset_stats()
+    rows = source_rows(source)
+    ds = load_dataset("user/sousa", "midi", split="validation")
+    assert len(ds) > 0
+    for sample in ds:
+        src = rows[sample["json"]["sample_id"]]
+        assert sample["mid"] == (source / src["midi_path"]).read_bytes()
+    assert hub.stats.requests["GET xet-reconstruction"] > 0
+    assert not [e for e in hub.stats.log if e[1].endswith(".tar") and e[0] == "GET"]
