@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import subprocess
+import sys
 import urllib.request
 from urllib.error import HTTPError
 
@@ -266,3 +268,24 @@ def test_a_pushed_demo_downloads_whole_files_through_reconstruction(hub, source)
         assert sample["mid"] == (source / src["midi_path"]).read_bytes()
     assert hub.stats.requests["GET xet-reconstruction"] > 0
     assert not [e for e in hub.stats.log if e[1].endswith(".tar") and e[0] == "GET"]
+
+
+@xet_only
+def test_a_client_with_an_empty_cache_dedups_through_the_global_dedup_api(pushed, folder, tmp_path):
+    """Another machine uploading the same files (here: a fresh process and cache, to another
+    repo) learns from ``/v1/chunks/…`` which xorbs exist and sends none of them again."""
+    hub = pushed
+    HfApi().create_repo("user/copy", repo_type="dataset")
+    hub.reset_stats()
+    code = (
+        "from huggingface_hub import HfApi; HfApi().upload_folder("
+        f"repo_id='user/copy', repo_type='dataset', folder_path={str(folder)!r})"
+    )
+    env = hub.client_env(tmp_path / "other_machine")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    answered = [e for e in hub.stats.log if "/v1/chunks/" in e[1] and e[2] == 200]
+    assert answered, "the fresh client asked the global dedup API and got a shard"
+    assert hub.stats.xorb_uploads == [] and hub.stats.bytes_uploaded_xorb == 0
+    assert hub.stats.bytes_uploaded_shard > 0
+    copy, original = hub.repo_files("user/copy"), hub.repo_files(REPO)
+    assert {p: copy[p]["xet_hash"] for p in copy} == {p: original[p]["xet_hash"] for p in copy}

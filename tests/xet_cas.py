@@ -35,7 +35,7 @@ from .xet_format import (
     parse_xorb,
     verification_hash,
 )
-from .xet_shard import Shard, ShardFile, Term, parse_shard_upload
+from .xet_shard import Shard, ShardFile, Term, dedup_shard, parse_shard_upload
 
 TOKEN_TTL = 3600  # seconds
 
@@ -68,6 +68,7 @@ class XetCas:
         self.by_sha256: dict[str, str] = {}  # sha256 hex -> file hash (api string form)
         self.tokens: dict[str, tuple[str, int]] = {}  # access token -> (scope, expiry)
         self.shards: list[bytes] = []  # accepted shard uploads, as sent (small: metadata only)
+        self.dedup: dict[bytes, bytes] = {}  # global-dedup-eligible chunk hash -> its xorb
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ auth (auth.md)
@@ -114,10 +115,28 @@ class XetCas:
             with self._lock:
                 self.files[f.file_hash] = XetFile(tuple(f.terms), size, sha)
                 self.by_sha256[sha] = hash_hex(f.file_hash)
+                self._index_for_dedup(f)
             out.append(sha)
         with self._lock:
             self.shards.append(body)
         return out
+
+    def _index_for_dedup(self, f: ShardFile) -> None:
+        """Chunks the global dedup API answers for, as xet-core picks them: each file's first
+        chunk and every chunk whose hash's last u64 is 0 mod 1024."""
+        for k, term in enumerate(f.terms):
+            for i, c in enumerate(self.xorbs[term.xorb][term.start : term.end]):
+                if (k == 0 and i == 0) or int.from_bytes(c.hash[24:], "little") % 1024 == 0:
+                    self.dedup[c.hash] = term.xorb
+
+    def dedup_answer(self, name: str) -> bytes | None:
+        """The shard describing the xorb that holds chunk ``name``, or None (api.md §2)."""
+        xorb = self.dedup.get(hex_hash(name))
+        if xorb is None:
+            return None
+        chunks = [(c.hash, c.size) for c in self.xorbs[xorb]]
+        on_disk = (self.xorb_dir / hash_hex(xorb)).stat().st_size
+        return dedup_shard(xorb, chunks, on_disk, int(time.time()) + 7 * 86400)
 
     def _chunks(self, xorb: bytes) -> list[XorbChunk]:
         chunks = self.xorbs.get(xorb)

@@ -8,7 +8,6 @@ import json
 import re
 
 from .xet_cas import CasError, XetCas
-from .xet_format import hex_hash
 
 
 class XetRoutes:
@@ -73,10 +72,12 @@ class XetRoutes:
         self._json({"was_inserted": inserted})
 
     def xet_dedup(self, name: str) -> None:
-        """Global dedup query: this CAS never offers chunks from other uploads."""
+        """Global dedup query: a shard naming the xorb that holds the chunk, or 404."""
         self._auth("read")
-        hex_hash(name)
-        raise CasError(404, "chunk not tracked by global deduplication")
+        answer = self.cas.dedup_answer(name)
+        if answer is None:
+            raise CasError(404, "chunk not tracked by global deduplication")
+        self._send(200, answer, None, "application/octet-stream")
 
     def xet_post_shard(self, streaming: bool) -> None:
         self._auth("write")

@@ -9,11 +9,13 @@ xorbs it holds before it registers the files.
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass, field
 
 from .xet_format import BOOKEND, FLAG_METADATA_EXT, FLAG_VERIFICATION, SHARD_TAG, XetFormatError
 
 _ENTRY = 48  # every record in both sections is 48 bytes
+_FOOTER_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,34 @@ def _read_xorb(r: _Reader, rec: bytes) -> ShardXorb:
         start, unpacked = struct.unpack_from("<II", e, 32)
         chunks.append((e[:32], start, unpacked))
     return ShardXorb(rec[:32], chunks, in_cas, on_disk)
+
+
+def dedup_shard(xorb: bytes, chunks: list[tuple[bytes, int]], on_disk: int, expiry: int) -> bytes:
+    """The global deduplication answer (shard.md "Global Deduplication") for one xorb: no files,
+    its CAS Info block, and a footer with a zero HMAC key (hashes in the clear).
+
+    The footer fields shard.md calls reserved (``_buffer``) are, in xet-core, the offsets and
+    sizes of lookup tables written after the CAS Info section (truncated hash -> entry index);
+    hf_xet reads them, and a shard without them crashes it, so they are written here too."""
+    total = sum(size for _, size in chunks)
+    out = bytearray(SHARD_TAG + struct.pack("<QQ", 2, _FOOTER_BYTES))
+    out += BOOKEND
+    cas_info_offset = len(out)
+    out += xorb + struct.pack("<IIII", 0, len(chunks), total, on_disk)
+    offset = 0
+    for chunk, size in chunks:
+        out += chunk + struct.pack("<II", offset, size) + bytes(8)
+        offset += size
+    out += BOOKEND
+    file_lookup = len(out)  # no files: an empty table
+    xorb_lookup = file_lookup
+    out += xorb[:8] + struct.pack("<I", 0)
+    chunk_lookup = len(out)
+    for key, i in sorted((int.from_bytes(c[:8], "little"), i) for i, (c, _) in enumerate(chunks)):
+        out += struct.pack("<QII", key, 0, i)
+    footer_offset = len(out)
+    out += struct.pack("<9Q", 1, 48, cas_info_offset, file_lookup, 0, xorb_lookup, 1,
+                       chunk_lookup, len(chunks))  # fmt: skip
+    out += bytes(32) + struct.pack("<QQ", int(time.time()), expiry) + bytes(48)
+    out += struct.pack("<4Q", on_disk, total, total, footer_offset)
+    return bytes(out)
