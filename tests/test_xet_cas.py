@@ -22,6 +22,8 @@ from huggingface_hub import HfApi, HfFileSystem
 
 from tests.conftest import source_rows
 from tests.xet_format import (
+    XetFormatError,
+    bg4_ungroup,
     decompress,
     file_hash,
     hash_hex,
@@ -289,3 +291,30 @@ def test_a_client_with_an_empty_cache_dedups_through_the_global_dedup_api(pushed
     assert hub.stats.bytes_uploaded_shard > 0
     copy, original = hub.repo_files("user/copy"), hub.repo_files(REPO)
     assert {p: copy[p]["xet_hash"] for p in copy} == {p: original[p]["xet_hash"] for p in copy}
+
+
+def test_hash_strings_follow_the_api_md_example():
+    """api.md: each 8-byte group printed as a little-endian u64."""
+    want = "07060504030201000f0e0d0c0b0a090817161514131211101f1e1d1c1b1a1918"
+    assert hash_hex(bytes(range(32))) == want
+    assert hex_hash(want) == bytes(range(32))
+    with pytest.raises(XetFormatError):
+        hex_hash(want.upper())
+
+
+@pytest.mark.parametrize("n", [64, 65, 66, 67])
+def test_byte_grouping_is_undone_as_xorb_md_defines_it(n):
+    data = bytes(np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8))
+    grouped = b"".join(data[k::4] for k in range(4))  # bytes 1..4 of every group; rest to 1-3
+    assert bg4_ungroup(grouped) == data
+
+
+def test_lz4_frames_with_overlapping_matches_decode():
+    """'abc' then a 9-byte match at distance 3 (overlapping copy), then 5 literals."""
+    block = b"\x35abc\x03\x00" + b"\x50tail!"
+    frame = b"\x04\x22\x4d\x18\x60\x40\x82" + struct.pack("<I", len(block)) + block + bytes(4)
+    assert decompress(1, frame) == b"abcabcabcabctail!"
+    with pytest.raises(XetFormatError):
+        decompress(1, frame[:-6])  # truncated block
+    with pytest.raises(XetFormatError):
+        decompress(1, frame.replace(b"\x03\x00", b"\x09\x00"))  # match before the output start
