@@ -109,9 +109,8 @@ def resumed(training_staging, tmp_path_factory) -> dict:
             first = [sample_id(next(examples)) for _ in range(CHECKPOINT_AFTER)]
             state = json.loads(json.dumps(ds.state_dict()))  # as a checkpoint file holds it
             runs[loader, name] = ([sample_id(example) for example in full], first)
-            where = str(training_staging)
-            cases.append({"loader": loader, "where": where, "shuffle": shuffle, "epoch": epoch})
-            cases[-1]["state"] = state
+            case = {"loader": loader, "where": str(training_staging), "shuffle": shuffle}
+            cases.append(case | {"epoch": epoch, "state": state})
     folder = tmp_path_factory.mktemp("resume")
     (folder / "cases.json").write_text(json.dumps(cases))
     out = folder / "out.json"
