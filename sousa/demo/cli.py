@@ -32,10 +32,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"versions of each performance (1-{MAX_AUGMENTATIONS}); MIDI for the first only",
     )  # fmt: skip
     p.add_argument(
-        "--with-audio", action=argparse.BooleanOptionalAction, default=True,
-        help="write FLAC (--no-with-audio / --no-audio: labels and MIDI only, as the generator)",
+        "--with-audio", action="store_true", default=True,
+        help="write FLAC (the generator's --with-audio; the default here)",
     )  # fmt: skip
-    p.add_argument("--no-audio", dest="with_audio", action="store_false", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--no-audio", dest="with_audio", action="store_false",
+        help="labels and MIDI only: the generator's default mode",
+    )  # fmt: skip
     p.add_argument("--channels", type=int, choices=(1, 2), default=2)
     p.add_argument("--subtype", choices=tuple(SUBTYPES), default="PCM_24", help="FLAC bit depth")
     p.add_argument(

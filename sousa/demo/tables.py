@@ -87,43 +87,62 @@ def measure_schema(grids: list[Grid]) -> pa.Schema:
 
 
 class LabelWriter:
-    """Streams per-sample column arrays into one parquet file in 1,000-row row groups."""
+    """Streams per-sample column arrays into one parquet file in 1,000-row row groups.
+
+    Arrays are collected per column and turned into Arrow once per batch of rows: per-sample
+    Arrow tables would cost more than the labels themselves.
+    """
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.schema = schema
         self.writer = pq.ParquetWriter(path, schema, compression=COMPRESSION)
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
+        self.names = [f.name for f in schema if f.name != "sample_id"]
+        self.columns: dict[str, list] = {name: [] for name in self.names}
+        self.labels: dict[str, tuple[str, ...]] = {}
+        self.ids: list[str] = []
+        self.lengths: list[int] = []
+        self.rest = schema.empty_table()  # rows short of a whole row group, kept for the next
 
     def add(self, sample_id: str, columns: dict[str, object]) -> None:
-        n = len(columns["index"])
-        arrays = [
-            self._array(f, columns.get(f.name), n) for f in self.schema if f.name != "sample_id"
-        ]
-        arrays.append(pa.array([sample_id] * n, pa.large_string()))
-        self.pending.append(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.pending_rows += n
-        if self.pending_rows >= 8 * ROW_GROUP_ROWS:
+        self.ids.append(sample_id)
+        self.lengths.append(len(columns["index"]))
+        for name in self.names:
+            values = columns[name]
+            if isinstance(values, tuple):  # string column as (codes, labels)
+                values, self.labels[name] = values
+            self.columns[name].append(values)
+        if sum(self.lengths) >= 8 * ROW_GROUP_ROWS:
             self._flush(final=False)
 
-    @staticmethod
-    def _array(field: pa.Field, values: object, n: int) -> pa.Array:
-        if pa.types.is_null(field.type):
-            return pa.nulls(n)
-        if isinstance(values, tuple):
-            codes, labels = values
-            return pc.take(pa.array(labels, field.type), pa.array(codes))
-        return pa.array(values, field.type, from_pandas=True)
+    def _batch(self) -> pa.Table:
+        n = sum(self.lengths)
+        arrays = []
+        for field in self.schema:
+            if field.name == "sample_id":
+                ids = pa.array(self.ids, field.type)
+                arrays.append(
+                    pc.take(ids, pa.array(np.repeat(np.arange(len(self.ids)), self.lengths)))
+                )
+            elif pa.types.is_null(field.type):
+                arrays.append(pa.nulls(n))
+            elif field.name in self.labels:
+                codes = np.concatenate(self.columns[field.name])
+                arrays.append(pc.take(pa.array(self.labels[field.name], field.type), codes))
+            else:
+                arrays.append(
+                    pa.array(np.concatenate(self.columns[field.name]), field.type, from_pandas=True)
+                )
+        self.ids, self.lengths = [], []
+        self.columns = {name: [] for name in self.names}
+        return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def _flush(self, final: bool) -> None:
-        table = pa.concat_tables(self.pending)
+        table = pa.concat_tables([self.rest, self._batch()]) if self.ids else self.rest
         cut = table.num_rows if final else table.num_rows // ROW_GROUP_ROWS * ROW_GROUP_ROWS
         if cut:
             self.writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP_ROWS)
-        rest = table.slice(cut)
-        self.pending, self.pending_rows = [rest], rest.num_rows
+        self.rest = table.slice(cut)
 
     def close(self) -> None:
-        if self.pending_rows:
-            self._flush(final=True)
+        self._flush(final=True)
         self.writer.close()
