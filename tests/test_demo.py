@@ -542,3 +542,14 @@ def test_invalid_arguments_are_rejected(tmp_path: Path) -> None:
             write_demo(tmp_path / "x", **bad)
     assert not (tmp_path / "x").exists()
     assert _run_cli(str(tmp_path / "y"), "--augmentations", "9").returncode == 2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["a", None], [1, 2], [1, None], [1.5, None], [True, False], [None, None], [2.0, 3.0]],
+)
+def test_per_sample_columns_are_typed_like_pandas_3(values: list) -> None:
+    from sousa.demo.tables import infer_array
+
+    frame = pd.DataFrame({"c": values})
+    assert infer_array(values).type == pa.Table.from_pandas(frame).column("c").type
