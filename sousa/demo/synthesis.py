@@ -49,20 +49,20 @@ def _hits(
     perf: Performance, n_frames: int, templates: np.ndarray, channels: int, rng
 ) -> np.ndarray:
     """(n_frames, channels) float32: one template per stroke, the left hand panned left."""
-    buf = np.zeros((n_frames, channels), dtype=np.float32)
+    hands = np.zeros((2, n_frames), dtype=np.float32)  # hits of the left, of the right hand
     starts = np.rint(perf.actual_ms * (SAMPLE_RATE / 1000.0)).astype(np.int64)
     gains = (0.8 * (perf.actual_velocity / 127.0) ** 1.3).astype(np.float32)
-    if channels == 2:
-        right = perf.grid.hand.astype(np.float32)
-        pans = np.stack([0.6 - 0.2 * right, 0.4 + 0.2 * right], axis=1) * gains[:, None]
-    else:
-        pans = gains[:, None]
     variants = rng.integers(0, templates.shape[0], size=len(starts))
-    for start, pan, v in zip(starts.tolist(), pans, variants.tolist()):
+    for start, gain, v, hand in zip(
+        starts.tolist(), gains.tolist(), variants.tolist(), perf.grid.hand.tolist()
+    ):
         m = min(templates.shape[1], n_frames - start)
         if m > 0:
-            buf[start : start + m] += templates[v, :m, None] * pan
-    return buf
+            hands[hand, start : start + m] += gain * templates[v, :m]
+    if channels == 1:
+        return (hands[0] + hands[1])[:, None]
+    pan = np.array([[0.6, 0.4], [0.4, 0.6]], dtype=np.float32)  # rows: output channel L, R
+    return np.ascontiguousarray((pan @ hands).T)
 
 
 def render(
@@ -97,5 +97,6 @@ def flac_bytes(pcm: np.ndarray, subtype: str) -> bytes:
     else:  # 24-bit samples in the top bits of int32, as libsndfile expects them
         ints = np.rint(pcm * scale).astype(np.int32) << 8
     out = io.BytesIO()  # in memory: soundfile's close() on a real file fsyncs, which is slow
-    sf.write(out, ints, SAMPLE_RATE, subtype=subtype, format="FLAC")
+    # compression level 0: half the encoding time of the default for 3 % more bytes
+    sf.write(out, ints, SAMPLE_RATE, subtype=subtype, format="FLAC", compression_level=0.0)
     return out.getvalue()
