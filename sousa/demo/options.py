@@ -18,7 +18,8 @@ class DemoOptions:
     midi_fraction: None writes MIDI for every performance's first augmentation (the
         generator's rule); a fraction keeps MIDI for that share of performances only.
     nested: `audio/{rudiment_slug}/{id}.flac` (the generator) or `audio/{id}.flac`.
-    players: player profiles (default: 10, every tier, when there are enough performances).
+    players: player profiles (default: 10, every tier, when there are enough performances;
+        never more than there are performances).
     augmentations: versions of each performance (1-5).
     with_audio: write FLAC (the generator's `--with-audio`); without it the rows of later
         augmentations have no media file at all.
