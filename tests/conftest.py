@@ -13,7 +13,7 @@ import pytest
 from sousa.demo import write_demo
 from sousa.pipeline import PackageOptions, package_dataset, plan_package
 
-SMALL_SHARD = 400_000  # bytes: several shards per split for the 40-sample demo
+SMALL_SHARD = 1_000_000  # bytes: several shards per split for the 40-sample demo
 
 
 @pytest.fixture(scope="session")
