@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sousa.demo import write_demo
-from sousa.pipeline import PackageOptions, package_dataset, plan_package
+from sousa.pipeline import PackageOptions, package_dataset
 
 SMALL_SHARD = 1_000_000  # bytes: several shards per split for the 40-sample demo
 
@@ -39,28 +39,14 @@ def staging(demo_template, tmp_path_factory) -> Path:
 TRAIN_SHARDS = 8  # audio shards of `training_staging`'s train split: divides by 2 and 4
 
 
-def shard_size_for(source: Path, kind: str, split: str, count: int) -> int:
-    """A shard size that gives `split` exactly `count` shards of `kind`, found on the plan
-    (cheap: no byte is written). Training tests need shard counts that divide by the number
-    of workers and ranks; this stands in until the packer can round shard counts itself."""
-    prefix = f"{kind}/{split}-"
-    total = sum(
-        s.size for s in plan_package(PackageOptions(source))[1].shards if s.path.startswith(prefix)
-    )
-    for step in range(200):
-        size = int(total / count * (0.8 + step * 0.005))
-        shards = plan_package(PackageOptions(source, shard_size=size))[1].shards
-        if sum(s.path.startswith(prefix) for s in shards) == count:
-            return size
-    raise AssertionError(f"no shard size gives {count} {kind} shards for {split}")
-
-
 @pytest.fixture(scope="session")
 def training_staging(demo_template, tmp_path_factory) -> Path:
-    """The demo packaged so that train has TRAIN_SHARDS audio shards (read-only for tests)."""
-    size = shard_size_for(demo_template, "audio", "train", TRAIN_SHARDS)
+    """The demo packaged so that train has TRAIN_SHARDS audio shards (read-only for tests):
+    one shard by size, rounded up to the multiple (every split that has the samples for it
+    gets TRAIN_SHARDS shards of each kind)."""
     out = tmp_path_factory.mktemp("training") / "hf_staging"
-    package_dataset(PackageOptions(source=demo_template, out=out, shard_size=size))
+    options = PackageOptions(source=demo_template, out=out, shard_multiple=TRAIN_SHARDS)
+    package_dataset(options)
     return out
 
 
