@@ -52,6 +52,7 @@ which datasets >= 4 refuses) as well as installed as `sousa_builder.sousa`.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import decimal
 import hashlib
@@ -166,7 +167,7 @@ def manifest_problem(manifest: object) -> str | None:
 
 
 def labels_json(row: dict) -> bytes:
-    """A sample's labels as compact JSON (NaN becomes null: JSON has no NaN)."""
+    """A sample's labels as compact JSON, each value written by the type rule below."""
     try:
         text = _LABELS_ENCODER.encode(row)
     except ValueError:  # a NaN or infinity somewhere: the slow path cleans it
@@ -174,16 +175,45 @@ def labels_json(row: dict) -> bytes:
     return text.encode()
 
 
+def json_label_type(t, pa):
+    """The type rule: what a label column of Arrow type `t` is once written as labels JSON.
+
+    The card declares this type, native `load_dataset` returns it (the WebDataset loader
+    yields `json.loads` of the member) and the reference loader applies the same rule to the
+    split tables' values, so both return the same values. Exact for numbers, bool, strings,
+    null, lists and structs of them, and dictionaries (their values); otherwise (README's
+    table): timestamp, date, time → ISO 8601 string (`isoformat`, with the UTC offset when
+    the column has a time zone); duration → float64 seconds; decimal → float64; binary →
+    base64 string; NaN and infinities → null. `pa` is pyarrow, passed in so that this block
+    imports nothing beyond the standard library.
+    """
+    is_ = pa.types
+    if is_.is_timestamp(t) or is_.is_date(t) or is_.is_time(t):
+        return pa.string()
+    if is_.is_duration(t) or is_.is_decimal(t):
+        return pa.float64()
+    if is_.is_binary(t) or is_.is_large_binary(t) or is_.is_fixed_size_binary(t):
+        return pa.string()
+    if is_.is_dictionary(t):
+        return json_label_type(t.value_type, pa)
+    if is_.is_struct(t):
+        return pa.struct([f.with_type(json_label_type(f.type, pa)) for f in t])
+    if is_.is_fixed_size_list(t):
+        return pa.list_(json_label_type(t.value_type, pa), t.list_size)
+    if is_.is_list(t) or is_.is_large_list(t):
+        return pa.list_(json_label_type(t.value_type, pa))
+    return t
+
+
 def _json_default(value):
-    """Arrow values JSON has no type for: dates and times as ISO text, decimals as floats."""
+    """Label values JSON has no type for, by the rule of `json_label_type`."""
     if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return _finite(float(value))
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    if isinstance(value, (decimal.Decimal, datetime.timedelta)):
+        seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else value
+        return _finite(float(seconds))
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
 
 
@@ -363,6 +393,21 @@ def label_columns(schema: pa.Schema) -> list[str]:
     return [name for name in schema.names if name not in SHARD_COLUMNS]
 
 
+def label_features(schema: pa.Schema) -> datasets.Features:
+    """The label columns' features by the type rule (`json_label_type`): what the card declares
+    and native loading returns, so both loaders give the same values."""
+    fields = [schema.field(name) for name in label_columns(schema)]
+    return datasets.Features.from_arrow_schema(
+        pa.schema([f.with_type(json_label_type(f.type, pa)) for f in fields])
+    )
+
+
+def json_labels(row: dict) -> dict:
+    """A row's label values by the type rule: exactly what native loading reads from the
+    sample's labels JSON (the same bytes, decoded the same way)."""
+    return json.loads(labels_json(row))
+
+
 def filter_table(table: pa.Table, filter: dict | None, where: str = "") -> pa.Table:
     """Rows matching `{column: value or [values]}` (ANDed; `None` matches nulls)."""
     if not filter:
@@ -421,7 +466,7 @@ class ShardIndex:
         selected, sizes, midi = {}, {}, {}
         for row in job.rows.to_pylist():
             name = row[f"{job.kind}_filename"]
-            selected[name] = {column: row[column] for column in labels}
+            selected[name] = json_labels({column: row[column] for column in labels})
             sizes[name] = row[f"{job.kind}_size"]
             midi[name] = row["midi_filename"]
         stems = frozenset(_stem(name) for name in job.members.to_pylist())
@@ -480,10 +525,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
 
     def _info(self) -> datasets.DatasetInfo:
         schema = self._label_schema()
-        labels = datasets.Features.from_arrow_schema(
-            pa.schema([schema.field(name) for name in label_columns(schema)])
-        )
-        features = dict(labels)
+        features = dict(label_features(schema))
         if self.config.name == "audio":
             features["audio"] = FlacAudio()
         if self.config.name in ("audio", "midi"):
@@ -505,7 +547,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
             table = read_parquet(table_path, download_config)
             selected = filter_table(table, self.config.filter, f" in {split_table_path(split)}")
             if self.config.name == "labels":
-                rows = selected.select(label_columns(selected.schema)).to_pylist()
+                labels = selected.select(label_columns(selected.schema)).to_pylist()
+                rows = [json_labels(row) for row in labels]
                 gen_kwargs = {"rows": rows, "jobs": None}
             else:
                 gen_kwargs = {"rows": None, "jobs": self._shard_jobs(dl_manager, table, selected)}
