@@ -383,6 +383,35 @@ def manifest_splits(manifest: dict) -> list[str]:
     return [s for s in SPLITS if split_table_path(s) in manifest["files"]]
 
 
+def config_splits(manifest: dict) -> dict[str, list[str]]:
+    """The splits each config has data in: a media config where the split has a shard (they
+    are numbered from 0), `labels` wherever there is a split table. A config with no split
+    has no data: the card does not declare it and loading it is refused."""
+    splits = manifest_splits(manifest)
+    found = {
+        kind: [s for s in splits if shard_path(kind, s, 0) in manifest["files"]]
+        for kind in MEDIA_KINDS
+    }
+    return found | {"labels": splits}
+
+
+def no_data_message(root: str, manifest: dict, config: str, split: str | None = None) -> str:
+    """Why `config` (in `split`) cannot be loaded, naming what can be, or "" if it can."""
+    available = config_splits(manifest)
+    if not available.get(config):
+        having = [name for name in CONFIGS if available.get(name)]
+        return (
+            f"config {config!r} has no data in {root} (no sample has that media); "
+            f"configs with data: {', '.join(having)}"
+        )
+    if split is not None and split in manifest_splits(manifest) and split not in available[config]:
+        return (
+            f"config {config!r} has no sample in split {split!r} of {root}; "
+            f"its splits: {', '.join(available[config])}"
+        )
+    return ""
+
+
 def manifest_fingerprint(root: str, manifest: dict) -> str:
     """A cache key: where the data is and what it is (the manifest lists every file's sha256)."""
     text = json.dumps({"root": root, "files": manifest["files"]}, sort_keys=True)
@@ -541,8 +570,11 @@ class Sousa(datasets.GeneratorBasedBuilder):
         if self.config.name not in CONFIGS:
             raise ValueError(f"unknown config {self.config.name!r}; choose from {CONFIGS}")
         download_config = getattr(dl_manager, "download_config", self._download_config)
+        problem = no_data_message(self._root, self._manifest, self.config.name)
+        if problem:
+            raise SousaDataError(problem)
         generators = []
-        for split in self._splits:
+        for split in config_splits(self._manifest)[self.config.name]:
             table_path = dl_manager.download(join(self._root, split_table_path(split)))
             table = read_parquet(table_path, download_config)
             selected = filter_table(table, self.config.filter, f" in {split_table_path(split)}")

@@ -31,6 +31,7 @@ from sousa_builder.sousa import (
     join,
     json_labels,
     manifest_splits,
+    no_data_message,
     read_manifest,
     split_table_path,
 )
@@ -114,6 +115,9 @@ def load(
         raise LoadError(
             f"unknown split {split!r} in {root}; available: {', '.join(builder._splits)}"
         )
+    problem = no_data_message(root, builder._manifest, config, split)
+    if problem:
+        raise LoadError(problem)
     if streaming:
         streamed = builder.as_streaming_dataset(split=split)
         if decode_threads:

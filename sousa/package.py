@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import __version__
 from .card import build_card
 from .errors import InputError, PushError
-from .layout import BUILDER_PATH, SPLITS
+from .layout import BUILDER_PATH, MEDIA_KINDS, SPLITS
 from .plan import (
     HUB_MAX_FILE_BYTES,
     HUB_MAX_FILES_PER_FOLDER,
@@ -86,6 +86,16 @@ class Summary:
     missing: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     reused: bool = False
+    configs: dict[str, int] = field(default_factory=dict)  # samples of each config produced
+
+    def configs_line(self) -> str:
+        """The configs produced (those with data), and why a media config is absent."""
+        made = ", ".join(f"{name} ({n} samples)" for name, n in self.configs.items())
+        absent = [kind for kind in MEDIA_KINDS if kind not in self.configs]
+        if len(absent) == len(MEDIA_KINDS):
+            return f"configs: {made}; no TAR shard, so the card's one config is the split tables"
+        note = "".join(f"; no {kind} config: no sample has {kind}" for kind in absent)
+        return f"configs: {made}{note}"
 
     def lines(self) -> list[str]:
         largest = max(self.files.values(), default=0)
@@ -97,6 +107,7 @@ class Summary:
             f"staging folder: {self.out}" + (" (unchanged source: reused)" if self.reused else ""),
             "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
             "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
+            self.configs_line(),
             f"files: {sum(self.media_files.values())} source media files → "
             f"{len(self.files)} staged files, "
             f"{sum(self.files.values()):,} bytes",
@@ -247,7 +258,12 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
         kind: sum(getattr(s, kind) is not None for s in source.samples)
         for kind in ("audio", "midi")
     }
+    configs = {kind: 0 for kind in MEDIA_KINDS}
+    for shard in plan.shards:
+        configs[shard.kind] += len(shard.samples)
+    configs = {kind: n for kind, n in configs.items() if n} | {"labels": len(source.samples)}
     return Summary(
+        configs=configs,
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
         shards=shards,

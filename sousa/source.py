@@ -120,7 +120,7 @@ def read_source(
 
     audio_paths = _optional_strings(table, "audio_path", samples_path)
     midi_paths = _optional_strings(table, "midi_path", samples_path)
-    keys = _keys(audio_paths, midi_paths, samples_path)
+    keys = _keys(audio_paths, midi_paths, sample_ids, samples_path)
     missing: list[str] = []
     audio = _stat_media(root, audio_paths, "audio_path", include_audio, missing)
     midi = _stat_media(root, midi_paths, "midi_path", include_midi, missing)
@@ -293,19 +293,23 @@ def _assign_splits(
 # -- media -------------------------------------------------------------------------------
 
 
-def _keys(audio: list[str | None], midi: list[str | None], path: Path) -> list[str]:
-    """The WebDataset key of each sample: the stem of its audio file (else its MIDI file).
+def _keys(
+    audio: list[str | None], midi: list[str | None], sample_ids: list[str], path: Path
+) -> list[str]:
+    """The WebDataset key of each sample: the stem of its audio file, else of its MIDI file,
+    else (a labels-only sample, in no shard) its `sample_id`.
 
     `datasets` and webdataset split a member name at the FIRST dot, so a stem with a dot would
     scatter one sample over several; `__`-names are reserved and `.`-names are hidden files.
+    A labels-only sample's key follows the same rules: it names the sample in every loader.
     """
     keys: list[str] = []
     bad: list[str] = []
-    for row, (a, m) in enumerate(zip(audio, midi)):
+    for a, m, sample_id in zip(audio, midi, sample_ids):
         name = (a or m or "").rpartition("/")[2]
-        key = name.rpartition(".")[0] if "." in name else name
+        key = (name.rpartition(".")[0] if "." in name else name) if name else sample_id
         if key_problem(key):
-            bad.append(a or m or f"<row {row}: no audio_path or midi_path>")
+            bad.append(a or m or f"sample_id {sample_id!r} (a sample without media)")
         keys.append(key)
     if bad:
         raise InputError(
