@@ -15,6 +15,7 @@ from __future__ import annotations
 import pyarrow as pa
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from .card_checks import size_category
 from .layout import (
     MEDIA_KINDS,
     SPLITS,
@@ -66,14 +67,18 @@ def build_card(
     label_schema: pa.Schema,
     split_stats: dict[str, dict[str, tuple[int, int]]],
     files: dict[str, int],
+    num_samples: int | None = None,
 ) -> DatasetCard:
     """The card: source YAML keys and prose kept, configs + dataset_info + generated sections.
 
     `split_stats[config][split] = (num_examples, num_bytes)` counts what the config's shards
-    hold; `files` maps every staged file (but the card and manifest) to its size.
+    hold; `files` maps every staged file (but the card and manifest) to its size;
+    `num_samples` (all splits, labels-only samples too) sets `size_categories`.
     """
     base = DatasetCard(source_readme) if source_readme else None
     data = DatasetCardData(**(base.data.to_dict() if base else {}))
+    if num_samples is not None:
+        data["size_categories"] = [size_category(num_samples)]
     names = [name for name in MEDIA_KINDS if split_stats.get(name)]
     data["configs"] = [_config_yaml(name, split_stats[name]) for name in names]
     data["dataset_info"] = [_info_yaml(n, label_schema, split_stats[n]) for n in names]

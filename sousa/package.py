@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .card import build_card
+from .card_checks import card_warnings
 from .errors import InputError, PushError
 from .layout import BUILDER_PATH, MEDIA_KINDS, SPLITS
 from .plan import (
@@ -87,6 +88,7 @@ class Summary:
     dropped: list[str] = field(default_factory=list)
     reused: bool = False
     configs: dict[str, int] = field(default_factory=dict)  # samples of each config produced
+    warnings: list[str] = field(default_factory=list)  # about the card's carried-over text
 
     def configs_line(self) -> str:
         """The configs produced (those with data), and why a media config is absent."""
@@ -121,6 +123,7 @@ class Summary:
             )
         if self.dropped:
             lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
+        lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
 
 
@@ -176,6 +179,7 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
         plan.source.labels.schema,
         split_stats(plan),
         {p: d.size for p, d in digests.items()},
+        num_samples=len(plan.source.samples),
     )
     digests["README.md"] = write_bytes_atomic(out / "README.md", str(card).encode())
     return digests
@@ -262,13 +266,14 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
     for shard in plan.shards:
         configs[shard.kind] += len(shard.samples)
     configs = {kind: n for kind, n in configs.items() if n} | {"labels": len(source.samples)}
+    staged = {p: f["size"] for p, f in files.items()}
     return Summary(
         configs=configs,
+        warnings=card_warnings(source.readme, staged, len(source.samples)),
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
         shards=shards,
-        files={p: f["size"] for p, f in files.items()}
-        | {MANIFEST: (out / MANIFEST).stat().st_size},
+        files=staged | {MANIFEST: (out / MANIFEST).stat().st_size},
         media_files=media,
         missing=source.missing,
         dropped=source.dropped,
