@@ -86,7 +86,7 @@ def build_card(
         data["configs"] = [_tables_config_yaml(files)]
         data.pop("dataset_info", None)
     body = (base.text.strip() + "\n\n") if base and base.text.strip() else ""
-    body += generated_sections(split_stats, files)
+    body += generated_sections(split_stats, files, num_samples)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
@@ -120,9 +120,13 @@ def _info_yaml(name: str, label_schema: pa.Schema, stats: dict[str, tuple[int, i
 
 
 def generated_sections(
-    split_stats: dict[str, dict[str, tuple[int, int]]], files: dict[str, int]
+    split_stats: dict[str, dict[str, tuple[int, int]]],
+    files: dict[str, int],
+    num_samples: int | None = None,
 ) -> str:
-    """Markdown: what is in the repo, how to load it, the split sizes."""
+    """Markdown: what is in the repo, how to load it, the split sizes, the label types.
+
+    The examples name a config the repo has (`audio` when there is audio)."""
     folders: dict[str, list[int]] = {}
     for path, size in files.items():
         folder = path.split("/", 1)[0] + "/" if "/" in path else path
@@ -138,6 +142,13 @@ def generated_sections(
         for split in SPLITS
         if split in audio or split in midi
     )
+    total = num_samples
+    config = ' "audio",' if audio else ' "midi",' if midi else ""  # else: the tables config
+    labels = 'sample["json"]["sample_id"]'
+    media = f'{labels}, sample["flac"], sample["mid"]' if audio else f'{labels}, sample["mid"]'
+    media = media if midi or audio else 'sample["sample_id"]'
+    load_config = "" if audio else ' "midi",' if midi else ' "labels",'
+    fetch_config = "" if audio else ', config="midi"' if midi else ', config="labels"'
     return f"""{GENERATED_MARK}
 
 ## Files in this repository
@@ -154,7 +165,7 @@ shard file, member name, and byte range of the sample's file inside it.
 
 ## Splits
 
-Split by player profile, so no player appears in two splits.
+Split by player profile, so no player appears in two splits.{_labels_only_note(split_stats, total)}
 
 | split | samples with audio (`audio` config) | samples with MIDI (`midi` config) |
 |---|---|---|
@@ -167,10 +178,15 @@ Natively with `datasets` (audio decodes with torchcodec; the `midi` config skips
 ```python
 from datasets import load_dataset
 
-ds = load_dataset("<user>/sousa", "audio", split="train", streaming=True)
+ds = load_dataset("<user>/sousa",{config} split="train", streaming=True)
 sample = next(iter(ds))
-sample["json"]["sample_id"], sample["flac"], sample["mid"]
+{media}
 ```
+
+The `.json` member holds the sample's labels, typed as `dataset_info` declares. Label types
+that JSON cannot hold follow one rule, which `sousa.load` applies too (the parquet tables keep
+the source types): timestamps, dates and times become ISO 8601 strings, durations float seconds,
+decimals float64, binary base64 text, NaN and infinities null.
 
 The labels alone, without any media, with pandas or duckdb:
 
@@ -190,12 +206,23 @@ hold the rows you select; `fetch` reads one sample's bytes with an HTTP range re
 ```python
 import sousa
 
-ds = sousa.load("<user>/sousa", split="validation", streaming=True)
-one = sousa.fetch("<user>/sousa", "<sample_id>")
+ds = sousa.load("<user>/sousa",{load_config} split="validation", streaming=True)
+one = sousa.fetch("<user>/sousa", "<sample_id>"{fetch_config})
 ```
 
 `builder/sousa.py` is the `GeneratorBasedBuilder` behind `sousa.load`, readable on its own.
 """
+
+
+def _labels_only_note(stats: dict[str, dict[str, tuple[int, int]]], total: int | None) -> str:
+    """A sentence on the samples in no TAR config (no audio and no MIDI), if there are any."""
+    media = {kind: sum(n for n, _ in stats.get(kind, {}).values()) for kind in MEDIA_KINDS}
+    if total is None or total <= max(media.values()):
+        return ""
+    return (
+        f" The `data/` tables hold all {total} samples; a sample with neither audio nor MIDI "
+        '(labels-only) is in no TAR config, only there and in `sousa.load(..., "labels")`.'
+    )
 
 
 FOLDER_ROLES = {

@@ -23,6 +23,7 @@ from huggingface_hub import DatasetCard
 from sousa_builder.sousa import Sousa, SousaDataError
 
 import sousa
+from sousa.card_checks import stale_mentions
 from sousa.demo import midi_file_bytes
 from sousa.errors import InputError
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
@@ -135,6 +136,11 @@ def test_the_card_declares_only_configs_with_data_and_native_loading_reads_them(
     card = DatasetCard.load(staging / "README.md").data
     assert [c["config_name"] for c in card["configs"]] == ["midi"]
     assert [i["config_name"] for i in card["dataset_info"]] == ["midi"]
+    text = (staging / "README.md").read_text()
+    assert 'load_dataset("<user>/sousa", "midi",' in text and '"audio",' not in text
+    assert "The `data/` tables hold all 60 samples; a sample with neither audio nor MIDI" in text
+    files = json.loads((staging / "manifest.json").read_text())["files"]
+    assert stale_mentions(text, files) == [], "the generated text names only what exists"
     ds = load_dataset(str(staging), "midi", split="test", streaming=True)
     keys = sorted(e["__key__"] for e in ds)
     assert keys == sorted(f"adv{p:03d}_{r}_120bpm_pad_0" for p in (4, 5) for r in RUDIMENTS)
