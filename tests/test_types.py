@@ -22,6 +22,7 @@ import pytest
 from datasets import Features, load_dataset
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
+from sousa_builder.sousa import json_labels, label_converter
 
 import sousa
 from sousa.demo import midi_file_bytes
@@ -174,3 +175,13 @@ def test_the_card_declares_what_native_loading_returns(loaded, column):
         assert features[column] == declared, path
     encoded = Features({column: declared}).encode_example({column: TYPES[column][2][0]})
     assert encoded[column] == TYPES[column][2][0], "the declared type keeps the value"
+
+
+def test_the_builders_fast_path_equals_the_labels_json_round_trip(tmp_path):
+    """`label_converter` skips encoding what JSON holds exactly; it must change nothing."""
+    source = write_typed_source(tmp_path / "src")
+    table = pq.read_table(source / "labels" / "samples.parquet")
+    convert = label_converter(table.schema)
+    for row in table.to_pylist():
+        want = json_labels(row)
+        assert convert(row) == want and list(convert(row)) == list(want)
