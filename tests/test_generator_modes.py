@@ -28,7 +28,8 @@ from sousa.demo import midi_file_bytes
 from sousa.errors import InputError
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
 from sousa.loading import LoadError
-from sousa.package import PackageOptions, main, package_dataset
+from sousa.package import main
+from sousa.pipeline import PackageOptions, package_dataset
 
 PROFILES = {"train": ["p0", "p1"], "validation": ["p2", "p3"], "test": ["p4", "p5"]}
 RUDIMENTS = ("flam_tap", "single_stroke_roll")

@@ -26,7 +26,7 @@ from sousa_builder.sousa import json_labels, label_converter
 
 import sousa
 from sousa.demo import midi_file_bytes
-from sousa.package import PackageOptions, package_dataset
+from sousa.pipeline import PackageOptions, package_dataset
 
 UTC = datetime.timezone.utc
 PARIS = datetime.timezone(datetime.timedelta(hours=1))
