@@ -94,17 +94,21 @@ class Summary:
     missing: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     reused: bool = False
-    configs: dict[str, int] = field(default_factory=dict)  # samples of each config produced
+    configs: dict[str, int] = field(default_factory=dict)  # the card's configs: samples
+    labels_only: int = 0  # samples with neither audio nor MIDI packaged
     warnings: list[str] = field(default_factory=list)  # about the card's carried-over text
 
     def configs_line(self) -> str:
-        """The configs produced (those with data), and why a media config is absent."""
+        """The card's configs (those with data), why a media config is absent, and how many
+        samples are labels-only (in the split tables, in no TAR config)."""
         made = ", ".join(f"{name} ({n} samples)" for name, n in self.configs.items())
+        if "default" in self.configs:
+            return f"configs: {made}: no TAR shard, so the card's one config is the split tables"
         absent = [kind for kind in MEDIA_KINDS if kind not in self.configs]
-        if len(absent) == len(MEDIA_KINDS):
-            return f"configs: {made}; no TAR shard, so the card's one config is the split tables"
-        note = "".join(f"; no {kind} config: no sample has {kind}" for kind in absent)
-        return f"configs: {made}{note}"
+        notes = [f"no {kind} config: no {kind} file packaged" for kind in absent]
+        if self.labels_only:
+            notes.append(f"{self.labels_only} labels-only samples (split tables only)")
+        return "; ".join([f"configs: {made}", *notes])
 
     def lines(self) -> list[str]:
         largest = max(self.files.values(), default=0)
@@ -242,10 +246,11 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
     configs = {kind: 0 for kind in MEDIA_KINDS}
     for shard in plan.shards:
         configs[shard.kind] += len(shard.samples)
-    configs = {kind: n for kind, n in configs.items() if n} | {"labels": len(source.samples)}
+    configs = {kind: n for kind, n in configs.items() if n} or {"default": len(source.samples)}
     staged = {p: f["size"] for p, f in files.items()}
     return Summary(
         configs=configs,
+        labels_only=sum(s.audio is None and s.midi is None for s in source.samples),
         warnings=card_warnings(source.readme, staged, len(source.samples)),
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
