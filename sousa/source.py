@@ -141,6 +141,7 @@ def read_source(
         _check_unique_keys(samples, split, samples_path)
 
     labels = table.drop_columns([c for c in PATH_COLUMNS if c in table.column_names])
+    _check_label_types(labels.schema, samples_path)
     auxiliary = {
         name: root / "labels" / f"{name}.parquet"
         for name in AUXILIARY_TABLES
@@ -210,6 +211,32 @@ def _optional_strings(table: pa.Table, name: str, path: Path) -> list[str | None
             raise InputError(f"{path}: column '{name}' must be strings, got {column.type}")
         return [None] * table.num_rows
     return [v or None for v in column.to_pylist()]
+
+
+def _check_label_types(schema: pa.Schema, path: Path) -> None:
+    """Every label column must have a type the labels-JSON rule carries (README's table):
+    a map, union or view type would package, then fail to load natively and in `sousa.load`."""
+    bad = [f"{f.name} ({f.type})" for f in schema if not _json_carries(f.type)]
+    if bad:
+        raise InputError(
+            f"{path}: label column(s) of a type the labels JSON cannot carry: "
+            f"{first_values(bad)} (numbers, bool, strings, temporal, decimal, binary, "
+            "dictionary, list and struct can be carried: convert the column to one of them)"
+        )
+
+
+def _json_carries(t: pa.DataType) -> bool:
+    is_ = pa.types
+    if is_.is_dictionary(t):
+        return _json_carries(t.value_type)
+    if is_.is_struct(t):
+        return all(_json_carries(f.type) for f in t)
+    if is_.is_list(t) or is_.is_large_list(t) or is_.is_fixed_size_list(t):
+        return _json_carries(t.value_type)
+    simple = (is_.is_integer, is_.is_floating, is_.is_boolean, is_.is_null, is_.is_decimal)
+    simple += (is_.is_string, is_.is_large_string, is_.is_binary, is_.is_large_binary)
+    simple += (is_.is_fixed_size_binary, is_.is_timestamp, is_.is_date, is_.is_time)
+    return any(check(t) for check in (*simple, is_.is_duration))
 
 
 def _check_unique(values: list[str], name: str, path: Path) -> None:

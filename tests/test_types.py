@@ -26,6 +26,7 @@ from sousa_builder.sousa import json_labels, label_converter
 
 import sousa
 from sousa.demo import midi_file_bytes
+from sousa.package import main
 from sousa.pipeline import PackageOptions, package_dataset
 
 UTC = datetime.timezone.utc
@@ -185,3 +186,16 @@ def test_the_builders_fast_path_equals_the_labels_json_round_trip(tmp_path):
     for row in table.to_pylist():
         want = json_labels(row)
         assert convert(row) == want and list(convert(row)) == list(want)
+
+
+def test_a_label_type_the_json_cannot_carry_is_refused_naming_the_column(tmp_path, capsys):
+    """A map column packaged, then failed in both loaders: it is now bad input (exit 2)."""
+    source = write_typed_source(tmp_path / "src")
+    path = source / "labels" / "samples.parquet"
+    table = pq.read_table(path)
+    scores = pa.array([[("a", 1)], None, []], pa.map_(pa.string(), pa.int64()))
+    pq.write_table(table.append_column("per_hand", scores), path)
+    assert main([str(source), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert 'cannot carry: "per_hand (map<string, int64' in err
+    assert not (source / "hf_staging").exists()
