@@ -408,7 +408,7 @@ def no_data_message(root: str, manifest: dict, config: str, split: str | None = 
     if not available.get(config):
         having = [name for name in CONFIGS if available.get(name)]
         return (
-            f"config {config!r} has no data in {root} (no sample has that media); "
+            f"config {config!r} has no data in {root} (no {config} file was packaged); "
             f"configs with data: {', '.join(having)}"
         )
     if split is not None and split in manifest_splits(manifest) and split not in available[config]:
