@@ -110,10 +110,14 @@ def native_audio() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture
-def hub(tmp_path_factory, monkeypatch):
-    """A Hub emulator on loopback with huggingface_hub and datasets pointed at it."""
+@pytest.fixture(params=["xet", "lfs"])
+def hub(request, tmp_path_factory, monkeypatch):
+    """A Hub emulator on loopback with huggingface_hub and datasets pointed at it (write token
+    ``hf_test_write`` in ``HF_TOKEN``, fresh caches, non-loopback DNS refused), in both upload
+    modes: ``xet`` (the default every user gets: hf_xet talks to the emulator's CAS) and ``lfs``
+    (``HF_HUB_DISABLE_XET=1``, the legacy LFS path). ``hub.xet`` says which."""
     from .hub_emulator import emulated_hub
 
-    with emulated_hub(monkeypatch, tmp_path_factory.mktemp("hf_home")) as emulator:
+    home = tmp_path_factory.mktemp("hf_home")
+    with emulated_hub(monkeypatch, home, xet=request.param == "xet") as emulator:
         yield emulator
