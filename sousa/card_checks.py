@@ -101,7 +101,7 @@ def stale_mentions(readme: str | None, files: Collection[str]) -> list[str]:
                 continue
             have = f" (its {kind}s: {', '.join(names)})"
         warnings.append(
-            f"source README.md {where} names {kind} {name!r}, which this repo does not have"
+            f"source README.md ({where}) names {kind} {name!r}, which this repo does not have"
             f"{have}; the card keeps that text (fix it in the source README.md)"
         )
     return warnings

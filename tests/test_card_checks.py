@@ -60,10 +60,10 @@ def test_the_generators_readme_packages_with_warnings_naming_what_the_repo_lacks
     warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 4, warnings
     assert "size_categories is n<1K (40 samples); the source README said 100K<n<1M" in warnings[0]
-    assert "line 26 names config 'midi_only'" in warnings[1]
+    assert "(line 26) names config 'midi_only'" in warnings[1]
     assert "(its configs: audio, midi)" in warnings[1]
     assert "config 'labels_only'" in warnings[2]
-    assert "line 40 names file 'auxiliary/strokes.parquet'" in warnings[3]
+    assert "(line 40) names file 'auxiliary/strokes.parquet'" in warnings[3]
     card = DatasetCard.load(source / "hf_staging" / "README.md")
     assert card.data["size_categories"] == ["n<1K"]
     assert [c["config_name"] for c in card.data["configs"]] == ["audio", "midi"]
@@ -91,11 +91,16 @@ Generated from `audio/<rudiment>/<sample_id>.flac` files.
 """
     assert stale_mentions(readme, files) == []
     assert stale_mentions(readme.replace('split="validation"', 'split="dev"'), files) == [
-        "source README.md line 5 names split 'dev', which this repo does not have "
+        "source README.md (line 5) names split 'dev', which this repo does not have "
         "(its splits: train, validation); the card keeps that text (fix it in the source "
         "README.md)"
     ]
     assert "config 'audio'" in stale_mentions(readme, files[:2] + files[3:])[0]
+    kept_yaml = readme.replace("license: mit", "license: mit\nnote: see midi_only/train.parquet")
+    assert stale_mentions(kept_yaml, files) == [
+        "source README.md (its YAML) names file 'midi_only/train.parquet', which this repo does "
+        "not have; the card keeps that text (fix it in the source README.md)"
+    ]
 
 
 @pytest.mark.parametrize(
