@@ -37,6 +37,8 @@ NAN = float("nan")
 TYPES = {
     "int8": (pa.int8(), [-128, None, 127], [-128, None, 127]),
     "int64": (pa.int64(), [2**62, -1, None], [2**62, -1, None]),
+    "int16": (pa.int16(), [-(2**15), None, 7], [-(2**15), None, 7]),
+    "uint32": (pa.uint32(), [2**32 - 1, 0, None], [2**32 - 1, 0, None]),
     "uint64": (pa.uint64(), [2**63 - 1, 0, None], [2**63 - 1, 0, None]),  # README: limit
     "float16": (pa.float16(), [0.5, None, 0.0999755859375], [0.5, None, 0.0999755859375]),
     "float32": (pa.float32(), [0.1, NAN, None], [0.10000000149011612, None, None]),
@@ -60,6 +62,13 @@ TYPES = {
         [datetime.datetime(2024, 3, 1, 11, 0, tzinfo=UTC), None, None],
         ["2024-03-01T11:00:00+00:00", None, None],
     ),
+    "timestamp_ns": (
+        pa.timestamp("ns"),
+        [datetime.datetime(2024, 3, 1, 0, 0, 0, 5), None, None],
+        ["2024-03-01T00:00:00.000005", None, None],
+    ),
+    "date64": (pa.date64(), [datetime.date(2024, 2, 29), None, None], ["2024-02-29", None, None]),
+    "time32": (pa.time32("s"), [datetime.time(23, 59, 59), None, None], ["23:59:59", None, None]),
     "date": (
         pa.date32(),
         [datetime.date(2024, 2, 29), None, datetime.date(1, 1, 1)],
@@ -80,9 +89,12 @@ TYPES = {
         [decimal.Decimal("12.34"), None, decimal.Decimal("-0.01")],
         [12.34, None, -0.01],
     ),
+    "fixed_binary": (pa.binary(2), [b"\xff\xfe", None, None], ["//4=", None, None]),
     "binary": (pa.binary(), [b"\x00\x01\xff", b"", None], ["AAH/", "", None]),
     "large_binary": (pa.large_binary(), [b"MThd", None, None], ["TVRoZA==", None, None]),
     "list": (pa.list_(pa.int32()), [[1, None, 3], [], None], [[1, None, 3], [], None]),
+    "large_list": (pa.large_list(pa.string()), [["R", "L"], None, []], [["R", "L"], None, []]),
+    "fixed_list": (pa.list_(pa.float64(), 2), [[0.5, NAN], None, None], [[0.5, None], None, None]),
     "list_of_dates": (
         pa.list_(pa.date32()),
         [[datetime.date(2024, 1, 2)], None, []],
