@@ -162,6 +162,8 @@ class HubEmulator:
         self.blocked_hosts: list[str] = []  # filled by the ``hub`` fixture's network guard
         self.errors: list[str] = []
         self._lock = threading.RLock()
+        self._handling = 0  # requests being answered; see wait_idle
+        self._idle = threading.Condition(self._lock)
         self._fail_in: int | None = None
         self._fail_status = 500
         self._commit_counter = 0
@@ -194,6 +196,13 @@ class HubEmulator:
         env = {k: v for k, v in os.environ.items() if k not in _UNSET_ENV and k != "HF_TOKEN"}
         env.update(_client_env_vars(self.endpoint, Path(home), token, self.xet))
         return env
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every request has been answered and logged: a client may have read a
+        whole response (and moved on) before the handler thread records it in ``stats``."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._handling == 0, timeout):
+                raise TimeoutError(f"{self._handling} request(s) still being answered")
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -429,6 +438,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self._status = 0
         self._body_consumed = False
+        with self.emu._lock:
+            self.emu._handling += 1
         segs = [unquote(s) for s in url.path.split("/")[1:]]
         kind = "unknown"
         try:
@@ -446,6 +457,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                 self.emu.stats.requests[f"{method} {kind}"] += 1
                 entry = (method, self.path, self._status, self.headers.get("Range"))
                 self.emu.stats.log.append(entry)
+                self.emu._handling -= 1
+                self.emu._idle.notify_all()
 
     def _route(self, method: str, segs: list[str]):
         if segs[:1] == ["api"]:
