@@ -23,13 +23,14 @@ from tqdm import tqdm
 from . import __version__
 from .card import build_card
 from .errors import InputError, PushError
-from .plan import (
+from .limits import (
     HUB_MAX_FILE_BYTES,
+    HUB_MAX_FILES_PER_COMMIT,
     HUB_MAX_FILES_PER_FOLDER,
     HUB_MAX_FILES_PER_REPO,
-    Plan,
-    build_plan,
+    push_commit_count,
 )
+from .plan import Plan, build_plan
 from .shards import DEFAULT_SHARD_SIZE, Shard, write_shard
 from .source import SPLITS, STAGING_DEFAULT_NAME, Source, Unassigned, read_source
 from .staging import (
@@ -369,7 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.push:
             from .hub import push_staging
 
-            return push_staging(summary.out, args)
+            return push_staging(
+                summary.out, args.repo_id, token=args.token, private=args.private,
+                revision=args.revision, create_pr=args.create_pr, progress=not args.quiet,
+            )  # fmt: skip
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -390,6 +394,10 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
         lines.append(f"  {rel}: {table.num_rows} rows")
     if plan.copies:
         lines.append(f"  {len(plan.copies)} media files copied one by one (--no-sharding)")
+    sizes = {s.path: s.size for s in plan.shards} | {d: 0 for d in [*plan.copies, *plan.tables]}
+    sizes |= {f"auxiliary/{a}/{s}": 0 for a in plan.source.auxiliary for s in SPLITS}
+    commits = push_commit_count(sizes | {BUILDER_PATH: 0})
+    lines.append(f"  push: {commits} commits (at most {HUB_MAX_FILES_PER_COMMIT} files each)")
     for name in plan.source.auxiliary:
         lines.append(f"  auxiliary/{name}/: split from labels/{name}.parquet")
     if plan.source.missing:

@@ -18,15 +18,12 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .errors import InputError, first_values
+from .errors import InputError
+from .limits import check_hub_file_limits
 from .shards import Member, ShardInfo, cut, member_span, shard_path, shard_size
 from .shards import locations as locations_of
 from .source import SPLITS, MediaFile, Sample, Source
 from .tables import MEDIA_KINDS, shard_columns, split_table, split_table_path
-
-HUB_MAX_FILES_PER_REPO = 100_000
-HUB_MAX_FILES_PER_FOLDER = 10_000
-HUB_MAX_FILE_BYTES = 50 * 10**9
 
 
 @dataclass
@@ -205,19 +202,3 @@ def _plan_split_copies(plan: Plan, samples: list[Sample]) -> dict[str, pa.Array]
             dests.append(dest)
         columns[kind] = pa.array(dests, type=pa.string())
     return columns
-
-
-def check_hub_file_limits(paths: list[str]) -> None:
-    """The Hub takes at most 100,000 files a repo and 10,000 a folder."""
-    per_folder: dict[str, int] = {}
-    for path in paths:
-        folder = path.rsplit("/", 1)[0] if "/" in path else "."
-        per_folder[folder] = per_folder.get(folder, 0) + 1
-    crowded = [f"{f}/ has {n}" for f, n in per_folder.items() if n > HUB_MAX_FILES_PER_FOLDER]
-    if len(paths) > HUB_MAX_FILES_PER_REPO or crowded:
-        raise InputError(
-            f"this layout has {len(paths):,} files, over the Hub's limits of "
-            f"{HUB_MAX_FILES_PER_REPO:,} a repo and {HUB_MAX_FILES_PER_FOLDER:,} a folder "
-            f"({first_values(sorted(crowded)) or 'too many in all'}); "
-            "package with TAR shards instead (drop --no-sharding)"
-        )

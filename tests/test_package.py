@@ -307,9 +307,9 @@ def test_no_sharding_writes_one_file_per_media_file(source, tmp_path):
 
 
 def test_no_sharding_refuses_layouts_over_the_hub_file_limits(source, monkeypatch, capsys):
-    import sousa.plan
+    import sousa.limits
 
-    monkeypatch.setattr(sousa.plan, "HUB_MAX_FILES_PER_FOLDER", 30)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_FOLDER", 30)
     assert main([str(source), "--no-sharding", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "audio/ has 40" in err and "--no-sharding" in err
