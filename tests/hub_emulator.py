@@ -114,7 +114,7 @@ class HubStats:
     commits: list[dict] = field(default_factory=list)  # successful commits with their operations
     lfs_uploads: list[str] = field(default_factory=list)  # sha256 of each LFS object PUT
     merges: list[dict] = field(default_factory=list)  # merged pull requests (merge commits)
-    log: list[tuple] = field(default_factory=list)  # (method, path, status, Range header)
+    log: list[tuple] = field(default_factory=list)  # (method, path, status, Range, monotonic time)
 
     @property
     def bytes_uploaded(self) -> int:
@@ -481,7 +481,13 @@ class _HubHandler(BaseHTTPRequestHandler):
         finally:
             with self.emu._lock:
                 self.emu.stats.requests[f"{method} {kind}"] += 1
-                entry = (method, self.path, self._status, self.headers.get("Range"))
+                entry = (
+                    method,
+                    self.path,
+                    self._status,
+                    self.headers.get("Range"),
+                    time.monotonic(),
+                )
                 self.emu.stats.log.append(entry)
 
     def _route(self, method: str, segs: list[str]):
