@@ -147,7 +147,11 @@ def test_a_failed_push_to_a_branch_leaves_the_branch_as_it_was(hub, source, monk
     hub.fail_commit(2, times=5)
     assert push_cli(source, "--revision", "v2", "--shard-size", "150KB") == 1
     assert managed(hub, "v2") == old
+    done = {op["path"] for c in hub.stats.commits[-1:] for op in c["operations"]}
+    hub.reset_stats()
     assert push_cli(source, "--revision", "v2", "--shard-size", "150KB") == 0
+    again = {op["path"] for c in hub.stats.commits for op in c["operations"]}
+    assert done and not done & again, "the re-run resumed the work branch"
     assert managed(hub, "v2") == manifest_files(source) - {MANIFEST, "README.md"}
     branches = [r for r in hub.repos[("dataset", REPO)].refs if not r.startswith("refs/")]
     assert sorted(branches) == ["main", "v2"], "the work branch is gone"
