@@ -52,9 +52,12 @@ which datasets >= 4 refuses) as well as installed as `sousa_builder.sousa`.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import hashlib
 import io
 import json
+import math
 import os
 import posixpath
 import warnings
@@ -71,22 +74,139 @@ from datasets.download.download_config import DownloadConfig
 from datasets.table import array_cast
 from datasets.utils.file_utils import xopen
 
+# ---- BEGIN sousa.layout (builder/sousa.py holds a byte-identical copy) ----
+FORMAT = "sousa-staging"
+FORMAT_VERSION = 1
+
 SPLITS = ("train", "validation", "test")
-CONFIG_NAMES = ("audio", "midi", "labels")
-MEDIA_KINDS = ("audio", "midi")
+MEDIA_KINDS = ("audio", "midi")  # each is a TAR config and a folder of shards
+CONFIGS = (*MEDIA_KINDS, "labels")  # what the reference loader offers
+MEMBER_EXTENSIONS = {"audio": "flac", "labels": "json", "midi": "mid"}
 SHARD_FIELDS = ("shard", "filename", "offset", "size")
-# A copy of sousa.tables.SHARD_COLUMNS: this file must stay self-contained.
 SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name in SHARD_FIELDS)
-MANIFEST = "manifest.json"
+
+MANIFEST_PATH = "manifest.json"  # written last: the mark of a complete staging folder
+CARD_PATH = "README.md"
+BUILDER_PATH = "builder/sousa.py"  # never a root-level sousa.py: datasets >= 4 refuses it
+AUXILIARY_TABLES = ("strokes", "measures")
+MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder")
+MAX_MEMBER_NAME_BYTES = 100  # a ustar header's name field; longer names need pax headers
+
+
+def split_table_path(split: str) -> str:
+    """One row per sample of `split`: labels + shard columns."""
+    return f"data/{split}-00000-of-00001.parquet"
+
+
+def shard_path(kind: str, split: str, index: int) -> str:
+    return f"{kind}/{split}-{index:05d}.tar"
+
+
+def split_table_glob(split: str) -> str:
+    """The card's `data_files` pattern for `split_table_path`."""
+    return f"data/{split}-*.parquet"
+
+
+def shard_glob(kind: str, split: str) -> str:
+    """The card's `data_files` pattern for `shard_path`."""
+    return f"{kind}/{split}-*.tar"
+
+
+def auxiliary_table_path(table: str, split: str) -> str:
+    return f"auxiliary/{table}/{split}-00000-of-00001.parquet"
+
+
+def shard_column(kind: str, field: str) -> str:
+    """`audio_offset`, `midi_shard`, …: where a sample's `kind` member lives."""
+    return f"{kind}_{field}"
+
+
+def sample_members(kind: str, key: str, has_midi: bool) -> list[tuple[str, str]]:
+    """(member name, part) of one sample in a shard of `kind`, in archive order.
+
+    `part` names where the bytes come from: "audio" (the FLAC), "labels" (the labels JSON),
+    "midi" (the MIDI file). Audio shards hold flac, json and mid; MIDI shards json and mid.
+    Name order, so a sample's members are adjacent and sorted, as WebDataset wants.
+    """
+    parts = ["audio"] if kind == "audio" else []
+    parts += ["labels", "midi"] if has_midi else ["labels"]
+    return [(f"{key}.{MEMBER_EXTENSIONS[part]}", part) for part in parts]
+
+
+def member_key(name: str) -> str:
+    """A member's WebDataset key: its name up to the FIRST dot (as datasets and webdataset)."""
+    return name.split(".", 1)[0]
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be a WebDataset key, or None if it can."""
+    longest = f"{key}.{max(MEMBER_EXTENSIONS.values(), key=len)}"
+    if not key:
+        return "empty"
+    if "." in key:
+        return "contains a dot"
+    if key.startswith("__"):
+        return "starts with '__'"
+    if len(longest.encode()) > MAX_MEMBER_NAME_BYTES:
+        return f"makes a member name over {MAX_MEMBER_NAME_BYTES} bytes"
+    return None
+
+
+def manifest_problem(manifest: object) -> str | None:
+    """Why `manifest` is not one this code reads (naming both versions), or None."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return "not a sousa staging manifest (no 'files')"
+    found = (manifest.get("format"), manifest.get("version"))
+    if found != (FORMAT, FORMAT_VERSION):
+        return (
+            f"manifest format {found[0]!r} version {found[1]!r}; this code reads "
+            f"{FORMAT!r} version {FORMAT_VERSION} (upgrade sousa, or re-package)"
+        )
+    return None
+
+
+def labels_json(row: dict) -> bytes:
+    """A sample's labels as compact JSON (NaN becomes null: JSON has no NaN)."""
+    try:
+        text = _LABELS_ENCODER.encode(row)
+    except ValueError:  # a NaN or infinity somewhere: the slow path cleans it
+        text = _LABELS_ENCODER.encode(_finite(row))
+    return text.encode()
+
+
+def _json_default(value):
+    """Arrow values JSON has no type for: dates and times as ISO text, decimals as floats."""
+    if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return _finite(float(value))
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+_LABELS_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+)
+# ---- END sousa.layout ----
+
 FEATURE_TYPE = "SousaFlacAudio"
 
 
 class SousaDataError(ValueError):
     """The staging folder's data is inconsistent or corrupt; the message names the file."""
-
-
-def split_table_path(split: str) -> str:
-    return f"data/{split}-00000-of-00001.parquet"
 
 
 def decode_flac(data: bytes, name: str | None, shard: str | None = None) -> dict:
@@ -215,16 +335,17 @@ def join(root: str, relative: str) -> str:
 
 
 def read_manifest(root: str, download_config: DownloadConfig) -> dict:
-    path = join(root, MANIFEST)
+    path = join(root, MANIFEST_PATH)
     try:
         with xopen(path, "rb", download_config=download_config) as f:
             manifest = json.loads(f.read())
     except FileNotFoundError as err:
         raise SousaDataError(
-            f"{root} is not a complete sousa staging folder: {MANIFEST} is missing"
+            f"{root} is not a complete sousa staging folder: {MANIFEST_PATH} is missing"
         ) from err
-    if manifest.get("format") != "sousa-staging" or not isinstance(manifest.get("files"), dict):
-        raise SousaDataError(f"{path}: not a sousa staging manifest")
+    problem = manifest_problem(manifest)
+    if problem:
+        raise SousaDataError(f"{path}: {problem}")
     return manifest
 
 
@@ -375,8 +496,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
     # -- splits ------------------------------------------------------------------------------
 
     def _split_generators(self, dl_manager):
-        if self.config.name not in CONFIG_NAMES:
-            raise ValueError(f"unknown config {self.config.name!r}; choose from {CONFIG_NAMES}")
+        if self.config.name not in CONFIGS:
+            raise ValueError(f"unknown config {self.config.name!r}; choose from {CONFIGS}")
         download_config = getattr(dl_manager, "download_config", self._download_config)
         generators = []
         for split in self._splits:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from datasets.download.download_config import DownloadConfig
 from datasets.exceptions import DatasetGenerationError
 from sousa_builder.sousa import (
-    CONFIG_NAMES,
+    CONFIGS,
     SHARD_COLUMNS,
     Sousa,
     SousaDataError,
@@ -70,8 +70,8 @@ def _quote_revision(revision: str) -> str:
 
 
 def _check_config(config: str) -> None:
-    if config not in CONFIG_NAMES:
-        raise LoadError(f"unknown config {config!r}; choose from {', '.join(CONFIG_NAMES)}")
+    if config not in CONFIGS:
+        raise LoadError(f"unknown config {config!r}; choose from {', '.join(CONFIGS)}")
 
 
 def load(

@@ -7,10 +7,6 @@ samples they hold (hence every member and byte offset), the split tables, the co
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import json
-import math
 import os
 from array import array
 from collections.abc import Iterator
@@ -19,11 +15,20 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from .errors import InputError
+from .layout import (
+    MEDIA_KINDS,
+    MEMBER_EXTENSIONS,
+    SPLITS,
+    labels_json,
+    sample_members,
+    shard_path,
+    split_table_path,
+)
 from .limits import check_hub_file_limits
-from .shards import Member, ShardInfo, cut, member_span, shard_path, shard_size
+from .shards import Member, ShardInfo, cut, member_span, shard_size
 from .shards import locations as locations_of
-from .source import SPLITS, MediaFile, Sample, Source
-from .tables import MEDIA_KINDS, shard_columns, split_table, split_table_path
+from .source import MediaFile, Sample, Source
+from .tables import shard_columns, split_table
 
 
 @dataclass
@@ -57,31 +62,38 @@ class SampleShard:
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", shard_size(size for _, size in self.layout()))
 
+    @property
+    def name(self) -> str:
+        """The shard's file name inside its kind's folder (the `{kind}_shard` column)."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def split(self) -> str:
+        return self.samples[0].split
+
     def layout(self) -> Iterator[tuple[str, int]]:
         for sample, json_size in zip(self.samples, self.json_sizes):
-            if self.kind == "audio":
-                yield f"{sample.key}.flac", sample.audio.size
-            yield f"{sample.key}.json", json_size
-            if sample.midi is not None:
-                yield f"{sample.key}.mid", sample.midi.size
+            for name, part in sample_members(self.kind, sample.key, sample.midi is not None):
+                yield name, json_size if part == "labels" else _media(sample, part).size
 
     def iter_members(self) -> Iterator[Member]:
         taken = self.labels.take(pa.array([s.row for s in self.samples], type=pa.int64()))
         rows = (row for batch in taken.to_batches(1024) for row in batch.to_pylist())
         for sample, row, planned in zip(self.samples, rows, self.json_sizes):
-            if self.kind == "audio":
-                yield self._media(sample, "flac", sample.audio)
-            data = labels_json(row)
-            if len(data) != planned:  # every offset after it would be wrong
-                raise RuntimeError(f"{sample.sample_id}: labels JSON changed size since planning")
-            yield Member(f"{sample.key}.json", len(data), data=data)
-            if sample.midi is not None:
-                yield self._media(sample, "mid", sample.midi)
+            for name, part in sample_members(self.kind, sample.key, sample.midi is not None):
+                if part != "labels":
+                    media = _media(sample, part)
+                    yield Member(name, media.size, os.path.join(self.root, media.relpath))
+                    continue
+                data = labels_json(row)
+                if len(data) != planned:  # every offset after it would be wrong
+                    raise RuntimeError(f"{sample.sample_id}: labels JSON changed size")
+                yield Member(name, len(data), data=data)
 
-    def _media(self, sample: Sample, extension: str, media: MediaFile) -> Member:
-        return Member(
-            f"{sample.key}.{extension}", media.size, os.path.join(self.root, media.relpath)
-        )
+
+def _media(sample: Sample, part: str) -> MediaFile:
+    """The source file behind a media part ("audio" or "midi") of a sample."""
+    return sample.audio if part == "audio" else sample.midi
 
 
 def build_plan(source: Source, shard_size: int, sharded: bool = True) -> Plan:
@@ -131,60 +143,20 @@ def _plan_split_shards(
                 sizes[indices.start : indices.stop],
             )
             plan.shards.append(shard)
-            media_names = (f"{s.key}.{MEDIA_EXTENSION[kind]}" for s in shard.samples)
+            media_names = (f"{s.key}.{MEMBER_EXTENSIONS[kind]}" for s in shard.samples)
             media = {name: s.sample_id for name, s in zip(media_names, shard.samples)}
-            for info in locations_of(shard):
+            for info in locations_of(shard.name, shard.layout()):
                 if info.filename in media:
                     locations[kind][media[info.filename]] = info
     return locations
 
 
-MEDIA_EXTENSION = {"audio": "flac", "midi": "mid"}
-
-
 def _group_span(sample: Sample, json_size: int, kind: str) -> int:
     """Archive bytes of one sample's members in a shard of `kind`."""
-    span = member_span(json_size)
-    if kind == "audio":
-        span += member_span(sample.audio.size)
-    return span + (member_span(sample.midi.size) if sample.midi is not None else 0)
-
-
-def labels_json(row: dict) -> bytes:
-    """A sample's labels as compact JSON (NaN becomes null: JSON has no NaN)."""
-    try:
-        text = _ENCODER.encode(row)
-    except ValueError:  # a NaN or infinity somewhere: the slow path cleans it
-        text = _ENCODER.encode(_finite(row))
-    return text.encode()
-
-
-def _json_default(value):
-    """Arrow values JSON has no type for: dates and times as ISO text, decimals as floats."""
-    if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return _finite(float(value))
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
-)
+    return sum(
+        member_span(json_size if part == "labels" else _media(sample, part).size)
+        for _, part in sample_members(kind, sample.key, sample.midi is not None)
+    )
 
 
 def _plan_split_copies(plan: Plan, samples: list[Sample]) -> dict[str, pa.Array]:
@@ -194,7 +166,7 @@ def _plan_split_copies(plan: Plan, samples: list[Sample]) -> dict[str, pa.Array]
         dests = []
         for s in samples:
             media = getattr(s, kind)
-            dest = f"{kind}/{s.key}.{MEDIA_EXTENSION[kind]}" if media else None
+            dest = f"{kind}/{s.key}.{MEMBER_EXTENSIONS[kind]}" if media else None
             if dest in plan.copies:
                 raise InputError(f"--no-sharding: two samples would both be written as {dest}")
             if dest:

@@ -23,17 +23,14 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
 from .errors import InputError, first_values
+from .layout import AUXILIARY_TABLES, MAX_MEMBER_NAME_BYTES, SPLITS, key_problem
 
-SPLITS = ("train", "validation", "test")
 SPLITS_JSON_KEYS = {
     "train": "train_profile_ids",
     "validation": "val_profile_ids",
     "test": "test_profile_ids",
 }
-AUXILIARY_TABLES = ("strokes", "measures")
 PATH_COLUMNS = ("audio_path", "midi_path")
-MEMBER_EXTENSIONS = ("flac", "json", "mid")
-MAX_MEMBER_NAME_BYTES = 100  # a ustar header's name field; longer names need pax headers
 STAGING_DEFAULT_NAME = "hf_staging"
 
 Unassigned = Literal["error", "train", "drop"]
@@ -307,13 +304,7 @@ def _keys(audio: list[str | None], midi: list[str | None], path: Path) -> list[s
     for row, (a, m) in enumerate(zip(audio, midi)):
         name = (a or m or "").rpartition("/")[2]
         key = name.rpartition(".")[0] if "." in name else name
-        longest = f"{key}.{max(MEMBER_EXTENSIONS, key=len)}"
-        if (
-            not key
-            or "." in key
-            or key.startswith("__")
-            or len(longest.encode()) > MAX_MEMBER_NAME_BYTES
-        ):
+        if key_problem(key):
             bad.append(a or m or f"<row {row}: no audio_path or midi_path>")
         keys.append(key)
     if bad:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .layout import CARD_PATH, FORMAT, FORMAT_VERSION, MANAGED_FOLDERS, manifest_problem
+from .layout import MANIFEST_PATH as MANIFEST
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
-MANAGED_FOLDERS = ("data", "audio", "midi", "auxiliary", "builder")
-MANAGED_FILES = ("README.md", MANIFEST)
+MANAGED_FILES = (CARD_PATH, MANIFEST)
 INCOMPLETE_SUFFIX = ".incomplete"
 
 
@@ -134,8 +133,8 @@ def remove_stale(out: Path, keep: set[str]) -> list[str]:
 def write_manifest(out: Path, files: dict[str, FileDigest], source_fingerprint: str) -> Path:
     """Write manifest.json: every file with size and sha256. Written last: it marks completion."""
     manifest = {
-        "format": "sousa-staging",
-        "version": MANIFEST_VERSION,
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
         "source_fingerprint": source_fingerprint,
         "files": {path: {"size": d.size, "sha256": d.sha256} for path, d in sorted(files.items())},
     }
@@ -153,11 +152,9 @@ def read_manifest(out: Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: unreadable ({e})") from e
-    if manifest.get("format") != "sousa-staging" or manifest.get("version") != MANIFEST_VERSION:
-        raise InputError(
-            f"{path}: unknown manifest format {manifest.get('format')!r} "
-            f"version {manifest.get('version')!r} (this sousa reads version {MANIFEST_VERSION})"
-        )
+    problem = manifest_problem(manifest)
+    if problem:
+        raise InputError(f"{path}: {problem}")
     return manifest
 
 

@@ -14,27 +14,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .layout import MEDIA_KINDS, SHARD_FIELDS, auxiliary_table_path, shard_column
 from .shards import ShardInfo
 from .source import Sample
 from .staging import FileDigest, HashingWriter, atomic_writer
 
-MEDIA_KINDS = ("audio", "midi")
-SHARD_FIELDS = (
-    ("shard", pa.string()),
-    ("filename", pa.string()),
-    ("offset", pa.int64()),
-    ("size", pa.int64()),
-)
-SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name, _ in SHARD_FIELDS)
+SHARD_FIELD_TYPES = {
+    "shard": pa.string(),
+    "filename": pa.string(),
+    "offset": pa.int64(),
+    "size": pa.int64(),
+}
+SHARD_INFO_ATTRIBUTES = {"shard": "shard_name"}  # ShardInfo keeps the seed's attribute name
 AUX_BATCH_ROWS = 8_192  # rows a batch: bounds memory (65,536 cost ~70 MB more at 4 GB)
-
-
-def split_table_path(split: str) -> str:
-    return f"data/{split}-00000-of-00001.parquet"
-
-
-def auxiliary_table_path(table: str, split: str) -> str:
-    return f"auxiliary/{table}/{split}-00000-of-00001.parquet"
 
 
 def shard_columns(
@@ -44,10 +36,10 @@ def shard_columns(
     columns: dict[str, pa.Array] = {}
     for kind in MEDIA_KINDS:
         found = [locations.get(kind, {}).get(s.sample_id) for s in samples]
-        for name, type_ in SHARD_FIELDS:
-            attr = "shard_name" if name == "shard" else name
+        for name in SHARD_FIELDS:
+            attr = SHARD_INFO_ATTRIBUTES.get(name, name)
             values = [getattr(info, attr) if info else None for info in found]
-            columns[f"{kind}_{name}"] = pa.array(values, type=type_)
+            columns[shard_column(kind, name)] = pa.array(values, type=SHARD_FIELD_TYPES[name])
     return columns
 
 

@@ -10,9 +10,8 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from sousa.card import features_yaml, json_safe_schema
-from sousa.package import PackageOptions, package_dataset
-from sousa.source import SPLITS
-from sousa.tables import SHARD_COLUMNS, split_table_path
+from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
+from sousa.pipeline import PackageOptions, package_dataset
 
 
 def datasets_features(config: str, label_schema: pa.Schema) -> Features:

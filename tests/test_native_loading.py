@@ -12,8 +12,7 @@ import soundfile as sf
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
-from sousa.source import SPLITS
-from sousa.tables import SHARD_COLUMNS, split_table_path
+from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
 
 from .conftest import source_rows
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
+from sousa.layout import split_table_path
 from sousa.peek import main
-from sousa.tables import split_table_path
 
 
 def test_peek_shows_the_first_validation_sample_loaded_back(staging, capsys):
