@@ -45,9 +45,8 @@ from .hub_calls import LOGIN_HINT, hub_call
 from .hub_publish import Work, open_work, publish
 from .limits import (
     HUB_MAX_BYTES_PER_COMMIT,
-    HUB_MAX_FILE_BYTES,
     HUB_MAX_FILES_PER_COMMIT,
-    check_hub_file_limits,
+    check_push_limits,
     commit_batches,
     commit_pace,
 )
@@ -57,7 +56,6 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-
 LAST_FILES = ("README.md", MANIFEST)  # committed last: the card and the completion mark
 COMMIT_FILES = HUB_MAX_FILES_PER_COMMIT  # module attributes: tests make many small commits
 COMMIT_BYTES = HUB_MAX_BYTES_PER_COMMIT
-FREE_PRIVATE_STORAGE = 100 * 10**9
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def push(
     """Check, upload what differs away from the target, verify, publish; see the docstring."""
     check_repo_id(repo_id)
     files: dict[str, dict] = read_manifest(staging)["files"]
-    _check_limits(files, private)
+    check_push_limits({p: f["size"] for p, f in files.items()}, private)
     api = api or HfApi()
     token, user = _require_token(api, token)
     check_card(staging, repo_id)
@@ -239,20 +237,6 @@ def _differences(remote: dict[str, RemoteFile], files: dict[str, dict], staging:
     changed = any(not _same(remote.get(p), f, staging / p) for p, f in files.items())
     manifest = _same(remote.get(MANIFEST), _digest(staging / MANIFEST), staging / MANIFEST)
     return changed or not manifest or bool(_stale(remote, files))
-
-
-def _check_limits(files: dict[str, dict], private: bool) -> None:
-    """The Hub's limits, checked on the manifest before a byte is sent."""
-    check_hub_file_limits([*files, MANIFEST])
-    too_big = [p for p, f in files.items() if f["size"] > HUB_MAX_FILE_BYTES]
-    if too_big:
-        raise InputError(f"files over the Hub's 50 GB limit: {first_values(too_big)}")
-    total = sum(f["size"] for f in files.values())
-    if private and total > FREE_PRIVATE_STORAGE:
-        print(
-            f"warning: {total / 1e9:.0f} GB is over a free account's 100 GB of private storage",
-            file=sys.stderr,
-        )
 
 
 def _stale(remote: dict[str, RemoteFile], files: dict[str, dict]) -> list[str]:

@@ -8,6 +8,7 @@ committers (128 commits an hour).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 from .errors import InputError, first_values
@@ -18,6 +19,7 @@ HUB_MAX_FILE_BYTES = 50 * 10**9
 HUB_MAX_FILES_PER_COMMIT = 100  # the Hub's guidance is 50-100 files per commit …
 HUB_MAX_BYTES_PER_COMMIT = 20 * 10**9  # … and a commit that carries less than this
 HUB_COMMITS_PER_HOUR = 128  # what a 429 quotes; pushes plan below it (see `commit_pace`)
+FREE_PRIVATE_STORAGE = 100 * 10**9  # a free account's private storage
 
 
 def check_hub_file_limits(paths: list[str]) -> None:
@@ -33,6 +35,21 @@ def check_hub_file_limits(paths: list[str]) -> None:
             f"{HUB_MAX_FILES_PER_REPO:,} a repo and {HUB_MAX_FILES_PER_FOLDER:,} a folder "
             f"({first_values(sorted(crowded)) or 'too many in all'}); "
             "package with TAR shards instead (drop --no-sharding)"
+        )
+
+
+def check_push_limits(sizes: dict[str, int], private: bool) -> None:
+    """The Hub's limits, checked on a manifest's files (path → size) before a byte is sent;
+    a private dataset over a free account's storage is a warning (the account may be paid)."""
+    check_hub_file_limits([*sizes, "manifest.json"])
+    too_big = [p for p, n in sizes.items() if n > HUB_MAX_FILE_BYTES]
+    if too_big:
+        raise InputError(f"files over the Hub's 50 GB limit: {first_values(too_big)}")
+    total = sum(sizes.values())
+    if private and total > FREE_PRIVATE_STORAGE:
+        print(
+            f"warning: {total / 1e9:.0f} GB is over a free account's 100 GB of private storage",
+            file=sys.stderr,
         )
 
 

@@ -9,6 +9,7 @@ from datasets import load_dataset
 from huggingface_hub import CommitOperationAdd, HfApi
 
 import sousa.hub
+import sousa.limits
 from sousa.errors import InputError
 from sousa.hub import push
 from sousa.package import main
@@ -237,7 +238,7 @@ def test_create_pr_puts_every_commit_in_one_pull_request(hub, source, monkeypatc
 
 
 def test_a_large_private_push_warns_about_free_storage(hub, source, monkeypatch, capsys):
-    monkeypatch.setattr(sousa.hub, "FREE_PRIVATE_STORAGE", 1_000_000)
+    monkeypatch.setattr(sousa.limits, "FREE_PRIVATE_STORAGE", 1_000_000)
     assert push_cli(source, "--private") == 0
     assert "over a free account's 100 GB of private storage" in capsys.readouterr().err
 
