@@ -41,7 +41,7 @@ from huggingface_hub.errors import RevisionNotFoundError
 from tqdm import tqdm
 
 from .errors import InputError, first_values
-from .hub_calls import LOGIN_HINT, hub_call
+from .hub_calls import LOGIN_HINT, check_xet_write_token, hub_call
 from .hub_publish import Work, open_work, publish
 from .limits import (
     HUB_MAX_BYTES_PER_COMMIT,
@@ -153,6 +153,10 @@ def push(
         mismatched = verify(api, repo_id, target, token, staging, files)
         return PushResult(repo_id, target, 0, 0, mismatched)
     digest = hashlib.sha256((staging / MANIFEST).read_bytes()).hexdigest()[:12]
+    hub_call(
+        "getting a Xet write token", repo_id, check_xet_write_token, api.endpoint, repo_id,
+        target, token,
+    )  # fmt: skip
     work = open_work(api, repo_id, token, user, target, create_pr, digest)
     result = _upload(api, work, token, staging, files, progress)
     result.mismatched = verify(api, repo_id, work.ref, token, staging, files)

@@ -7,28 +7,38 @@ connection errors, with exponential backoff that honours `Retry-After`, bounded 
 total wait. What it lets through is only what a Hub call raises: a programming error keeps its
 traceback.
 
-Outcomes: 401/403 anywhere (the Xet token endpoint included, whose error carries no HTTP
-response) is an `InputError` (exit 2) "no write access"; a transient failure that outlasts the
-retries, or a refusal (4xx), is a `PushError` (exit 1) saying what failed.
+Outcomes: 401/403 anywhere is an `InputError` (exit 2) "no write access"; a transient failure
+that outlasts the retries, or a refusal (4xx), is a `PushError` (exit 1) saying what failed.
+The Xet token endpoint is the awkward one: hf_xet 1.8 reports its 401/403 as a plain
+`ConnectionError` ("Network error: ... HTTP status client error (401 Unauthorized), ...").
+So a push asks for that token itself before any data goes up (`check_xet_write_token`: a real
+HTTP answer), and a `ConnectionError` worded as above also counts as an auth failure.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
+from urllib.parse import quote
 
 import httpx2
+from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from .errors import InputError, PushError
 
 try:  # a required dependency of huggingface_hub on x86_64 and arm64, absent elsewhere
     from hf_xet import XetAuthenticationError, XetObjectNotFoundError
+
+    HAS_XET = True
 except ImportError:  # pragma: no cover - platforms without hf_xet take the LFS path
+    HAS_XET = False
 
     class XetAuthenticationError(PermissionError):  # type: ignore[no-redef]
         """Stands in for hf_xet's error where hf_xet is not installed."""
@@ -46,6 +56,7 @@ TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 NETWORK_ERRORS = (httpx2.TransportError, ConnectionError, TimeoutError)
 HUB_ERRORS = (HfHubHTTPError, XetAuthenticationError, XetObjectNotFoundError, *NETWORK_ERRORS)
 RETRY_BASE_ENV = "SOUSA_HUB_RETRY_BASE"  # seconds before the first retry (tests make it tiny)
+XET_REFUSED = re.compile(r"HTTP status client error \((40[13])\b")  # hf_xet 1.8's wording
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,10 @@ def hub_call(
                 message = auth_message or f"no write access to {repo_id} with this token"
                 raise InputError(f"{message}: {LOGIN_HINT}") from None
             if not _transient(e, status):
-                raise PushError(f"{what} on {repo_id} was refused ({describe(e)})") from e
+                raise PushError(
+                    f"{what} on {repo_id} was refused ({describe(e)}); once the cause is "
+                    f"fixed, {RESUME_HINT}"
+                ) from e
             wait = max(policy.base * 2 ** (attempt - 1), _retry_after(e) or 0.0)
             if attempt == policy.tries or waited + wait > policy.budget:
                 raise PushError(
@@ -98,6 +112,16 @@ def hub_call(
             policy.sleep(wait)
             waited += wait
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def check_xet_write_token(endpoint: str, repo_id: str, revision: str, token: str) -> None:
+    """Ask for the Xet write token an upload to `revision` will use (when uploads go through
+    Xet): a refusal here has an HTTP status, where hf_xet's own request would not say why."""
+    if not HAS_XET or hub_constants.HF_HUB_DISABLE_XET:
+        return
+    url = f"{endpoint}/api/datasets/{repo_id}/xet-write-token/{quote(revision, safe='')}"
+    response = get_session().get(url, headers=build_hf_headers(token=token))
+    hf_raise_for_status(response)
 
 
 def describe(error: BaseException) -> str:
@@ -120,6 +144,9 @@ def _transient(error: BaseException, status: int | None) -> bool:
 
 def _status(error: BaseException) -> int | None:
     response = getattr(error, "response", None)
+    if response is None and isinstance(error, ConnectionError):
+        refused = XET_REFUSED.search(str(error))
+        return int(refused.group(1)) if refused else None
     return getattr(response, "status_code", None)
 
 

@@ -91,9 +91,17 @@ def test_retries_are_bounded_in_tries_and_total_wait():
     assert sleeps == [], "a wait over the budget is not started"
 
 
+XET_401 = "Network error: Request error: HTTP status client error (401 Unauthorized), domain: x"
+
+
 @pytest.mark.parametrize(
     "error",
-    [_http_error(401), _http_error(403), XetAuthenticationError("Authentication error: 401")],
+    [
+        _http_error(401),
+        _http_error(403),
+        XetAuthenticationError("Authentication error: 401"),
+        ConnectionError(XET_401),  # what hf_xet 1.8 raises when its token endpoint says 401
+    ],
 )
 def test_auth_failures_are_input_errors_without_retry(error):
     sleeps: list[float] = []

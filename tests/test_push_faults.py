@@ -81,8 +81,7 @@ def test_401_or_403_anywhere_exits_2_no_write_access(hub, source, capsys, method
 
 
 def test_401_from_the_xet_token_endpoint_exits_2_no_write_access(hub, source, capsys):
-    """hf_xet raises XetAuthenticationError (no HTTP response) when its token refresh is
-    refused."""
+    """hf_xet reports a refused token as a ConnectionError; the push asks for the token first."""
     if hub_constants.HF_HUB_DISABLE_XET:
         pytest.skip("Xet mode only: with HF_HUB_DISABLE_XET=1 no Xet token is asked for")
     hub.fail("GET", r"/xet-write-token/", 401, times=99)
@@ -93,12 +92,12 @@ def test_401_from_the_xet_token_endpoint_exits_2_no_write_access(hub, source, ca
 
 
 def test_a_dropped_connection_exits_1_and_says_re_run(hub, source, capsys):
-    fault = hub.fail("POST", r"/commit/", 0, times=99)
+    """On `create_repo`, which huggingface_hub does not retry (it retries data commits itself)."""
+    fault = hub.fail("POST", r"^/api/repos/create$", 0, times=99)
     assert push_cli(source) == 1
     err = capsys.readouterr().err
-    assert "re-run the same command to resume" in err and "5 tries" in err
-    assert fault.hits == 5
-    assert push_cli(source) == 1  # still down: nothing half-done on main
+    assert "creating the repo" in err and "re-run the same command to resume" in err
+    assert "5 tries" in err and fault.hits == 5
     fault.times = 0
     assert push_cli(source) == 0 and MANIFEST in hub.repo_files(REPO)
 
@@ -123,7 +122,7 @@ def test_main_shows_the_old_or_the_new_dataset_never_a_mix(hub, source, monkeypa
     everyone = Counter(list(source_rows(source)))
     assert sample_counts() == everyone
 
-    hub.fail_commit(2, times=5)  # the second data commit, every try
+    hub.fail_commit(2, status=422)  # the second data commit, with a status nobody retries
     assert push_cli(source, "--shard-size", "150KB") == 1
     assert "re-run" in capsys.readouterr().err
     new_files = manifest_files(source)
@@ -144,7 +143,7 @@ def test_a_failed_push_to_a_branch_leaves_the_branch_as_it_was(hub, source, monk
     monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
     assert push_cli(source, "--revision", "v2", "--shard-size", "400KB") == 0
     old = managed(hub, "v2")
-    hub.fail_commit(2, times=5)
+    hub.fail_commit(2, status=422)
     assert push_cli(source, "--revision", "v2", "--shard-size", "150KB") == 1
     assert managed(hub, "v2") == old
     done = {op["path"] for c in hub.stats.commits[-1:] for op in c["operations"]}
@@ -160,7 +159,7 @@ def test_a_failed_push_to_a_branch_leaves_the_branch_as_it_was(hub, source, monk
 
 def test_create_pr_resumes_into_the_same_pull_request(hub, source, monkeypatch, capsys):
     monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
-    hub.fail_commit(3, times=5)
+    hub.fail_commit(3, status=422)
     assert push_cli(source, "--create-pr") == 1
     assert push_cli(source, "--create-pr") == 0
     out = capsys.readouterr().out
