@@ -89,6 +89,9 @@ def test_401_from_the_xet_token_endpoint_exits_2_no_write_access(hub, source, ca
     captured = capsys.readouterr()
     assert f"no write access to {REPO} with this token" in captured.err
     assert TOKEN not in captured.err + captured.out
+    assert hub.stats.bytes_uploaded == 0 and not hub.repos[("dataset", REPO)].discussions, (
+        "refused before a pull request is opened or a byte sent"
+    )
 
 
 def test_a_dropped_connection_exits_1_and_says_re_run(hub, source, capsys):
