@@ -77,10 +77,14 @@ def _pull_request(api: HfApi, repo_id: str, token: str, user: str, digest: str) 
 
 
 def _merge(api: HfApi, repo_id: str, token: str, num: int) -> None:
-    """Merge, unless a try whose answer was lost already did."""
+    """Merge, unless a try whose answer was lost already did. A pull request opened through
+    the API is a draft (huggingface_hub's docs): it is marked open first."""
     pr = api.get_discussion_details(repo_id, num, repo_type="dataset", token=token)
-    if pr.status != "merged":
-        api.merge_pull_request(repo_id, num, repo_type="dataset", token=token)
+    if pr.status == "merged":
+        return
+    if pr.status == "draft":
+        api.change_discussion_status(repo_id, num, "open", repo_type="dataset", token=token)
+    api.merge_pull_request(repo_id, num, repo_type="dataset", token=token)
 
 
 def _work_branch(api: HfApi, repo_id: str, token: str, target: str, branch: str) -> None:

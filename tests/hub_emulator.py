@@ -927,10 +927,9 @@ class _HubHandler(BaseHTTPRequestHandler):
             if create_pr:
                 ref = f"refs/pr/{repo.next_pr}"
                 pr_url = f"{emu._repo_url(repo)}/discussions/{repo.next_pr}"
-                _new_pull_request(emu, repo, title, base)
+                _new_pull_request(emu, repo, title, base)["status"] = "open"
             else:
                 ref = revision.removeprefix("refs/heads/")
-                _pr_committed(repo, ref)
             repo.refs[ref] = commit.sha
             emu.stats.commits.append(
                 {"repo_id": repo_id, "repo_type": repo_type, "revision": ref, "oid": commit.sha,
@@ -1059,8 +1058,11 @@ class _HubHandler(BaseHTTPRequestHandler):
 
 # ====================================================================== pull requests
 # Discussions that are pull requests, as `create_pull_request`, `get_repo_discussions`,
-# `get_discussion_details` and `merge_pull_request` use them. A pull request is a ref
-# `refs/pr/N` started at main's head; it is "draft" until a commit lands on it, then "open".
+# `get_discussion_details`, `change_discussion_status` and `merge_pull_request` use them. A pull
+# request is a ref `refs/pr/N` started at main's head. Created through the API it is a "draft"
+# (huggingface_hub's docs say so) and stays one, commits or not, until its status is changed
+# to "open"; only an open one merges (the strict reading: what the Hub does with a draft that
+# has commits is not documented). One opened by a commit with `?create_pr=1` is open.
 # Merging applies the pull request's changes (its head against the commit it started from) to
 # main's current tree in one new commit; a path changed differently on both sides is a
 # conflict (409), as on the Hub.
@@ -1075,6 +1077,8 @@ def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str
         return "discussion", _discussion_details, (h, repo_type, repo_id, int(rest[0]))
     if len(rest) == 2 and rest[1] == "merge" and method == "POST":
         return "merge", _merge_pull_request, (h, repo_type, repo_id, int(rest[0]))
+    if len(rest) == 2 and rest[1] == "status" and method == "POST":
+        return "discussion-status", _change_status, (h, repo_type, repo_id, int(rest[0]))
     raise HubError(404, f"Not found: {method} discussions/{'/'.join(rest)}")
 
 
@@ -1086,12 +1090,6 @@ def _new_pull_request(emu: HubEmulator, repo: Repo, title: str, base: str) -> di
     repo.discussions[num] = pr
     repo.refs[pr["ref"]] = base
     return pr
-
-
-def _pr_committed(repo: Repo, ref: str) -> None:
-    for pr in repo.discussions.values():
-        if pr["ref"] == ref and pr["status"] == "draft":
-            pr["status"] = "open"
 
 
 def _check_committed_card(emu: HubEmulator, lines: list[dict]) -> None:
@@ -1150,6 +1148,21 @@ def _discussion_details(h: _HubHandler, repo_type: str, repo_id: str, num: int) 
             changes["mergeCommitId"] = pr["merge_commit"]
         out |= {"events": [], "changes": changes, "filesWithConflicts": [], "diff": ""}
     h._json(out)
+
+
+def _change_status(h: _HubHandler, repo_type: str, repo_id: str, num: int) -> None:
+    """``change_discussion_status`` -> ``POST /api/{type}s/{id}/discussions/{num}/status``."""
+    body = h._json_body()
+    with h.emu._lock:
+        repo = h._writable_repo(repo_type, repo_id)
+        pr = _pull_request(repo, num)
+        if body.get("status") not in ("open", "closed") or pr["status"] == "merged":
+            raise HubError(400, f"Cannot change the status of #{num} to {body.get('status')!r}")
+        pr["status"] = body["status"]
+        event = {"id": uuid.uuid4().hex[:24], "type": "status-change",
+                 "createdAt": time.strftime(_DATE, time.gmtime()), "author": {"name": h.emu.user},
+                 "data": {"status": pr["status"]}}  # fmt: skip
+    h._json({"newStatus": event})
 
 
 def _pull_request(repo: Repo, num: int) -> dict:

@@ -66,6 +66,10 @@ def _repo_with_pr(api: HfApi) -> int:
     api.create_commit(
         REPO, ops, commit_message="pr", repo_type="dataset", revision=pr.git_reference
     )
+    with pytest.raises(HfHubHTTPError) as e:
+        api.merge_pull_request(REPO, pr.num, repo_type="dataset")
+    assert e.value.response.status_code == 400, "a draft does not merge"
+    api.change_discussion_status(REPO, pr.num, "open", repo_type="dataset")
     return pr.num
 
 
