@@ -401,7 +401,7 @@ class ShardJob:
 
     kind: str  # "audio" or "midi"
     name: str  # shard file name inside the kind's folder
-    archive: Any  # dl_manager.iter_archive(path): (member name, file object) pairs
+    archive: Any  # dl_manager.iter_archive(path): (name, file object) pairs; None: not read
     rows: pa.Table  # the filter's rows in this shard: labels, member name, size, MIDI name
     members: pa.ChunkedArray  # member names of ALL the table's rows in this shard
 
@@ -513,22 +513,30 @@ class Sousa(datasets.GeneratorBasedBuilder):
         return generators
 
     def _shard_jobs(self, dl_manager, table: pa.Table, selected: pa.Table) -> list[ShardJob]:
-        """Download (or, streaming, locate) only the shards that hold selected rows."""
+        """Download (or, streaming, locate) only the shards that hold selected rows.
+
+        Streaming, every shard of the split is a job; one without selected rows has no archive
+        and yields nothing. `datasets` gives DataLoader workers and `split_dataset_by_node`
+        ranks whole jobs only while their count divides evenly: a filter must not change it.
+        """
         kind = self.config.name
         shard = f"{kind}_shard"
         columns = [*label_columns(table.schema), f"{kind}_filename", f"{kind}_size"]
         columns += [] if kind == "midi" else ["midi_filename"]
         names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
         paths = dl_manager.download([join(self._root, f"{kind}/{name}") for name in names])
+        archives = {name: dl_manager.iter_archive(path) for name, path in zip(names, paths)}
+        if getattr(dl_manager, "is_streaming", False):
+            names = sorted(pc.unique(table.column(shard).drop_null()).to_pylist())
         return [
             ShardJob(
                 kind,
                 name,
-                dl_manager.iter_archive(path),
+                archives.get(name),
                 selected.filter(pc.equal(selected.column(shard), name)).select(columns),
                 table.filter(pc.equal(table.column(shard), name)).column(f"{kind}_filename"),
             )
-            for name, path in zip(names, paths)
+            for name in names
         ]
 
     # -- examples ----------------------------------------------------------------------------
@@ -539,7 +547,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
                 yield row.get("sample_id", str(row)), row
             return
         for job in jobs:
-            yield from self._generate_shard(job)
+            if job.archive is not None:  # None: no selected row in that shard
+                yield from self._generate_shard(job)
 
     def _generate_shard(self, job: ShardJob):
         """Stream one shard; group each sample's adjacent members; check against the table."""
