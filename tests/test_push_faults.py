@@ -120,13 +120,13 @@ def test_main_shows_the_old_or_the_new_dataset_never_a_mix(hub, source, monkeypa
     after its first data commit leaves main exactly as it was; the re-run publishes the new
     layout whole, stale shards gone."""
     monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
-    assert push_cli(source, "--shard-size", "400KB") == 0
+    assert push_cli(source, "--shard-size", "2MB") == 0
     old_files = manifest_files(source)
     everyone = Counter(list(source_rows(source)))
     assert sample_counts() == everyone
 
     hub.fail_commit(2, status=422)  # the second data commit, with a status nobody retries
-    assert push_cli(source, "--shard-size", "150KB") == 1
+    assert push_cli(source, "--shard-size", "500KB") == 1
     assert "re-run" in capsys.readouterr().err
     new_files = manifest_files(source)
     assert new_files != old_files
@@ -134,7 +134,7 @@ def test_main_shows_the_old_or_the_new_dataset_never_a_mix(hub, source, monkeypa
     assert managed(hub) == old_files - {MANIFEST, "README.md"}
     assert sample_counts() == everyone, "main shows exactly the old samples"
 
-    assert push_cli(source, "--shard-size", "150KB") == 0
+    assert push_cli(source, "--shard-size", "500KB") == 0
     assert managed(hub) == new_files - {MANIFEST, "README.md"}, "new layout, stale files gone"
     assert sample_counts() == everyone
     assert len(hub.stats.merges) == 2
@@ -144,14 +144,14 @@ def test_main_shows_the_old_or_the_new_dataset_never_a_mix(hub, source, monkeypa
 
 def test_a_failed_push_to_a_branch_leaves_the_branch_as_it_was(hub, source, monkeypatch):
     monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
-    assert push_cli(source, "--revision", "v2", "--shard-size", "400KB") == 0
+    assert push_cli(source, "--revision", "v2", "--shard-size", "2MB") == 0
     old = managed(hub, "v2")
     hub.fail_commit(2, status=422)
-    assert push_cli(source, "--revision", "v2", "--shard-size", "150KB") == 1
+    assert push_cli(source, "--revision", "v2", "--shard-size", "500KB") == 1
     assert managed(hub, "v2") == old
     done = {op["path"] for c in hub.stats.commits[-1:] for op in c["operations"]}
     hub.reset_stats()
-    assert push_cli(source, "--revision", "v2", "--shard-size", "150KB") == 0
+    assert push_cli(source, "--revision", "v2", "--shard-size", "500KB") == 0
     again = {op["path"] for c in hub.stats.commits for op in c["operations"]}
     assert done and not done & again, "the re-run resumed the work branch"
     assert managed(hub, "v2") == manifest_files(source) - {MANIFEST, "README.md"}
