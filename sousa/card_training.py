@@ -46,8 +46,19 @@ def _divisors(n: int) -> str:
     return ", ".join(found)
 
 
+_DECODE = {  # what the recipe's workers make of an example, per config
+    "audio": """    audio = example["flac"].get_all_samples()  # torchcodec
+    return {"audio": audio.data, "sample_rate": audio.sample_rate, "labels": example["json"]}""",
+    "midi": """    return {"midi": example["mid"], "labels": example["json"]}""",
+}
+
+
 def training_section(files: dict[str, int], order: str, seed: int) -> str:
-    """Markdown: order and seed, shard counts per split, and the streaming training recipe."""
+    """Markdown: order and seed, shard counts per split, and the streaming training recipe.
+
+    The recipe reads the first config with data (`audio`, else `midi`) and its `train` split
+    (else the first split it has), so the card never names what the repo lacks.
+    """
     counts = shard_counts(files)
     kinds = [k for k in MEDIA_KINDS if k in counts]
     splits = [s for s in SPLITS if any(s in counts[k] for k in kinds)]
@@ -55,7 +66,10 @@ def training_section(files: dict[str, int], order: str, seed: int) -> str:
     rows = "\n".join(
         f"| {s} | " + " | ".join(str(counts[k].get(s, 0)) for k in kinds) + " |" for s in splits
     )
-    train = counts.get("audio", {}).get("train") or next(iter(counts[kinds[0]].values()))
+    config = kinds[0]
+    split = next(s for s in SPLITS if s in counts[config])
+    shards = counts[config][split]
+    decoded = "audio decodes in the workers" if config == "audio" else "MIDI bytes, no audio"
     return f"""
 ## Training
 
@@ -67,13 +81,13 @@ def training_section(files: dict[str, int], order: str, seed: int) -> str:
 
 The shards of a split weigh the same to within one sample. `datasets` hands whole shards to
 `DataLoader` workers and to `split_dataset_by_node` ranks: choose `world_size × num_workers`
-so that it divides the shard count of the split you read (here, for `train` and its {train}
-audio shards: {_divisors(train)}). Otherwise some workers idle, and with a world size that
-does not divide the shard count every rank reads every shard and keeps one example in
+so that it divides the shard count of the split you read (here, for `{split}` and its {shards}
+`{config}` shards: {_divisors(shards)}). Otherwise some workers idle, and with a world size
+that does not divide the shard count every rank reads every shard and keeps one example in
 `world_size`.
 
 Streaming, with `DataLoader` workers, on one or several nodes (`RANK` and `WORLD_SIZE` as
-`torchrun` sets them); audio decodes in the workers:
+`torchrun` sets them); {decoded}:
 
 ```python
 import os
@@ -84,12 +98,10 @@ from datasets.distributed import split_dataset_by_node
 
 
 def to_tensors(example):
-    audio = example["flac"].get_all_samples()  # torchcodec
-    tier = example["json"]["skill_tier"]
-    return {{"audio": audio.data, "sample_rate": audio.sample_rate, "skill_tier": tier}}
+{_DECODE[config]}
 
 
-ds = load_dataset("{REPO_PLACEHOLDER}", "audio", split="train", streaming=True)
+ds = load_dataset("{REPO_PLACEHOLDER}", "{config}", split="{split}", streaming=True)
 ds = ds.shuffle(seed=0, buffer_size=1000)  # shuffles the shard order, then a buffer
 rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)  # whole shards per rank

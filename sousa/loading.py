@@ -29,7 +29,9 @@ from sousa_builder.sousa import (
     SousaDataError,
     decode_flac,
     join,
+    json_labels,
     manifest_splits,
+    no_data_message,
     read_manifest,
     split_table_path,
 )
@@ -113,6 +115,9 @@ def load(
         raise LoadError(
             f"unknown split {split!r} in {root}; available: {', '.join(builder._splits)}"
         )
+    problem = no_data_message(root, builder._manifest, config, split)
+    if problem:
+        raise LoadError(problem)
     if streaming:
         streamed = builder.as_streaming_dataset(split=split)
         if decode_threads:
@@ -229,7 +234,7 @@ def fetch(
     if not isinstance(sample_id, str):
         raise LoadError(f"sample_id must be a string, got {sample_id!r}")
     _, row = _find_row(root, sample_id, splits, token)
-    example = {name: value for name, value in row.items() if name not in SHARD_COLUMNS}
+    example = json_labels({name: value for name, value in row.items() if name not in SHARD_COLUMNS})
     if config == "audio":
         if row["audio_shard"] is None:
             raise LoadError(f"sample {sample_id!r} has no audio (not in the audio config)")

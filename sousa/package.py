@@ -16,9 +16,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from .errors import InputError, PushError, SourceChangedError
-from .layout import ORDERS, SPLITS
+from .layout import BUILDER_PATH, ORDERS, SPLITS, auxiliary_table_path
+from .limits import HUB_MAX_FILES_PER_COMMIT, push_commit_count
 from .pipeline import PackageOptions, package_dataset, plan_package
 from .plan import Plan
+from .progress import add_progress_flags, wants_progress
 from .shards import DEFAULT_SHARD_SIZE
 from .source import STAGING_DEFAULT_NAME
 
@@ -83,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=min(2, os.cpu_count() or 1),
         help="processes writing shards (output is identical for any number)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flags(p)
     hub = p.add_argument_group("push to the Hub")
     hub.add_argument("--push", action="store_true", help="upload the staging folder and verify it")
     hub.add_argument("--repo-id", help="user/name of the dataset repo")
@@ -127,12 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             _, plan = plan_package(options)
             print("\n".join(describe_plan(plan, options)))
             return 0
-        summary = package_dataset(options, progress=not args.quiet)
+        summary = package_dataset(options, progress=wants_progress(args))
         print("\n".join(summary.lines()))
         if args.push:
             from .hub import push_staging
 
-            return push_staging(summary.out, args)
+            return push_staging(
+                summary.out, args.repo_id, token=args.token, private=args.private,
+                revision=args.revision, create_pr=args.create_pr, progress=wants_progress(args),
+            )  # fmt: skip
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -154,6 +159,10 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
         lines.append(f"  {rel}: {table.num_rows} rows")
     if plan.copies:
         lines.append(f"  {len(plan.copies)} media files copied one by one (--no-sharding)")
+    sizes = {s.path: s.size for s in plan.shards} | {d: 0 for d in [*plan.copies, *plan.tables]}
+    sizes |= {auxiliary_table_path(a, s): 0 for a in plan.source.auxiliary for s in SPLITS}
+    commits = push_commit_count(sizes | {BUILDER_PATH: 0})
+    lines.append(f"  push: {commits} commits (at most {HUB_MAX_FILES_PER_COMMIT} files each)")
     for name in plan.source.auxiliary:
         lines.append(f"  auxiliary/{name}/: split from labels/{name}.parquet")
     if plan.source.missing:

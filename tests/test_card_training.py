@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from huggingface_hub import DatasetCard
 
 from sousa.card_training import REPO_PLACEHOLDER
 from sousa.layout import MEDIA_KINDS, SPLITS
+from sousa.pipeline import PackageOptions, package_dataset
 
 
 def training_section(staging: Path) -> str:
@@ -31,15 +33,25 @@ def test_training_section_gives_each_splits_shard_counts_and_the_order(staging):
     assert "state_dict()" in section and "load_state_dict(" in section
 
 
-def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_audio, tmp_path):
+@pytest.fixture(scope="module")
+def midi_only(demo_template, tmp_path_factory) -> Path:
+    """The demo packaged without audio: the card's recipe must read the `midi` config."""
+    out = tmp_path_factory.mktemp("midi_only") / "hf_staging"
+    package_dataset(PackageOptions(source=demo_template, out=out, include_audio=False))
+    return out
+
+
+def run_recipe(staging: Path, tmp_path: Path) -> dict:
     """The card's Python blocks, the repo id rewritten to the folder, in a fresh process."""
     blocks = re.findall(r"```python\n(.*?)```", training_section(staging), re.S)
     assert len(blocks) == 2
     code = "\n".join(blocks).replace(f'"{REPO_PLACEHOLDER}"', repr(str(staging)))
     code += (  # what the recipe left behind, for this test to check
         "\nimport json\n"
-        "print(json.dumps({'batch': len(batch), 'audio': list(batch[0]['audio'].shape), "
-        "'keys': sorted(batch[0]), 'state': sorted(state), 'shards': ds.n_shards}))\n"
+        "first = {k: getattr(v, 'shape', type(v).__name__) for k, v in batch[0].items()}\n"
+        "print(json.dumps({'batch': len(batch), 'first': first, "
+        "'labels': sorted(batch[0]['labels']), 'state': sorted(state), "
+        "'shards': ds.n_shards}, default=list))\n"
     )
     script = tmp_path / "recipe.py"
     script.write_text(code)
@@ -49,8 +61,22 @@ def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_
         [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["keys"] == ["audio", "sample_rate", "skill_tier"]
-    assert seen["audio"][0] in (1, 2) and seen["audio"][1] > 0, "decoded (channels, samples)"
-    assert seen["batch"] >= 1 and seen["state"], "a batch went through, a state was saved"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_audio, tmp_path):
+    seen = run_recipe(staging, tmp_path)
+    assert sorted(seen["first"]) == ["audio", "labels", "sample_rate"]
+    channels, frames = seen["first"]["audio"]
+    assert channels in (1, 2) and frames > 0, "decoded in the workers: (channels, samples)"
+    assert "sample_id" in seen["labels"] and seen["batch"] >= 1 and seen["state"]
     assert seen["shards"] == len(list((staging / "audio").glob("train-*.tar")))
+
+
+def test_without_audio_the_recipe_reads_the_midi_config_and_runs(midi_only, tmp_path):
+    section = training_section(midi_only)
+    assert '"midi", split="train"' in section and '"audio"' not in section
+    seen = run_recipe(midi_only, tmp_path)
+    assert sorted(seen["first"]) == ["labels", "midi"] and seen["first"]["midi"] == "bytes"
+    assert "sample_id" in seen["labels"] and seen["state"]
+    assert seen["shards"] == len(list((midi_only / "midi").glob("train-*.tar")))
