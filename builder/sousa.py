@@ -52,6 +52,7 @@ which datasets >= 4 refuses) as well as installed as `sousa_builder.sousa`.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import decimal
 import hashlib
@@ -60,11 +61,14 @@ import json
 import math
 import os
 import posixpath
+import tarfile
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO, ClassVar
 
 import datasets
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -72,7 +76,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from datasets.download.download_config import DownloadConfig
 from datasets.table import array_cast
-from datasets.utils.file_utils import xopen
+from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
 # ---- BEGIN sousa.layout (builder/sousa.py holds a byte-identical copy) ----
 FORMAT = "sousa-staging"
@@ -201,6 +205,29 @@ _LABELS_ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
 )
 # ---- END sousa.layout ----
+
+# What `sousa.loading` (and any other reader) may use; the rest may change without notice.
+__all__ = [
+    "CONFIGS",
+    "SHARD_COLUMNS",
+    "FlacAudio",
+    "Sousa",
+    "SousaConfig",
+    "SousaDataError",
+    "Span",
+    "decode_flac",
+    "join",
+    "label_columns",
+    "manifest_splits",
+    "open_ranged",
+    "plan_spans",
+    "read_exactly",
+    "read_manifest",
+    "sample_example",
+    "shard_archive_end",
+    "span_examples",
+    "split_table_path",
+]
 
 FEATURE_TYPE = "SousaFlacAudio"
 
@@ -395,37 +422,200 @@ def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Tab
         return pq.read_table(f, **kwargs)
 
 
+BLOCK = 512  # a TAR header; members are padded to it
+END_OF_ARCHIVE = 2 * BLOCK  # two zero blocks close a sousa shard (no record padding)
+# Range reads: bytes a request costs beyond its body, for choosing between reading a shard's
+# selected members by range and streaming the whole shard (`use_ranges`). Measured with
+# benchmarks/selective.py (see BENCHMARKS.md, "Selective reads"): the break-even point of
+# range reads against a whole-shard stream, in bytes of shard, over the loopback Hub emulator
+# and on a local disk with a warm page cache.
+REQUEST_COST = {"remote": 256 * 1024, "local": 16 * 1024}
+MAX_GAP = 8 * 1024  # read across a gap this small rather than issue one more request
+
+
+def sample_example(row: dict, labels: list[str], kind: str, members: dict, shard: str) -> dict:
+    """A split-table row + its members' bytes from a `kind` shard → the example (the one
+    definition: the builder's streams and range reads, and `sousa.fetch`, all use it).
+
+    `members` maps member name → bytes (at least the row's `{kind}_filename`, and for audio
+    its MIDI member when the row has one). The example has the label columns, `audio` as
+    `{"bytes": FLAC, "path": member}` (audio config; decoded by `FlacAudio`) and `midi` bytes
+    or None. Checked against the row: member present, size as the table says, FLAC marker.
+    """
+    name = row[f"{kind}_filename"]
+    example = {column: row[column] for column in labels}
+    data = _member(row, kind, members, shard)
+    if kind == "audio":
+        check_flac_header(data, name, shard)
+        example["audio"] = {"bytes": data, "path": name}
+        example["midi"] = _member(row, "midi", members, shard) if row["midi_filename"] else None
+    else:
+        example["midi"] = data
+    return example
+
+
+def _member(row: dict, kind: str, members: dict, shard: str) -> bytes:
+    name, expected = row[f"{kind}_filename"], row[f"{kind}_size"]
+    data = members.get(name)
+    if data is None:
+        raise SousaDataError(
+            f"shard {shard} lacks {name!r}, which the split table puts there (mismatched ids)"
+        )
+    if expected is not None and expected != len(data):
+        raise SousaDataError(
+            f"member {name!r} of shard {shard} has {len(data)} bytes, the split table says "
+            f"{expected}"
+        )
+    return data
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes `[start, end)` of a shard: whole members (headers included) of the selected
+    rows `first:stop` (rows in offset order), and whatever lies between them."""
+
+    start: int
+    end: int
+    first: int
+    stop: int
+
+
+def plan_spans(
+    offsets: list[int],
+    whole: list[bool],
+    sizes: list[int],
+    shard_offsets: list[int],
+    archive_end: int,
+    max_gap: int = MAX_GAP,
+) -> list[Span]:
+    """Coalesced byte ranges holding selected members of one shard.
+
+    `offsets`/`sizes`: the selected rows' members (ascending offsets). A row with `whole`
+    needs its whole sample (an audio member and the MIDI member after it): its span runs to
+    the next sample's first header, found among `shard_offsets` (every table member of the
+    shard, ascending), or to `archive_end`. Otherwise the span is the member and its header.
+    Spans closer than `max_gap` merge: one request instead of two.
+    """
+    spans: list[Span] = []
+    for i, (offset, size, to_next) in enumerate(zip(offsets, sizes, whole)):
+        start, end = offset - BLOCK, offset + size
+        if to_next:
+            j = bisect.bisect_right(shard_offsets, offset)
+            end = shard_offsets[j] - BLOCK if j < len(shard_offsets) else archive_end
+        if spans and start - spans[-1].end <= max_gap:
+            spans[-1] = Span(spans[-1].start, max(end, spans[-1].end), spans[-1].first, i + 1)
+        else:
+            spans.append(Span(start, end, i, i + 1))
+    return spans
+
+
+def shard_archive_end(manifest: dict, shard: str) -> int:
+    """Where the last member of `shard` (e.g. `audio/train-00000.tar`) ends: its size in the
+    manifest less the end-of-archive blocks."""
+    entry = manifest["files"].get(shard)
+    if entry is None:
+        raise SousaDataError(f"the manifest does not list {shard}, which the split table names")
+    return entry["size"] - END_OF_ARCHIVE
+
+
+def use_ranges(spans: list[Span], shard_size: int, where: str) -> bool:
+    """Range-read the spans (rather than stream the whole shard) when their bytes plus a
+    request's cost each come to less than the shard."""
+    cost = sum(s.end - s.start for s in spans) + len(spans) * REQUEST_COST[where]
+    return cost < shard_size
+
+
+def open_ranged(path: str, size: int | None, download_config: DownloadConfig) -> BinaryIO:
+    """A file where every `read(n)` after `seek(o)` fetches exactly bytes `o..o+n`: one HTTP
+    range request for a URL (fsspec `cache_type="none"`: no read-ahead), a plain unbuffered
+    file locally. `size` (from the manifest) spares a metadata request."""
+    if not _is_url(path):
+        return open(path, "rb", buffering=0)
+    url, options = _prepare_path_and_storage_options(path, download_config=download_config)
+    fs, inner = fsspec.core.url_to_fs(url, **options.get(url.split("://", 1)[0], {}))
+    return fs.open(inner, "rb", cache_type="none", size=size)
+
+
+def read_exactly(f: BinaryIO, start: int, length: int, where: str) -> bytes:
+    """`length` bytes at `start` of the open file `f` (a short read is a truncated shard)."""
+    f.seek(start)
+    chunks, remaining = [], length
+    while remaining > 0:
+        chunk = f.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    data = b"".join(chunks)
+    if len(data) != length:
+        raise SousaDataError(
+            f"{where}: expected {length} bytes at offset {start}, got {len(data)} "
+            "(truncated shard?)"
+        )
+    return data
+
+
+def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
+    """The TAR members (name → bytes) in a span read at `start` of a shard: each header's
+    checksum, name and size are parsed, so offsets that miss a header are caught here."""
+    members, pos = {}, 0
+    while pos + BLOCK <= len(data):
+        header = data[pos : pos + BLOCK]
+        if header == bytes(BLOCK):
+            break  # the end-of-archive blocks
+        try:
+            info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+        except tarfile.HeaderError as err:
+            raise SousaDataError(
+                f"shard {shard}: no TAR header at offset {start + pos} ({err}): the split "
+                "table's offsets do not match the shard"
+            ) from err
+        if not info.isreg():
+            raise SousaDataError(f"shard {shard}: unexpected TAR entry {info.name!r}")
+        body = data[pos + BLOCK : pos + BLOCK + info.size]
+        if len(body) != info.size:
+            raise SousaDataError(f"shard {shard}: member {info.name!r} runs past its span")
+        members[info.name] = body
+        pos += BLOCK + -(-info.size // BLOCK) * BLOCK
+    return members
+
+
+def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, shard: str,
+                  stems: frozenset) -> Iterator[tuple[str, dict]]:  # fmt: skip
+    """(key, example) of each selected row in a span read from a shard (`rows`: the span's
+    rows); a member whose sample is not in the split table (`stems`) is a mismatch."""
+    members = span_members(data, span.start, shard)
+    strangers = sorted(name for name in members if _stem(name) not in stems)
+    if strangers:
+        raise SousaDataError(
+            f"member {strangers[0]!r} of shard {shard} belongs to no sample of the split table "
+            "(mismatched ids: shard and table disagree)"
+        )
+    for row in rows:
+        example = sample_example(row, labels, kind, members, shard)
+        yield example.get("sample_id", _stem(row[f"{kind}_filename"])), example
+
+
 @dataclass(frozen=True)
 class ShardJob:
-    """One shard to stream, with its rows kept as Arrow until the shard is streamed."""
+    """One shard to read: streamed whole (`archive`) or by range reads (`url` + `spans`).
+    Its rows stay Arrow until the shard is read (memory per shard, not per split)."""
 
     kind: str  # "audio" or "midi"
     name: str  # shard file name inside the kind's folder
-    archive: Any  # dl_manager.iter_archive(path): (member name, file object) pairs
-    rows: pa.Table  # the filter's rows in this shard: labels, member name, size, MIDI name
+    rows: pa.Table  # the filter's rows in this shard, in offset order
     members: pa.ChunkedArray  # member names of ALL the table's rows in this shard
+    archive: Any = None  # streamed: dl_manager.iter_archive(path), (name, file object) pairs
+    url: str | None = None  # range-read: the shard's path or URL
+    size: int = 0  # range-read: the shard's size (manifest)
+    spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`)
 
+    @property
+    def shard(self) -> str:
+        return f"{self.kind}/{self.name}"
 
-@dataclass(frozen=True)
-class ShardIndex:
-    """A shard's rows as Python lookups, built when that shard streams (memory per shard,
-    not per split)."""
-
-    selected: dict  # media member name → labels dict
-    stems: frozenset  # member-name stems of ALL the table's rows in this shard
-    sizes: dict  # media member name → size in the table (selected rows)
-    midi: dict  # audio shards: media member name → MIDI member name (or None)
-
-    @classmethod
-    def of(cls, job: ShardJob, labels: list[str]) -> ShardIndex:
-        selected, sizes, midi = {}, {}, {}
-        for row in job.rows.to_pylist():
-            name = row[f"{job.kind}_filename"]
-            selected[name] = {column: row[column] for column in labels}
-            sizes[name] = row[f"{job.kind}_size"]
-            midi[name] = row["midi_filename"]
-        stems = frozenset(_stem(name) for name in job.members.to_pylist())
-        return cls(selected, stems, sizes, midi)
+    def stems(self) -> frozenset:
+        return frozenset(_stem(name) for name in self.members.to_pylist())
 
 
 def _stem(name: str) -> str:
@@ -459,6 +649,11 @@ class Sousa(datasets.GeneratorBasedBuilder):
         super().__init__(*args, **kwargs)
         # validate the filter now, against the label schema, rather than mid-download
         filter_table(self._label_schema().empty_table(), self.config.filter, f" in {self._root}")
+
+    @property
+    def splits(self) -> list[str]:
+        """The splits the staging folder has (from its manifest), in SPLITS order."""
+        return list(self._splits)
 
     # -- info --------------------------------------------------------------------------------
 
@@ -513,23 +708,39 @@ class Sousa(datasets.GeneratorBasedBuilder):
         return generators
 
     def _shard_jobs(self, dl_manager, table: pa.Table, selected: pa.Table) -> list[ShardJob]:
-        """Download (or, streaming, locate) only the shards that hold selected rows."""
+        """One job per shard holding selected rows: range reads of those rows' members when
+        they cost less than the shard (`use_ranges`), else the whole shard, downloaded (or,
+        streaming, located). Without a filter every shard streams whole, so every member is
+        checked against the table. One list, so `datasets` can share the jobs among workers."""
         kind = self.config.name
-        shard = f"{kind}_shard"
-        columns = [*label_columns(table.schema), f"{kind}_filename", f"{kind}_size"]
-        columns += [] if kind == "midi" else ["midi_filename"]
-        names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
-        paths = dl_manager.download([join(self._root, f"{kind}/{name}") for name in names])
-        return [
-            ShardJob(
-                kind,
-                name,
-                dl_manager.iter_archive(path),
-                selected.filter(pc.equal(selected.column(shard), name)).select(columns),
-                table.filter(pc.equal(table.column(shard), name)).column(f"{kind}_filename"),
+        shard, offset = f"{kind}_shard", f"{kind}_offset"
+        columns = [*label_columns(table.schema), f"{kind}_filename", offset, f"{kind}_size"]
+        columns += [] if kind == "midi" else ["midi_filename", "midi_size"]
+        where = "remote" if _is_url(self._root) else "local"
+        jobs, streamed = [], []
+        for name in sorted(pc.unique(selected.column(shard).drop_null()).to_pylist()):
+            rows = selected.filter(pc.equal(selected.column(shard), name)).select(columns)
+            in_shard = table.filter(pc.equal(table.column(shard), name))
+            job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(f"{kind}_filename"))
+            size = self._manifest["files"].get(job.shard, {}).get("size")
+            spans = plan_spans(
+                job.rows.column(offset).to_pylist(),
+                [m is not None for m in job.rows.column("midi_filename").to_pylist()]
+                if kind == "audio"
+                else [False] * len(job.rows),
+                job.rows.column(f"{kind}_size").to_pylist(),
+                sorted(in_shard.column(offset).drop_null().to_pylist()),
+                (size or 0) - END_OF_ARCHIVE,
             )
-            for name, path in zip(names, paths)
-        ]
+            if self.config.filter and size and use_ranges(spans, size, where):
+                job = replace(job, url=join(self._root, job.shard), size=size, spans=tuple(spans))
+            else:
+                streamed.append(len(jobs))
+            jobs.append(job)
+        paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
+        for i, path in zip(streamed, paths):
+            jobs[i] = replace(jobs[i], archive=dl_manager.iter_archive(path))
+        return jobs
 
     # -- examples ----------------------------------------------------------------------------
 
@@ -538,58 +749,52 @@ class Sousa(datasets.GeneratorBasedBuilder):
             for row in rows:
                 yield row.get("sample_id", str(row)), row
             return
+        labels = label_columns(self._label_schema())
         for job in jobs:
-            yield from self._generate_shard(job)
+            if job.spans:
+                yield from self._generate_ranges(job, labels)
+            else:
+                yield from self._generate_shard(job, labels)
 
-    def _generate_shard(self, job: ShardJob):
+    def _generate_ranges(self, job: ShardJob, labels: list[str]):
+        """Read only the selected samples' spans of a shard, one request per span."""
+        stems, rows = job.stems(), job.rows.to_pylist()
+        with open_ranged(job.url, job.size, self._download_config) as f:
+            for span in job.spans:
+                data = read_exactly(f, span.start, span.end - span.start, job.shard)
+                yield from span_examples(
+                    data, span, rows[span.first : span.stop], job.kind, labels, job.shard, stems
+                )
+
+    def _generate_shard(self, job: ShardJob, labels: list[str]):
         """Stream one shard; group each sample's adjacent members; check against the table."""
-        index = ShardIndex.of(job, label_columns(self._label_schema()))
-        wanted = set(index.selected) | {m for m in index.midi.values() if m}
+        stems = job.stems()
+        selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}
+        wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
         seen: set = set()
         stem, members = None, {}
         for name, fileobj in job.archive:
-            if _stem(name) not in index.stems:
+            if _stem(name) not in stems:
                 raise SousaDataError(
-                    f"member {name!r} of shard {job.kind}/{job.name} belongs to no sample of "
+                    f"member {name!r} of shard {job.shard} belongs to no sample of "
                     "the split table (mismatched ids: shard and table disagree)"
                 )
             if _stem(name) != stem:
-                yield from self._finish_sample(job, index, members, seen)
+                yield from self._finish_sample(job, labels, selected, members, seen)
                 stem, members = _stem(name), {}
             if name in wanted:
                 members[name] = fileobj.read()
-        yield from self._finish_sample(job, index, members, seen)
-        missing = sorted(set(index.selected) - seen)
+        yield from self._finish_sample(job, labels, selected, members, seen)
+        missing = sorted(set(selected) - seen)
         if missing:
             raise SousaDataError(
-                f"shard {job.kind}/{job.name} lacks {len(missing)} member(s) the split table "
+                f"shard {job.shard} lacks {len(missing)} member(s) the split table "
                 f"puts there (mismatched ids): {missing[:5]}"
             )
 
-    def _finish_sample(self, job: ShardJob, index: ShardIndex, members: dict, seen: set):
-        for name, data in members.items():
-            if name in index.selected:
+    def _finish_sample(self, job: ShardJob, labels, selected: dict, members: dict, seen: set):
+        for name in members:
+            if name in selected:
                 seen.add(name)
-                yield self._example(job, index, name, data, members)
-
-    def _example(self, job: ShardJob, index: ShardIndex, name: str, data: bytes, members: dict):
-        expected = index.sizes.get(name)
-        if expected is not None and expected != len(data):
-            raise SousaDataError(
-                f"member {name!r} of shard {job.kind}/{job.name} has {len(data)} bytes, "
-                f"the split table says {expected}"
-            )
-        example = dict(index.selected[name])
-        if job.kind == "audio":
-            check_flac_header(data, name, f"{job.kind}/{job.name}")
-            example["audio"] = {"bytes": data, "path": name}
-            midi_name = index.midi.get(name)
-            if midi_name is not None and midi_name not in members:
-                raise SousaDataError(
-                    f"shard {job.kind}/{job.name} lacks {midi_name!r}, which the split table "
-                    "says the sample has"
-                )
-            example["midi"] = members.get(midi_name) if midi_name else None
-        else:
-            example["midi"] = data
-        return example["sample_id"] if "sample_id" in example else _stem(name), example
+                example = sample_example(selected[name], labels, job.kind, members, job.shard)
+                yield example.get("sample_id", _stem(name)), example
