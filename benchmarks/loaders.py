@@ -7,7 +7,12 @@ KIND is one of
 - ``sousa``: ``sousa.load(ROOT, split=SPLIT, streaming=True)``, touching
   ``sample["audio"]["array"]`` (ROOT is the staging folder);
 - ``native``: ``datasets.load_dataset(ROOT, "audio", split=SPLIT, streaming=True)``, decoding
-  each ``sample["flac"]`` with torchcodec's ``get_all_samples()``.
+  each ``sample["flac"]`` with torchcodec's ``get_all_samples()``;
+- ``soundfile_2p``: the soundfile loop in 2 processes (a fork pool), arrays sent back to this
+  process as a training loop would receive them;
+- ``sousa_dl2`` / ``native_dl2``: ``torch.utils.data.DataLoader(ds, num_workers=2,
+  batch_size=None)`` over ``sousa``'s / ``native``'s streaming dataset (native decodes with
+  torchcodec inside the workers, in ``.map``, so both decode in the workers).
 
 LIMIT > 0 stops after that many samples. Imports happen before the clock starts (torch included:
 ``datasets`` imports it inside ``IterableDataset()`` whenever it is installed, which would
@@ -89,11 +94,74 @@ def sousa_threads_loop(root: Path, split: str) -> Callable[[], Iterable[object]]
     return sousa_loop(root, split, threads=2)
 
 
+def _decode(path: Path):
+    import soundfile as sf
+
+    return sf.read(path, dtype="float32")[0]
+
+
+def soundfile_2p_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """The soundfile loop in 2 worker processes; the arrays come back to this process."""
+    import multiprocessing
+
+    paths = split_audio_paths(root, split)
+
+    def run() -> Iterable[object]:
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            yield from pool.imap(_decode, paths, chunksize=4)
+
+    return run
+
+
+def _dataloader(ds, workers: int = 2):
+    """A training loop's `DataLoader` over an iterable dataset, one sample at a time."""
+    import torch.utils.data
+
+    return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+
+
+def sousa_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """`DataLoader(sousa.load(streaming=True), num_workers=2)`."""
+    import datasets  # noqa: F401
+    import torch  # noqa: F401
+
+    import sousa
+
+    def run() -> Iterable[object]:
+        ds = sousa.load(str(root), split=split, streaming=True)
+        for sample in _dataloader(ds):
+            yield sample["audio"]["array"]
+
+    return run
+
+
+def _native_decode(sample: dict) -> dict:
+    return {"array": sample["flac"].get_all_samples().data[0]}
+
+
+def native_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """`DataLoader(load_dataset(streaming=True).map(torchcodec decode), num_workers=2)`."""
+    import datasets
+    import torch  # noqa: F401
+    import torchcodec.decoders  # noqa: F401
+
+    def run() -> Iterable[object]:
+        ds = datasets.load_dataset(str(root), "audio", split=split, streaming=True)
+        ds = ds.map(_native_decode, remove_columns=["flac"])
+        for sample in _dataloader(ds):
+            yield sample["array"]
+
+    return run
+
+
 LOOPS = {
     "soundfile": soundfile_loop,
+    "soundfile_2p": soundfile_2p_loop,
     "sousa": sousa_loop,
     "sousa_threads": sousa_threads_loop,
+    "sousa_dl2": sousa_dl2_loop,
     "native": native_loop,
+    "native_dl2": native_dl2_loop,
 }
 
 

@@ -424,12 +424,13 @@ def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Tab
 
 BLOCK = 512  # a TAR header; members are padded to it
 END_OF_ARCHIVE = 2 * BLOCK  # two zero blocks close a sousa shard (no record padding)
-# Range reads: bytes a request costs beyond its body, for choosing between reading a shard's
-# selected members by range and streaming the whole shard (`use_ranges`). Measured with
-# benchmarks/selective.py (see BENCHMARKS.md, "Selective reads"): the break-even point of
-# range reads against a whole-shard stream, in bytes of shard, over the loopback Hub emulator
-# and on a local disk with a warm page cache.
-REQUEST_COST = {"remote": 256 * 1024, "local": 16 * 1024}
+# Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
+# time, for choosing between range reads of a shard's selected members and streaming it whole
+# (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
+# ~0.7-1.1 MB over the loopback Hub emulator (range reads win below ~10 % of a shard), ~56 KB
+# on a local disk with a warm page cache (range reads won up to 50 %). The real Hub's requests
+# cost more (TLS, redirects), so 1 MiB leans towards range reads there.
+REQUEST_COST = {"remote": 1024 * 1024, "local": 64 * 1024}
 MAX_GAP = 8 * 1024  # read across a gap this small rather than issue one more request
 
 

@@ -22,12 +22,12 @@ from .conftest import split_rows
 
 REPO = "user/sousa-selective"
 SPLITS = ("train", "validation", "test")
-SHARD_SIZE = 1_000_000  # ~30 samples of 0.5 s a shard: 7 train shards
+SHARD_SIZE = 4_000_000  # ~110 samples of 0.5 s a shard: 2 train shards, more than a request
 
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory) -> Path:
-    """300 samples of 0.5 s packaged into ~1 MB shards: a 2 % filter is a few samples."""
+    """300 samples of 0.5 s packaged into ~4 MB shards: a 2 % filter is a few samples."""
     root = tmp_path_factory.mktemp("selective")
     src = write_demo(root / "src", n_samples=300, seconds=0.5)
     package_dataset(PackageOptions(source=src, out=root / "hf_staging", shard_size=SHARD_SIZE))
