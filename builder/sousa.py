@@ -427,9 +427,10 @@ END_OF_ARCHIVE = 2 * BLOCK  # two zero blocks close a sousa shard (no record pad
 # Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
 # time, for choosing between range reads of a shard's selected members and streaming it whole
 # (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
-# ~0.7-1.1 MB over the loopback Hub emulator (range reads win below ~10 % of a shard), ~56 KB
-# on a local disk with a warm page cache (range reads won up to 50 %). The real Hub's requests
-# cost more (TLS, redirects), so 1 MiB leans towards range reads there.
+# 0.5-1.1 MB over the loopback Hub emulator (range reads win below ~10-20 % of a shard), 23-56
+# KB on a local disk with a warm page cache (range reads won up to 50 %). The real Hub's
+# requests cost more (TLS, redirects): 1 MiB, the emulator's upper figure, errs towards
+# streaming whole shards there.
 REQUEST_COST = {"remote": 1024 * 1024, "local": 64 * 1024}
 MAX_GAP = 8 * 1024  # read across a gap this small rather than issue one more request
 
