@@ -36,7 +36,7 @@ LOADER_LABELS = {
     "sousa": "`sousa.load(..., streaming=True)`",
     "sousa_threads": "`sousa.load(..., streaming=True, decode_threads=2)`",
     "native": '`datasets.load_dataset(..., "audio", streaming=True)` + torchcodec',
-    "soundfile_2p": "`soundfile.read` loop in 2 processes (fork pool, arrays sent back)",
+    "soundfile_2p": "`soundfile.read` loop in 2 processes (fork pool; arrays stay in the workers)",
     "sousa_dl2": "`DataLoader(sousa.load(..., streaming=True), num_workers=2)`",
     "native_dl2": "`DataLoader(load_dataset(..., streaming=True).map(torchcodec), num_workers=2)`",
 }

@@ -3,8 +3,11 @@
 It reads a sousa staging folder (= the Hub repo): the parquet split tables
 `data/{split}-00000-of-00001.parquet` say, for every sample, which TAR shard of `audio/` and
 `midi/` holds its files. The builder reads a split's table, keeps the rows selected by the
-config's `filter`, downloads ONLY the shards that hold selected rows and streams each of them
-once, front to back (`dl_manager.iter_archive`), matching every member against the table.
+config's `filter`, and reads only the shards that hold selected rows: each either streamed
+once, front to back (`dl_manager.iter_archive`), or, when the selected samples are a small
+part of it, by range reads of just their bytes (`{kind}_offset`: one request per run of
+adjacent samples, `plan_spans`; `use_ranges` decides, from a measured request cost). Either
+way every member read is matched against the table (name, size, FLAC marker).
 
 Configs: `audio` (default: label columns + `audio` + `midi`), `midi` (label columns + `midi`,
 the samples that have MIDI) and `labels` (label columns only, from the tables: no shard is

@@ -246,3 +246,29 @@ def test_decode_threads_stream_the_same_samples_decoded(staging, demo_template):
         np.testing.assert_array_equal(a["audio"]["array"], b["audio"]["array"])
     every = sousa.load(staging, streaming=True, decode_threads=2)
     assert all(isinstance(s["audio"]["array"], np.ndarray) for s in every["test"])
+
+
+def test_loading_uses_only_the_builders_public_names():
+    """loading.py imports only what the builder's `__all__` exports, and reads no private
+    attribute of a builder (issue 11: `_splits` was read from outside)."""
+    import ast
+
+    import sousa_builder.sousa as builder_module
+
+    tree = ast.parse((REPO / "sousa/loading.py").read_text())
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "sousa_builder.sousa"
+        for alias in node.names
+    ]
+    assert imported and set(imported) <= set(builder_module.__all__)
+    private = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "builder"
+        and node.attr.startswith("_")
+    ]
+    assert private == []
