@@ -10,6 +10,7 @@ KIND is one of
   each ``sample["flac"]`` with torchcodec's ``get_all_samples()``;
 - ``soundfile_2p``: the soundfile loop in 2 processes (a fork pool, each decoding every other
   file; only the lengths come back: the decode ceiling of 2 cores, no transfer);
+- ``null_dl2``: the same DataLoader over arrays made, not decoded (the transfer ceiling);
 - ``sousa_dl2`` / ``native_dl2``: ``torch.utils.data.DataLoader(ds, num_workers=2,
   batch_size=None)`` over ``sousa``'s / ``native``'s streaming dataset (native decodes with
   torchcodec inside the workers, in ``.map``, so both decode in the workers).
@@ -154,7 +155,39 @@ def native_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
     return run
 
 
+def _null_arrays(paths: list[Path]):
+    import numpy as np
+    import soundfile as sf
+    import torch.utils.data
+
+    frames = sf.info(str(paths[0])).frames if paths else 0
+
+    class Null(torch.utils.data.IterableDataset):
+        """The split's number of float32 arrays of one clip's length, made, not decoded."""
+
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            share = paths if info is None else paths[info.id :: info.num_workers]
+            for _ in share:
+                yield {"array": np.zeros(frames, dtype=np.float32), "sample_id": "x"}
+
+    return Null()
+
+
+def null_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """`DataLoader(num_workers=2)` over arrays made, not decoded: what moving a sample from a
+    worker to the training loop costs (the ceiling of any dataset under a DataLoader)."""
+    paths = split_audio_paths(root, split)
+
+    def run() -> Iterable[object]:
+        for sample in _dataloader(_null_arrays(paths)):
+            yield sample["array"]
+
+    return run
+
+
 LOOPS = {
+    "null_dl2": null_dl2_loop,
     "soundfile": soundfile_loop,
     "soundfile_2p": soundfile_2p_loop,
     "sousa": sousa_loop,

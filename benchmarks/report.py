@@ -25,6 +25,7 @@ PACKER_LABELS = {
 LOADERS = (
     "soundfile",
     "soundfile_2p",
+    "null_dl2",
     "sousa",
     "sousa_threads",
     "sousa_dl2",
@@ -37,6 +38,7 @@ LOADER_LABELS = {
     "sousa_threads": "`sousa.load(..., streaming=True, decode_threads=2)`",
     "native": '`datasets.load_dataset(..., "audio", streaming=True)` + torchcodec',
     "soundfile_2p": "`soundfile.read` loop in 2 processes (fork pool; arrays stay in the workers)",
+    "null_dl2": "`DataLoader(num_workers=2)` over arrays made, not decoded (transfer ceiling)",
     "sousa_dl2": "`DataLoader(sousa.load(..., streaming=True), num_workers=2)`",
     "native_dl2": "`DataLoader(load_dataset(..., streaming=True).map(torchcodec), num_workers=2)`",
 }

@@ -191,7 +191,7 @@ def measure_loading(src: Path, staging: Path, rounds: int, skip_native: bool) ->
 
     flac = split_audio_paths(src, split)[:n_all]
     flac_bytes = sum(p.stat().st_size for p in flac)
-    loaders = {"soundfile": src, "soundfile_2p": src}
+    loaders = {"soundfile": src, "soundfile_2p": src, "null_dl2": src}
     unavailable = sousa_load_available()
     if unavailable is None:
         loaders["sousa"] = staging

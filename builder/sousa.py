@@ -4,10 +4,12 @@ It reads a sousa staging folder (= the Hub repo): the parquet split tables
 `data/{split}-00000-of-00001.parquet` say, for every sample, which TAR shard of `audio/` and
 `midi/` holds its files. The builder reads a split's table, keeps the rows selected by the
 config's `filter`, and reads only the shards that hold selected rows: each either streamed
-once, front to back (`dl_manager.iter_archive`), or, when the selected samples are a small
-part of it, by range reads of just their bytes (`{kind}_offset`: one request per run of
-adjacent samples, `plan_spans`; `use_ranges` decides, from a measured request cost). Either
-way every member read is matched against the table (name, size, FLAC marker).
+once, front to back (downloaded by `dl_manager`, or opened by URL when streaming, and walked
+by `tar_members`, a reader of the one TAR dialect sousa writes), or, when the selected
+samples are a small part of it, by range reads of just their bytes (`{kind}_offset`: one
+request per run of adjacent samples, `plan_spans`; `use_ranges` decides, from a measured
+request cost). Either way every member read is matched against the table (name, size, FLAC
+marker).
 
 Configs: `audio` (default: label columns + `audio` + `midi`), `midi` (label columns + `midi`,
 the samples that have MIDI) and `labels` (label columns only, from the tables: no shard is
@@ -64,7 +66,6 @@ import json
 import math
 import os
 import posixpath
-import tarfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -427,6 +428,7 @@ def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Tab
 
 BLOCK = 512  # a TAR header; members are padded to it
 END_OF_ARCHIVE = 2 * BLOCK  # two zero blocks close a sousa shard (no record padding)
+ZERO_BLOCK = bytes(BLOCK)
 # Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
 # time, for choosing between range reads of a shard's selected members and streaming it whole
 # (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
@@ -560,29 +562,75 @@ def read_exactly(f: BinaryIO, start: int, length: int, where: str) -> bytes:
     return data
 
 
+def tar_header(header: bytes, shard: str, offset: int) -> tuple[str, int]:
+    """(name, size) of the ustar header at `offset` of a shard, its checksum verified.
+
+    sousa writes one TAR dialect (ustar, regular files, names under 100 bytes, no pax): this
+    reads it with a few slices, where `tarfile` spent ~140 µs a member (profile of a
+    streaming pass, BENCHMARKS.md)."""
+    try:
+        checksum = int(header[148:156].split(b"\0", 1)[0].strip() or b"-1", 8)
+        size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        checksum = size = -1
+    if checksum != sum(header) - sum(header[148:156]) + 8 * 32 or size < 0:
+        raise SousaDataError(
+            f"shard {shard}: no TAR header at offset {offset}: the split table's offsets do "
+            "not match the shard, or the shard is damaged"
+        )
+    name = header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    prefix = header[345:500].split(b"\0", 1)[0]
+    if prefix:
+        name = f"{prefix.decode('utf-8', 'surrogateescape')}/{name}"
+    if header[156:157] not in (b"0", b"\0"):
+        raise SousaDataError(f"shard {shard}: unexpected TAR entry {name!r} (not a file)")
+    return name, size
+
+
 def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
     """The TAR members (name → bytes) in a span read at `start` of a shard: each header's
     checksum, name and size are parsed, so offsets that miss a header are caught here."""
     members, pos = {}, 0
     while pos + BLOCK <= len(data):
         header = data[pos : pos + BLOCK]
-        if header == bytes(BLOCK):
+        if header == ZERO_BLOCK:
             break  # the end-of-archive blocks
-        try:
-            info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
-        except tarfile.HeaderError as err:
-            raise SousaDataError(
-                f"shard {shard}: no TAR header at offset {start + pos} ({err}): the split "
-                "table's offsets do not match the shard"
-            ) from err
-        if not info.isreg():
-            raise SousaDataError(f"shard {shard}: unexpected TAR entry {info.name!r}")
-        body = data[pos + BLOCK : pos + BLOCK + info.size]
-        if len(body) != info.size:
-            raise SousaDataError(f"shard {shard}: member {info.name!r} runs past its span")
-        members[info.name] = body
-        pos += BLOCK + -(-info.size // BLOCK) * BLOCK
+        name, size = tar_header(header, shard, start + pos)
+        body = data[pos + BLOCK : pos + BLOCK + size]
+        if len(body) != size:
+            raise SousaDataError(f"shard {shard}: member {name!r} runs past its span")
+        members[name] = body
+        pos += BLOCK + -(-size // BLOCK) * BLOCK
     return members
+
+
+def tar_members(f: BinaryIO, shard: str) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of every member of a shard read front to back from `f`, to the
+    end-of-archive blocks; a short read is a truncated shard."""
+    offset = 0
+    while True:
+        header = _read_full(f, BLOCK)
+        if header == ZERO_BLOCK:
+            return
+        if len(header) < BLOCK:
+            raise SousaDataError(f"shard {shard}: truncated at offset {offset + len(header)}")
+        name, size = tar_header(header, shard, offset)
+        padded = -(-size // BLOCK) * BLOCK
+        data = _read_full(f, padded)
+        if len(data) < size:
+            raise SousaDataError(f"shard {shard}: truncated in member {name!r}")
+        yield name, data[:size] if padded != size else data
+        offset += BLOCK + padded
+
+
+def _read_full(f: BinaryIO, n: int) -> bytes:
+    data = f.read(n)
+    while len(data) < n:  # a stream may return less than asked before its end
+        more = f.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, shard: str,
@@ -610,7 +658,7 @@ class ShardJob:
     name: str  # shard file name inside the kind's folder
     rows: pa.Table  # the filter's rows in this shard, in offset order
     members: pa.ChunkedArray  # member names of ALL the table's rows in this shard
-    archive: Any = None  # streamed: dl_manager.iter_archive(path), (name, file object) pairs
+    archive: str | None = None  # streamed: the downloaded path (streaming: the URL)
     url: str | None = None  # range-read: the shard's path or URL
     size: int = 0  # range-read: the shard's size (manifest)
     spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`)
@@ -744,7 +792,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
             jobs.append(job)
         paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
         for i, path in zip(streamed, paths):
-            jobs[i] = replace(jobs[i], archive=dl_manager.iter_archive(path))
+            jobs[i] = replace(jobs[i], archive=path)
         return jobs
 
     # -- examples ----------------------------------------------------------------------------
@@ -777,8 +825,18 @@ class Sousa(datasets.GeneratorBasedBuilder):
         selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}
         wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
         seen: set = set()
+        with xopen(job.archive, "rb", download_config=self._download_config) as f:
+            yield from self._walk(job, labels, selected, wanted, stems, f, seen)
+        missing = sorted(set(selected) - seen)
+        if missing:
+            raise SousaDataError(
+                f"shard {job.shard} lacks {len(missing)} member(s) the split table "
+                f"puts there (mismatched ids): {missing[:5]}"
+            )
+
+    def _walk(self, job: ShardJob, labels, selected: dict, wanted: set, stems, f, seen: set):
         stem, members = None, {}
-        for name, fileobj in job.archive:
+        for name, data in tar_members(f, job.shard):
             if _stem(name) not in stems:
                 raise SousaDataError(
                     f"member {name!r} of shard {job.shard} belongs to no sample of "
@@ -788,14 +846,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
                 yield from self._finish_sample(job, labels, selected, members, seen)
                 stem, members = _stem(name), {}
             if name in wanted:
-                members[name] = fileobj.read()
+                members[name] = data
         yield from self._finish_sample(job, labels, selected, members, seen)
-        missing = sorted(set(selected) - seen)
-        if missing:
-            raise SousaDataError(
-                f"shard {job.shard} lacks {len(missing)} member(s) the split table "
-                f"puts there (mismatched ids): {missing[:5]}"
-            )
 
     def _finish_sample(self, job: ShardJob, labels, selected: dict, members: dict, seen: set):
         for name in members:
