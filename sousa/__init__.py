@@ -16,10 +16,13 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "InputError": "errors",
-    "ShardInfo": "shards",
-    "create_sharded_archives": "shards",
-    "HubConfig": "uploader",
-    "DatasetUploader": "uploader",
+    "SourceChangedError": "errors",
+    "ShardInfo": "compat",
+    "create_sharded_archives": "compat",
+    "HubConfig": "compat",
+    "DatasetUploader": "compat",
+    "PackageOptions": "pipeline",
+    "package_dataset": "pipeline",
     "load": "loading",
     "fetch": "loading",
 }

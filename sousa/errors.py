@@ -11,6 +11,14 @@ class InputError(Exception):
     """
 
 
+class SourceChangedError(RuntimeError):
+    """A source file changed while it was being packaged; exit status 1.
+
+    Not an `InputError`: the input was valid when it was checked, before writing began. The
+    file being written is discarded (atomic writes), and a re-run packages the new contents.
+    """
+
+
 class PushError(RuntimeError):
     """An upload stopped midway (a failed commit, a dropped connection); exit status 1.
 

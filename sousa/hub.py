@@ -24,7 +24,7 @@ from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
 from tqdm import tqdm
 
 from .errors import InputError, PushError, first_values
-from .plan import HUB_MAX_FILE_BYTES, check_hub_file_limits
+from .limits import HUB_MAX_FILE_BYTES, check_hub_file_limits
 from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")

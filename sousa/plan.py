@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .errors import InputError, first_values
+from .errors import InputError
 from .layout import (
     MEDIA_KINDS,
     MEMBER_EXTENSIONS,
@@ -24,14 +24,11 @@ from .layout import (
     shard_path,
     split_table_path,
 )
+from .limits import check_hub_file_limits
 from .shards import Member, ShardInfo, cut, member_span, shard_size
 from .shards import locations as locations_of
 from .source import MediaFile, Sample, Source
 from .tables import shard_columns, split_table
-
-HUB_MAX_FILES_PER_REPO = 100_000
-HUB_MAX_FILES_PER_FOLDER = 10_000
-HUB_MAX_FILE_BYTES = 50 * 10**9
 
 
 @dataclass
@@ -64,6 +61,15 @@ class SampleShard:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", shard_size(size for _, size in self.layout()))
+
+    @property
+    def name(self) -> str:
+        """The shard's file name inside its kind's folder (the `{kind}_shard` column)."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def split(self) -> str:
+        return self.samples[0].split
 
     def layout(self) -> Iterator[tuple[str, int]]:
         for sample, json_size in zip(self.samples, self.json_sizes):
@@ -139,7 +145,7 @@ def _plan_split_shards(
             plan.shards.append(shard)
             media_names = (f"{s.key}.{MEMBER_EXTENSIONS[kind]}" for s in shard.samples)
             media = {name: s.sample_id for name, s in zip(media_names, shard.samples)}
-            for info in locations_of(shard):
+            for info in locations_of(shard.name, shard.layout()):
                 if info.filename in media:
                     locations[kind][media[info.filename]] = info
     return locations
@@ -168,19 +174,3 @@ def _plan_split_copies(plan: Plan, samples: list[Sample]) -> dict[str, pa.Array]
             dests.append(dest)
         columns[kind] = pa.array(dests, type=pa.string())
     return columns
-
-
-def check_hub_file_limits(paths: list[str]) -> None:
-    """The Hub takes at most 100,000 files a repo and 10,000 a folder."""
-    per_folder: dict[str, int] = {}
-    for path in paths:
-        folder = path.rsplit("/", 1)[0] if "/" in path else "."
-        per_folder[folder] = per_folder.get(folder, 0) + 1
-    crowded = [f"{f}/ has {n}" for f, n in per_folder.items() if n > HUB_MAX_FILES_PER_FOLDER]
-    if len(paths) > HUB_MAX_FILES_PER_REPO or crowded:
-        raise InputError(
-            f"this layout has {len(paths):,} files, over the Hub's limits of "
-            f"{HUB_MAX_FILES_PER_REPO:,} a repo and {HUB_MAX_FILES_PER_FOLDER:,} a folder "
-            f"({first_values(sorted(crowded)) or 'too many in all'}); "
-            "package with TAR shards instead (drop --no-sharding)"
-        )

@@ -19,11 +19,10 @@ import queue
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from .errors import InputError
+from .errors import SourceChangedError
 from .staging import FileDigest, atomic_path
 
 BLOCK = 512
@@ -54,37 +53,6 @@ class Member:
     data: bytes | None = None
 
 
-class Shard(Protocol):
-    """What the writer needs of a planned shard; `ShardPlan` and `plan.SampleShard` are two."""
-
-    path: str  # relative to the output folder, e.g. "audio/train-00000.tar"
-    size: int  # exact bytes of the shard, headers, padding and end included
-
-    def layout(self) -> Iterable[tuple[str, int]]:
-        """(member name, size) in archive order: enough to know every offset."""
-
-    def iter_members(self) -> Iterable[Member]:
-        """The members in archive order, with their bytes or source file: for writing."""
-
-
-@dataclass(frozen=True)
-class ShardPlan:
-    """A shard whose members are listed one by one (the seed's `create_sharded_archives`)."""
-
-    path: str
-    members: tuple[Member, ...]
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "size", shard_size(m.size for m in self.members))
-
-    def layout(self) -> Iterator[tuple[str, int]]:
-        return ((m.name, m.size) for m in self.members)
-
-    def iter_members(self) -> Iterator[Member]:
-        return iter(self.members)
-
-
 def member_span(size: int) -> int:
     """Bytes a member takes in the archive: header plus data rounded up to a block."""
     return BLOCK + -(-size // BLOCK) * BLOCK
@@ -94,12 +62,11 @@ def shard_size(member_sizes: Iterable[int]) -> int:
     return sum(member_span(size) for size in member_sizes) + END_OF_ARCHIVE
 
 
-def locations(shard: Shard) -> Iterator[ShardInfo]:
-    """Where each member's data lies in the shard, from the layout alone."""
-    name = shard.path.rsplit("/", 1)[-1]
+def locations(shard_name: str, layout: Iterable[tuple[str, int]]) -> Iterator[ShardInfo]:
+    """Where each member's data lies in the shard, from its (name, size) layout alone."""
     position = 0
-    for member, size in shard.layout():
-        yield ShardInfo(name, member, position + BLOCK, size)
+    for member, size in layout:
+        yield ShardInfo(shard_name, member, position + BLOCK, size)
         position += member_span(size)
 
 
@@ -121,10 +88,6 @@ def cut(group_spans: Iterable[int], target_size: int) -> list[range]:
         size += span
         count = i + 1
     return [range(a, b) for a, b in zip(starts, [*starts[1:], count])]
-
-
-def shard_path(folder: str, split: str, index: int) -> str:
-    return f"{folder}/{split}-{index:05d}.tar" if folder else f"{split}-{index:05d}.tar"
 
 
 def tar_header(name: str, size: int) -> bytes:
@@ -169,8 +132,8 @@ def _header_template() -> bytes:
 _HEADER_TEMPLATE = _header_template()
 
 
-def write_shard(plan: Shard, out_path: Path) -> FileDigest:
-    """Write one shard under a temporary name and rename it when complete.
+def write_shard(out_path: Path, members: Iterable[Member], size: int) -> FileDigest:
+    """Write one shard of `size` bytes under a temporary name; rename it when complete.
 
     Small members go through one large buffer (few system calls for many small files); a
     member of `KERNEL_COPY_MIN` bytes or more is copied by the kernel (`os.copy_file_range`).
@@ -179,7 +142,7 @@ def write_shard(plan: Shard, out_path: Path) -> FileDigest:
     with atomic_path(out_path) as tmp, open(tmp, "wb", buffering=0) as out:
         sink = _HashingSink(out)
         try:
-            for member in plan.iter_members():
+            for member in members:
                 sink.write(tar_header(member.name, member.size))
                 if member.data is not None:
                     sink.write(member.data)
@@ -192,7 +155,10 @@ def write_shard(plan: Shard, out_path: Path) -> FileDigest:
             sha256 = sink.finish()
         finally:
             sink.close()
-    return FileDigest(plan.size, sha256)
+        written = os.fstat(out.fileno()).st_size
+        if written != size:  # every offset in the split tables would be wrong
+            raise RuntimeError(f"{out_path}: wrote {written} bytes, the plan says {size}")
+    return FileDigest(size, sha256)
 
 
 class _HashingSink:
@@ -295,7 +261,10 @@ def _hash_file(h, member: Member) -> None:
 
 def _check_size(member: Member, size: int) -> None:
     if size != member.size:
-        raise InputError(f"{member.source}: changed size while being packaged")
+        raise SourceChangedError(
+            f"{member.source}: changed size while being packaged ({member.size} bytes when "
+            f"planned, {size} now)"
+        )
 
 
 def _copy_range(src, out, count: int) -> int:
@@ -314,42 +283,6 @@ def _copy_range(src, out, count: int) -> int:
 
 
 _KERNEL_COPY = hasattr(os, "copy_file_range")
-
-
-def create_sharded_archives(
-    source_dir: Path,
-    output_dir: Path,
-    filenames_by_split: dict[str, list[str]],
-    target_shard_size_bytes: int = DEFAULT_SHARD_SIZE,
-    extension: str = "flac",
-) -> dict[str, ShardInfo]:
-    """Pack the named files of each split into `{split}-{i:05d}.tar` shards (the seed's API).
-
-    Each file is its own member, named as given, in sorted order. Unlike the seed plan, a
-    missing file is an error rather than a warning: a shard map must not silently lack files.
-    `extension` is kept for the seed's signature; members keep their own names.
-    """
-    source_dir, output_dir = Path(source_dir), Path(output_dir)
-    groups: dict[str, list[Member]] = {}
-    missing: list[str] = []
-    for split, filenames in filenames_by_split.items():
-        groups[split] = []
-        for filename in sorted(filenames):
-            path = source_dir / filename
-            if not path.is_file():
-                missing.append(str(path))
-                continue
-            groups[split].append(Member(filename, path.stat().st_size, source=str(path)))
-    if missing:
-        raise InputError(f"{len(missing)} {extension} file(s) are missing: {missing[:5]}")
-    result: dict[str, ShardInfo] = {}
-    for split, members in groups.items():
-        spans = [member_span(m.size) for m in members]
-        for i, indices in enumerate(cut(spans, target_shard_size_bytes)):
-            shard = ShardPlan(shard_path("", split, i), tuple(members[j] for j in indices))
-            write_shard(shard, output_dir / shard.path)
-            result.update((info.filename, info) for info in locations(shard))
-    return result
 
 
 def sha256_file(path: Path) -> str:

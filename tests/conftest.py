@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sousa.demo import write_demo
-from sousa.package import PackageOptions, package_dataset
+from sousa.pipeline import PackageOptions, package_dataset
 
 SMALL_SHARD = 400_000  # bytes: several shards per split for the 40-sample demo
 
@@ -64,6 +64,21 @@ def rewrite_samples(root: Path, change) -> None:
     table = pq.read_table(path)
     columns = change(table.to_pydict())
     pq.write_table(pa.table(columns, schema=table.schema), path)
+
+
+def big_sparse_first_sample(source: Path, size: int = 128 * 2**20) -> Path:
+    """Point the first sample's audio at a big sparse file (sorts last in train): packaging it
+    takes long enough to kill the packager mid-shard. Delete it after the test."""
+    big = source / "audio" / "zz_big.flac"
+    with open(big, "wb") as f:
+        f.truncate(size)
+
+    def point(columns):
+        columns["audio_path"][0] = "audio/zz_big.flac"
+        return columns
+
+    rewrite_samples(source, point)
+    return big
 
 
 def write_flac(path: Path, seconds: float = 0.1, seed: int = 0, rate: int = 44_100) -> Path:

@@ -11,7 +11,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from sousa.card import features_yaml, json_safe_schema
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
-from sousa.package import PackageOptions, package_dataset
+from sousa.pipeline import PackageOptions, package_dataset
 
 
 def datasets_features(config: str, label_schema: pa.Schema) -> Features:

@@ -11,8 +11,8 @@ import json
 import pandas as pd
 import pytest
 
+from sousa import DatasetUploader, HubConfig
 from sousa.demo import midi_file_bytes
-from sousa.uploader import DatasetUploader, HubConfig
 
 from .conftest import write_flac
 

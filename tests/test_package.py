@@ -19,11 +19,12 @@ from sousa import shards as shards_module
 from sousa import tables as tables_module
 from sousa.demo import write_demo
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
-from sousa.package import PackageOptions, main, package_dataset, parse_size
+from sousa.package import main, parse_size
+from sousa.pipeline import PackageOptions, package_dataset
 from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
 from sousa.staging import MANIFEST
 
-from .conftest import SMALL_SHARD, rewrite_samples, source_rows, split_rows, tree_digest
+from .conftest import SMALL_SHARD, big_sparse_first_sample, source_rows, split_rows, tree_digest
 
 
 def read_range(path: Path, offset: int, size: int) -> bytes:
@@ -306,9 +307,9 @@ def test_no_sharding_writes_one_file_per_media_file(source, tmp_path):
 
 
 def test_no_sharding_refuses_layouts_over_the_hub_file_limits(source, monkeypatch, capsys):
-    import sousa.plan
+    import sousa.limits
 
-    monkeypatch.setattr(sousa.plan, "HUB_MAX_FILES_PER_FOLDER", 30)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_FOLDER", 30)
     assert main([str(source), "--no-sharding", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "audio/ has 40" in err and "--no-sharding" in err
@@ -357,15 +358,7 @@ def test_a_process_killed_mid_shard_leaves_no_partial_file_and_the_rerun_complet
     import sys
     import time
 
-    big = source / "audio" / "zz_big.flac"  # 128 MB, sparse: a long window; sorts last in train
-    with open(big, "wb") as f:
-        f.truncate(128 * 2**20)
-
-    def point(columns):
-        columns["audio_path"][0] = "audio/zz_big.flac"
-        return columns
-
-    rewrite_samples(source, point)
+    big = big_sparse_first_sample(source)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "sousa.package", str(source), "--out", str(out), "--quiet"]
     command += ["--shard-size", "400KB"]

@@ -1,0 +1,251 @@
+"""Package a generated SOUSA folder into a staging folder: the library behind the CLI.
+
+source folder → validated `Source` → `Plan` → shards, tables, card, builder → manifest (last).
+`package_dataset(PackageOptions(...))` runs it all; `plan_package` stops before writing (the
+dry run). `sousa/package.py` is the command line over these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import __version__
+from .card import build_card
+from .errors import InputError
+from .layout import BUILDER_PATH, CARD_PATH, MANIFEST_PATH, MEDIA_KINDS, SPLITS
+from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
+from .plan import Plan, SampleShard, build_plan
+from .shard_pool import write_shards
+from .shards import DEFAULT_SHARD_SIZE
+from .source import STAGING_DEFAULT_NAME, Source, Unassigned, read_source
+from .staging import (
+    FileDigest,
+    atomic_writer,
+    prepare_out_dir,
+    read_manifest,
+    remove_stale,
+    write_bytes_atomic,
+    write_manifest,
+)
+from .tables import write_auxiliary, write_table
+
+# Options that cannot change a byte of the output: left out of the reuse fingerprint.
+# (--quiet, --token and the push options never reach PackageOptions.)
+OUTPUT_NEUTRAL_OPTIONS = frozenset({"source", "out", "overwrite", "workers"})
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    """Everything that decides the staging folder's bytes, plus `out`, `overwrite`, `workers`."""
+
+    source: Path
+    out: Path | None = None
+    shard_size: int = DEFAULT_SHARD_SIZE
+    include_audio: bool = True
+    include_midi: bool = True
+    sharding: bool = True
+    unassigned: Unassigned = "error"
+    allow_missing: bool = False
+    overwrite: bool = False
+    workers: int = 1
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path(self.source) / STAGING_DEFAULT_NAME
+
+    def fingerprint_fields(self) -> dict:
+        """Every option that can change the output, and the code that writes it."""
+        fields = {k: v for k, v in asdict(self).items() if k not in OUTPUT_NEUTRAL_OPTIONS}
+        return fields | {"sousa": __version__, "code": code_fingerprint()}
+
+
+def code_fingerprint(package_dir: Path | None = None) -> str:
+    """sha256 over the packager's own source files (and the builder it copies).
+
+    Part of the reuse key: after any edit to the code, an unchanged source is packaged again
+    rather than served from a staging folder an older version wrote.
+    """
+    package_dir = package_dir or Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        h.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    h.update(hashlib.sha256(builder_source()).digest())
+    return h.hexdigest()
+
+
+@dataclass
+class Summary:
+    """What a packaging run produced, for the final report and the push checks."""
+
+    out: Path
+    samples: dict[str, int]
+    shards: dict[str, int]
+    files: dict[str, int]  # relative path → size
+    media_files: dict[str, int]  # source media files packaged, by kind ("audio", "midi")
+    missing: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    reused: bool = False
+
+    def lines(self) -> list[str]:
+        largest = max(self.files.values(), default=0)
+        per_folder: dict[str, int] = {}
+        for path in self.files:
+            folder = path.rsplit("/", 1)[0] if "/" in path else "."
+            per_folder[folder] = per_folder.get(folder, 0) + 1
+        lines = [
+            f"staging folder: {self.out}" + (" (unchanged source: reused)" if self.reused else ""),
+            "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
+            "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
+            f"files: {sum(self.media_files.values())} source media files → "
+            f"{len(self.files)} staged files, "
+            f"{sum(self.files.values()):,} bytes",
+            f"Hub limits: {len(self.files):,}/{HUB_MAX_FILES_PER_REPO:,} files a repo, "
+            f"{max(per_folder.values(), default=0):,}/{HUB_MAX_FILES_PER_FOLDER:,} a folder, "
+            f"largest file {largest:,}/{HUB_MAX_FILE_BYTES:,} bytes",
+        ]
+        if self.missing:
+            lines.append(
+                f"missing media packaged as null: {len(self.missing)} ({self.missing[:3]})"
+            )
+        if self.dropped:
+            lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
+        return lines
+
+
+def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
+    """Package `options.source` into `options.out_dir`; reuse it if already complete and current."""
+    source, plan = plan_package(options)
+    out = options.out_dir
+    fingerprint = source.fingerprint(options.fingerprint_fields())
+    if _is_current(out, fingerprint):
+        return summarize(plan, out, read_manifest(out)["files"], reused=True)
+    prepare_out_dir(out, options.overwrite)
+    digests = write_plan(plan, out, options.workers, progress)
+    remove_stale(out, set(digests))
+    write_manifest(out, digests, fingerprint)
+    return summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
+
+
+def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
+    """Read, validate and plan: everything short of writing (this is `--dry-run`)."""
+    out = options.out_dir.resolve()
+    root = Path(options.source).resolve()
+    if out == root or root.is_relative_to(out):
+        raise InputError(f"--out {options.out_dir}: would overwrite the source folder {root}")
+    if options.shard_size <= 0:
+        raise InputError(f"--shard-size must be positive, got {options.shard_size}")
+    source = read_source(
+        root,
+        include_audio=options.include_audio,
+        include_midi=options.include_midi,
+        unassigned=options.unassigned,
+        allow_missing=options.allow_missing,
+    )
+    return source, build_plan(source, options.shard_size, sharded=options.sharding)
+
+
+def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str, FileDigest]:
+    """Write every planned file (shards in `workers` processes), then the card and builder."""
+    with _progress_bar(plan.shards, progress) as bar:
+        digests = write_shards(plan.shards, out, workers, lambda shard: bar.update(shard.size))
+    for dest, src in sorted(plan.copies.items()):
+        digests[dest] = _copy_file(src, out / dest)
+    for rel, table in plan.tables.items():
+        digests[rel] = write_table(table, out / rel)
+    ids_by_split = {
+        split: [s.sample_id for s in plan.source.splits[split]]
+        for split in SPLITS
+        if plan.source.splits[split]
+    }
+    for name, path in plan.source.auxiliary.items():
+        digests |= write_auxiliary(name, path, ids_by_split, out)
+    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder_source())
+    card = build_card(
+        plan.source.readme,
+        plan.source.labels.schema,
+        split_stats(plan),
+        {p: d.size for p, d in digests.items()},
+    )
+    digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
+    return digests
+
+
+def builder_source() -> bytes:
+    """The reference loader, copied into every staging folder as builder/sousa.py."""
+    return resources.files("sousa_builder").joinpath("sousa.py").read_bytes()
+
+
+class _QuietMonitorBar(tqdm):
+    """A progress bar that starts no monitor thread, so forking workers is safe at any time."""
+
+    monitor_interval = 0
+
+
+def _progress_bar(shards: list[SampleShard], progress: bool) -> tqdm:
+    total = sum(s.size for s in shards)
+    return _QuietMonitorBar(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc="packing shards",
+        file=sys.stderr,
+        disable=not progress,
+    )
+
+
+def _copy_file(src: Path, dest: Path) -> FileDigest:
+    with open(src, "rb") as f, atomic_writer(dest) as out:
+        shutil.copyfileobj(f, out, 1 << 20)
+    return out.digest
+
+
+def split_stats(plan: Plan) -> dict[str, dict[str, tuple[int, int]]]:
+    """config → split → (samples in the config's shards, bytes of those shards)."""
+    stats: dict[str, dict[str, tuple[int, int]]] = {}
+    for shard in plan.shards:
+        n, size = stats.setdefault(shard.kind, {}).get(shard.split, (0, 0))
+        stats[shard.kind][shard.split] = (n + len(shard.samples), size + shard.size)
+    return stats
+
+
+def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = False) -> Summary:
+    source = plan.source
+    shards: dict[str, int] = {}
+    for shard in plan.shards:
+        shards[shard.kind] = shards.get(shard.kind, 0) + 1
+    media = {
+        kind: sum(getattr(s, kind) is not None for s in source.samples) for kind in MEDIA_KINDS
+    }
+    return Summary(
+        out=out,
+        samples={split: len(source.splits[split]) for split in SPLITS},
+        shards=shards,
+        files={p: f["size"] for p, f in files.items()}
+        | {MANIFEST_PATH: (out / MANIFEST_PATH).stat().st_size},
+        media_files=media,
+        missing=source.missing,
+        dropped=source.dropped,
+        reused=reused,
+    )
+
+
+def _is_current(out: Path, fingerprint: str) -> bool:
+    """A complete staging folder made from this very input, every file present at its size."""
+    try:
+        manifest = read_manifest(out)
+    except InputError:
+        return False
+    if manifest.get("source_fingerprint") != fingerprint:
+        return False
+    return all(
+        (out / p).is_file() and (out / p).stat().st_size == f["size"]
+        for p, f in manifest["files"].items()
+    )
