@@ -16,7 +16,7 @@ from sousa_builder.sousa import Sousa, SousaDataError
 import sousa
 from sousa.demo import write_demo
 from sousa.hub import push
-from sousa.package import PackageOptions, package_dataset
+from sousa.pipeline import PackageOptions, package_dataset
 
 from .conftest import split_rows
 
