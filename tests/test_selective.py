@@ -222,3 +222,17 @@ def test_range_read_refuses_a_member_name_the_table_does_not_have(damaged):
     _, b = one_sample(damaged)
     with pytest.raises(SousaDataError, match="belongs to no sample of the split table"):
         list(b.as_streaming_dataset(split="train"))
+
+
+def test_range_jobs_are_shared_among_dataloader_workers(wide):
+    """Range-read shards are jobs in the one `gen_kwargs` list `datasets` splits among
+    DataLoader workers: every selected sample arrives exactly once."""
+    torch = pytest.importorskip("torch")
+    staging = wide / "hf_staging"
+    chosen = two_percent(staging)
+    ids = [r["sample_id"] for r in chosen]
+    ds = sousa.load(staging, split="train", streaming=True, filter={"sample_id": ids})
+    assert ds.num_shards == len({r["audio_shard"] for r in chosen}) >= 2
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    got = [sample["sample_id"] for sample in loader]
+    assert sorted(got) == sorted(ids)
