@@ -10,6 +10,8 @@ KIND is one of
   each ``sample["flac"]`` with torchcodec's ``get_all_samples()``;
 - ``soundfile_2p``: the soundfile loop in 2 processes (a fork pool, each decoding every other
   file; only the lengths come back: the decode ceiling of 2 cores, no transfer);
+- ``sousa_dl2_np``: ``sousa_dl2`` with ``collate_fn`` leaving samples as they are (numpy
+  arrays pickled through the workers' pipe rather than tensors in shared memory);
 - ``null_dl2``: the same DataLoader over arrays made, not decoded (the transfer ceiling);
 - ``sousa_dl2`` / ``native_dl2``: ``torch.utils.data.DataLoader(ds, num_workers=2,
   batch_size=None)`` over ``sousa``'s / ``native``'s streaming dataset (native decodes with
@@ -114,14 +116,22 @@ def soundfile_2p_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
     return run
 
 
-def _dataloader(ds, workers: int = 2):
-    """A training loop's `DataLoader` over an iterable dataset, one sample at a time."""
+def _as_is(sample):
+    return sample
+
+
+def _dataloader(ds, workers: int = 2, numpy: bool = False):
+    """A training loop's `DataLoader` over an iterable dataset, one sample at a time.
+
+    `numpy`: `collate_fn` that leaves samples as they are, so arrays travel pickled through
+    the workers' pipe instead of as tensors in a new shared-memory segment each."""
     import torch.utils.data
 
-    return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+    extra = {"collate_fn": _as_is} if numpy else {}
+    return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers, **extra)
 
 
-def sousa_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+def sousa_dl2_loop(root: Path, split: str, numpy: bool = False) -> Callable[[], Iterable[object]]:
     """`DataLoader(sousa.load(streaming=True), num_workers=2)`."""
     import datasets  # noqa: F401
     import torch  # noqa: F401
@@ -130,10 +140,15 @@ def sousa_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
 
     def run() -> Iterable[object]:
         ds = sousa.load(str(root), split=split, streaming=True)
-        for sample in _dataloader(ds):
+        for sample in _dataloader(ds, numpy=numpy):
             yield sample["audio"]["array"]
 
     return run
+
+
+def sousa_dl2_np_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
+    """The same with `collate_fn=_as_is`: numpy arrays through the pipe."""
+    return sousa_dl2_loop(root, split, numpy=True)
 
 
 def _native_decode(sample: dict) -> dict:
@@ -193,6 +208,7 @@ LOOPS = {
     "sousa": sousa_loop,
     "sousa_threads": sousa_threads_loop,
     "sousa_dl2": sousa_dl2_loop,
+    "sousa_dl2_np": sousa_dl2_np_loop,
     "native": native_loop,
     "native_dl2": native_dl2_loop,
 }

@@ -29,6 +29,7 @@ LOADERS = (
     "sousa",
     "sousa_threads",
     "sousa_dl2",
+    "sousa_dl2_np",
     "native",
     "native_dl2",
 )
@@ -40,6 +41,7 @@ LOADER_LABELS = {
     "soundfile_2p": "`soundfile.read` loop in 2 processes (fork pool; arrays stay in the workers)",
     "null_dl2": "`DataLoader(num_workers=2)` over arrays made, not decoded (transfer ceiling)",
     "sousa_dl2": "`DataLoader(sousa.load(..., streaming=True), num_workers=2)`",
+    "sousa_dl2_np": "… the same with `collate_fn=lambda s: s` (numpy arrays through the pipe)",
     "native_dl2": "`DataLoader(load_dataset(..., streaming=True).map(torchcodec), num_workers=2)`",
 }
 MB = 1e6
@@ -274,6 +276,7 @@ def loading_verdicts(results: dict) -> list[Verdict]:
 def dataloader_verdicts(m: dict, full: int) -> list[Verdict]:
     """Issue 8 item 8: a training loop's throughput, 2 DataLoader workers vs 2 processes."""
     dl2, two = m.get(f"sousa_dl2@{full}"), m.get(f"soundfile_2p@{full}")
+    dl2_np = m.get(f"sousa_dl2_np@{full}")
     native2 = m.get(f"native_dl2@{full}")
     verdicts = []
     for target, ours, base, factor in (
@@ -281,6 +284,8 @@ def dataloader_verdicts(m: dict, full: int) -> list[Verdict]:
          two, 0.9),
         ("`DataLoader(sousa.load, num_workers=2)` ≥ 2.0 × the same over native", dl2, native2,
          2.0),
+        ("… with `collate_fn=lambda s: s`: ≥ 0.9 × the 2-process soundfile loop", dl2_np, two,
+         0.9),
     ):  # fmt: skip
         if ours is None or base is None:
             verdicts.append(Verdict(target, "not measured in this configuration", None))

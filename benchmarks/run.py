@@ -197,6 +197,7 @@ def measure_loading(src: Path, staging: Path, rounds: int, skip_native: bool) ->
         loaders["sousa"] = staging
         loaders["sousa_threads"] = staging
         loaders["sousa_dl2"] = staging
+        loaders["sousa_dl2_np"] = staging
     if not skip_native:
         loaders["native"] = staging
         loaders["native_dl2"] = staging
