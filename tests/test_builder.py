@@ -237,3 +237,25 @@ def test_shard_member_absent_from_the_table_is_a_mismatch(broken, tmp_path):
     b = builder(broken, "audio", tmp_path / "cache")
     with pytest.raises(SousaDataError, match=f"{dropped}.*belongs to no sample"):
         list(b.as_streaming_dataset(split="train"))
+
+
+def test_a_damaged_tar_header_is_refused_naming_shard_and_offset(broken, tmp_path):
+    row = _member_offset(broken, "audio")
+    header = row["audio_offset"] - 512
+    with open(broken / "audio" / row["audio_shard"], "r+b") as f:
+        f.seek(header + 3)  # inside the member name: the checksum no longer matches
+        f.write(b"Z")
+    b = builder(broken, "audio", tmp_path / "cache")
+    pattern = f"shard audio/{row['audio_shard']}: no TAR header at offset {header}"
+    with pytest.raises(SousaDataError, match=pattern):
+        list(b.as_streaming_dataset(split="train"))
+
+
+def test_a_truncated_shard_is_refused_while_streaming(broken, tmp_path):
+    row = split_rows(broken, "train")[-1]
+    shard = broken / "audio" / row["audio_shard"]
+    shard.write_bytes(shard.read_bytes()[: row["audio_offset"] + 10])
+    b = builder(broken, "audio", tmp_path / "cache")
+    pattern = f"shard audio/{row['audio_shard']}: truncated in member '{row['audio_filename']}'"
+    with pytest.raises(SousaDataError, match=pattern):
+        list(b.as_streaming_dataset(split="train"))

@@ -159,7 +159,9 @@ def test_fetch_and_load_build_the_same_examples(wide):
     for example in loaded:
         other = fetched[example["sample_id"]]
         assert set(other) == set(example)
-        np.testing.assert_array_equal(other.pop("audio")["array"], example.pop("audio")["array"])
+        mine, theirs = other.pop("audio"), example.pop("audio")
+        np.testing.assert_array_equal(mine.pop("array"), theirs.pop("array"))
+        assert mine == theirs  # sampling_rate, path
         assert other == example
 
 
