@@ -28,8 +28,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PY = sys.executable
 SECONDS_PER_GB_SAMPLE = 5.0
-# FLAC + MIDI bytes of one 5 s demo sample (measured ≈ 292 kB; a little low so `--gb 1` ≥ 1 GB)
-BYTES_PER_5S_SAMPLE = 285_000
+# FLAC + MIDI bytes of one 5 s demo sample: stereo 24-bit FLAC, MIDI for every other sample, as
+# the generator writes them (measured ≈ 1,040 kB; a little low so `--gb 1` ≥ 1 GB). Results
+# before 2026-11-27 were measured on the older mono 16-bit demo (≈ 292 kB a sample).
+BYTES_PER_5S_SAMPLE = 1_030_000
 MIN_LOAD_FRACTION = 0.15
 CHILD_ENV = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
 

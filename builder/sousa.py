@@ -764,29 +764,30 @@ class Sousa(datasets.GeneratorBasedBuilder):
         """One job per shard holding selected rows: range reads of those rows' members when
         they cost less than the shard (`use_ranges`), else the whole shard, downloaded (or,
         streaming, located). Without a filter every shard streams whole, so every member is
-        checked against the table. One list, so `datasets` can share the jobs among workers."""
+        checked against the table.
+
+        Streaming, every shard of the split is a job; one without selected rows has neither
+        archive nor spans and yields nothing. `datasets` gives DataLoader workers and
+        `split_dataset_by_node` ranks whole jobs only while their count divides evenly: a
+        filter must not change it.
+        """
         kind = self.config.name
         shard, offset = f"{kind}_shard", f"{kind}_offset"
         columns = [*label_columns(table.schema), f"{kind}_filename", offset, f"{kind}_size"]
         columns += [] if kind == "midi" else ["midi_filename", "midi_size"]
-        where = "remote" if _is_url(self._root) else "local"
+        names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
+        if getattr(dl_manager, "is_streaming", False):
+            names = sorted(pc.unique(table.column(shard).drop_null()).to_pylist())
         jobs, streamed = [], []
-        for name in sorted(pc.unique(selected.column(shard).drop_null()).to_pylist()):
+        for name in names:
             rows = selected.filter(pc.equal(selected.column(shard), name)).select(columns)
             in_shard = table.filter(pc.equal(table.column(shard), name))
             job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(f"{kind}_filename"))
-            size = self._manifest["files"].get(job.shard, {}).get("size")
-            spans = plan_spans(
-                job.rows.column(offset).to_pylist(),
-                [m is not None for m in job.rows.column("midi_filename").to_pylist()]
-                if kind == "audio"
-                else [False] * len(job.rows),
-                job.rows.column(f"{kind}_size").to_pylist(),
-                sorted(in_shard.column(offset).drop_null().to_pylist()),
-                (size or 0) - END_OF_ARCHIVE,
-            )
-            if self.config.filter and size and use_ranges(spans, size, where):
-                job = replace(job, url=join(self._root, job.shard), size=size, spans=tuple(spans))
+            if len(rows) == 0:
+                pass  # streaming: kept so the job count does not depend on the filter
+            elif spans := self._spans_if_they_pay(job, in_shard):
+                url = join(self._root, job.shard)
+                job = replace(job, url=url, size=self._shard_size(job), spans=tuple(spans))
             else:
                 streamed.append(len(jobs))
             jobs.append(job)
@@ -794,6 +795,31 @@ class Sousa(datasets.GeneratorBasedBuilder):
         for i, path in zip(streamed, paths):
             jobs[i] = replace(jobs[i], archive=path)
         return jobs
+
+    def _shard_size(self, job: ShardJob) -> int | None:
+        return self._manifest["files"].get(job.shard, {}).get("size")
+
+    def _spans(self, job: ShardJob, in_shard: pa.Table) -> list[Span]:
+        offset = f"{job.kind}_offset"
+        whole = [False] * len(job.rows)
+        if job.kind == "audio":  # a sample with MIDI: read on to the next sample
+            whole = [m is not None for m in job.rows.column("midi_filename").to_pylist()]
+        return plan_spans(
+            job.rows.column(offset).to_pylist(),
+            whole,
+            job.rows.column(f"{job.kind}_size").to_pylist(),
+            sorted(in_shard.column(offset).drop_null().to_pylist()),
+            (self._shard_size(job) or 0) - END_OF_ARCHIVE,
+        )
+
+    def _spans_if_they_pay(self, job: ShardJob, in_shard: pa.Table) -> list[Span] | None:
+        """A filtered shard's spans when range-reading them costs less than streaming it."""
+        size = self._shard_size(job)
+        if not self.config.filter or not size:
+            return None
+        spans = self._spans(job, in_shard)
+        where = "remote" if _is_url(self._root) else "local"
+        return spans if use_ranges(spans, size, where) else None
 
     # -- examples ----------------------------------------------------------------------------
 
@@ -806,7 +832,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
         for job in jobs:
             if job.spans:
                 yield from self._generate_ranges(job, labels)
-            else:
+            elif job.archive is not None:  # None: no selected row in that shard
                 yield from self._generate_shard(job, labels)
 
     def _generate_ranges(self, job: ShardJob, labels: list[str]):
@@ -825,7 +851,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
         selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}
         wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
         seen: set = set()
-        with xopen(job.archive, "rb", download_config=self._download_config) as f:
+        # block_size=0 (as `dl_manager.iter_archive`): one streamed GET, not block-sized ranges
+        with xopen(job.archive, "rb", download_config=self._download_config, block_size=0) as f:
             yield from self._walk(job, labels, selected, wanted, stems, f, seen)
         missing = sorted(set(selected) - seen)
         if missing:

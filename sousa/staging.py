@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,19 +95,14 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
     if out.is_dir():
-        foreign = sorted(
-            p.name
-            for p in out.iterdir()
-            if p.name not in MANAGED_FOLDERS + MANAGED_FILES
-            and not p.name.endswith(INCOMPLETE_SUFFIX)
-        )
+        foreign = foreign_names(out, _is_managed)
         if foreign and not overwrite:
             raise InputError(
                 f"--out {out}: not empty and not a sousa staging folder (it has "
                 f"{', '.join(foreign[:5])}); choose another folder or pass --overwrite"
             )
         for name in foreign:
-            _remove(out / name)
+            remove_entry(out / name)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
     for leftover in out.glob(f"*{INCOMPLETE_SUFFIX}"):  # a killed run's (subfolders: remove_stale)
@@ -158,7 +153,23 @@ def read_manifest(out: Path) -> dict:
     return manifest
 
 
-def _remove(path: Path) -> None:
+def _is_managed(name: str) -> bool:
+    return name in MANAGED_FOLDERS + MANAGED_FILES or name.endswith(INCOMPLETE_SUFFIX)
+
+
+def foreign_names(folder: Path, ours: Callable[[str], bool]) -> list[str]:
+    """The sorted names in `folder` that `ours` does not claim ([] if it is not a folder).
+
+    The one rule of every writer here (staging, `sousa.demo`): what it does not claim in a
+    folder it writes is someone else's, and is neither overwritten nor removed unasked.
+    """
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not ours(p.name))
+
+
+def remove_entry(path: Path) -> None:
+    """Remove a file, a symlink (not its target) or a whole folder."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sousa.demo import write_demo
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.pipeline import PackageOptions, package_dataset, plan_package
 
-SMALL_SHARD = 400_000  # bytes: several shards per split for the 40-sample demo
+SMALL_SHARD = 1_000_000  # bytes: several shards per split for the 40-sample demo
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +33,34 @@ def staging(demo_template, tmp_path_factory) -> Path:
     """The demo packaged once per session with small shards (read-only for tests)."""
     out = tmp_path_factory.mktemp("staging") / "hf_staging"
     package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
+    return out
+
+
+TRAIN_SHARDS = 8  # audio shards of `training_staging`'s train split: divides by 2 and 4
+
+
+def shard_size_for(source: Path, kind: str, split: str, count: int) -> int:
+    """A shard size that gives `split` exactly `count` shards of `kind`, found on the plan
+    (cheap: no byte is written). Training tests need shard counts that divide by the number
+    of workers and ranks; this stands in until the packer can round shard counts itself."""
+    prefix = f"{kind}/{split}-"
+    total = sum(
+        s.size for s in plan_package(PackageOptions(source))[1].shards if s.path.startswith(prefix)
+    )
+    for step in range(200):
+        size = int(total / count * (0.8 + step * 0.005))
+        shards = plan_package(PackageOptions(source, shard_size=size))[1].shards
+        if sum(s.path.startswith(prefix) for s in shards) == count:
+            return size
+    raise AssertionError(f"no shard size gives {count} {kind} shards for {split}")
+
+
+@pytest.fixture(scope="session")
+def training_staging(demo_template, tmp_path_factory) -> Path:
+    """The demo packaged so that train has TRAIN_SHARDS audio shards (read-only for tests)."""
+    size = shard_size_for(demo_template, "audio", "train", TRAIN_SHARDS)
+    out = tmp_path_factory.mktemp("training") / "hf_staging"
+    package_dataset(PackageOptions(source=demo_template, out=out, shard_size=size))
     return out
 
 
@@ -110,10 +138,29 @@ def native_audio() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture
-def hub(tmp_path_factory, monkeypatch):
-    """A Hub emulator on loopback with huggingface_hub and datasets pointed at it."""
+@pytest.fixture(scope="session")
+def torch_dataloader() -> None:
+    """torch's DataLoader must import, or the test skips (fails with SOUSA_REQUIRE_NATIVE_AUDIO=1,
+    as CI installs torch with the native-audio extra)."""
+    import os
+
+    try:
+        import torch.utils.data  # noqa: F401
+    except Exception as e:
+        reason = f"DataLoader tests need torch (make test-native): {e}"
+        if os.environ.get("SOUSA_REQUIRE_NATIVE_AUDIO") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=["xet", "lfs"])
+def hub(request, tmp_path_factory, monkeypatch):
+    """A Hub emulator on loopback with huggingface_hub and datasets pointed at it (write token
+    ``hf_test_write`` in ``HF_TOKEN``, fresh caches, non-loopback DNS refused), in both upload
+    modes: ``xet`` (the default every user gets: hf_xet talks to the emulator's CAS) and ``lfs``
+    (``HF_HUB_DISABLE_XET=1``, the legacy LFS path). ``hub.xet`` says which."""
     from .hub_emulator import emulated_hub
 
-    with emulated_hub(monkeypatch, tmp_path_factory.mktemp("hf_home")) as emulator:
+    home = tmp_path_factory.mktemp("hf_home")
+    with emulated_hub(monkeypatch, home, xet=request.param == "xet") as emulator:
         yield emulator

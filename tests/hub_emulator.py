@@ -1,22 +1,24 @@
 """A small Hugging Face Hub emulator on 127.0.0.1 for tests.
 
-It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub`` (2.4, with
-``HF_HUB_DISABLE_XET=1``, i.e. the legacy LFS upload path) and ``datasets`` clients use to create a
-dataset repo, upload files (inline base64 + LFS basic transfer), list / inspect them, download them
-(with HTTP ranges) and stream them back with ``load_dataset(..., streaming=True)``.
+It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub`` (2.4) and
+``datasets`` clients use to create a dataset repo, upload files (inline base64; large files through
+Xet storage, the default every user gets, or the legacy LFS basic transfer with
+``HF_HUB_DISABLE_XET=1``), list / inspect them, download them (with HTTP ranges, or through Xet
+reconstruction) and stream them back with ``load_dataset(..., streaming=True)``. The Xet CAS
+server, which verifies uploads against the published Xet spec, is tests/xet_cas.py.
 
 Commits are real: each commit gets a new sha and a new snapshot of the file tree. File contents
 live on disk in a temp dir, content-addressed by sha256 (no big files in RAM).
 
 Usage::
 
-    from tests.hub_emulator import HubEmulator, hub  # noqa: F401  (``hub`` is a pytest fixture)
-
-    def test_x(hub):            # env + constants patched, clients point at the emulator
+    def test_x(hub):            # the fixture (tests/conftest.py), run in Xet and in LFS mode
         HfApi().create_repo("user/tiny", repo_type="dataset")
 
-    with HubEmulator() as emu:  # standalone (you must point the clients at emu.endpoint yourself)
+    with HubEmulator() as emu:  # in-process (you must point the clients at emu.endpoint yourself)
         ...
+
+    python -m tests.hub_emulator --port 8080 --token hf_x [--no-xet]   # standalone server
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import pytest
+from .xet_cas import CasError, XetCas
+from .xet_format import XetFormatError
+from .xet_routes import XetRoutes
 
 LFS_THRESHOLD = 10 * 1024 * 1024  # the Hub refuses inline ("regular") files above 10 MB
 _CHUNK = 1024 * 1024
@@ -75,6 +79,7 @@ class FileEntry:
     lfs: bool
     git_oid: str  # git sha1 of the content (regular) or of the LFS pointer (lfs)
     last_commit: str  # sha of the commit that last changed this file
+    xet_hash: str | None = None  # Xet file hash when it was uploaded through the Xet CAS
 
 
 @dataclass
@@ -97,6 +102,7 @@ class Repo:
     commits: dict[str, Commit] = field(default_factory=dict)
     lfs_oids: set[str] = field(default_factory=set)  # LFS objects uploaded + verified for it
     next_pr: int = 1
+    prs: dict[int, dict] = field(default_factory=dict)  # PRs opened by create_pull_request
 
 
 @dataclass
@@ -108,13 +114,18 @@ class HubStats:
     bytes_served: int = 0  # response body bytes of resolve GETs (file contents)
     bytes_uploaded_lfs: int = 0  # LFS PUT request bodies
     bytes_uploaded_inline: int = 0  # decoded base64 contents of inline ("regular") commit files
+    bytes_uploaded_xorb: int = 0  # Xet xorb POST bodies
+    bytes_uploaded_shard: int = 0  # Xet shard POST bodies
+    bytes_served_xet: int = 0  # xorb bytes sent to Xet downloads (reconstruction fetches)
+    xorb_uploads: list[str] = field(default_factory=list)  # hash of each xorb POSTed
     commits: list[dict] = field(default_factory=list)  # successful commits with their operations
     lfs_uploads: list[str] = field(default_factory=list)  # sha256 of each LFS object PUT
     log: list[tuple] = field(default_factory=list)  # (method, path, status, Range header)
 
     @property
     def bytes_uploaded(self) -> int:
-        return self.bytes_uploaded_lfs + self.bytes_uploaded_inline
+        lfs, xet = self.bytes_uploaded_lfs, self.bytes_uploaded_xorb + self.bytes_uploaded_shard
+        return lfs + xet + self.bytes_uploaded_inline
 
     @property
     def total_requests(self) -> int:
@@ -136,7 +147,13 @@ class HubEmulator:
 
     ``errors`` lists unexpected emulator exceptions (answered as HTTP 500): should stay empty."""
 
-    def __init__(self, tokens: dict[str, str] | None = None, user: str = "user"):
+    def __init__(
+        self,
+        tokens: dict[str, str] | None = None,
+        user: str = "user",
+        xet: bool = True,
+        port: int = 0,
+    ):
         self.tokens = dict(tokens) if tokens is not None else {"hf_test_write": "write"}
         self.user = user
         self.lfs_threshold = LFS_THRESHOLD
@@ -145,14 +162,19 @@ class HubEmulator:
         self.blocked_hosts: list[str] = []  # filled by the ``hub`` fixture's network guard
         self.errors: list[str] = []
         self._lock = threading.RLock()
+        self._handling = 0  # requests being answered; see wait_idle
+        self._idle = threading.Condition(self._lock)
         self._fail_in: int | None = None
+        self._fail_status = 500
         self._commit_counter = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="hub-emulator-")
         self.blob_dir = Path(self._tmp.name) / "blobs"
         self.blob_dir.mkdir()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self._server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.xet = xet
+        self.cas = XetCas(Path(self._tmp.name), self.blob_dir, self.endpoint) if xet else None
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -172,28 +194,38 @@ class HubEmulator:
         """Environment for a *subprocess* client (``subprocess.run(..., env=emu.client_env(d))``):
         a fresh process reads these at import time, so no patching is needed there."""
         env = {k: v for k, v in os.environ.items() if k not in _UNSET_ENV and k != "HF_TOKEN"}
-        env.update(_client_env_vars(self.endpoint, Path(home), token))
+        env.update(_client_env_vars(self.endpoint, Path(home), token, self.xet))
         return env
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every request has been answered and logged: a client may have read a
+        whole response (and moved on) before the handler thread records it in ``stats``."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._handling == 0, timeout):
+                raise TimeoutError(f"{self._handling} request(s) still being answered")
 
     def reset_stats(self) -> None:
         with self._lock:
             self.stats = HubStats()
 
-    def fail_commit(self, nth: int = 1) -> None:
-        """Make the ``nth`` commit request from now fail with HTTP 500 (nothing is applied)."""
+    def fail_commit(self, nth: int = 1, status: int = 500) -> None:
+        """Make the ``nth`` commit request from now fail with HTTP ``status`` (nothing is
+        applied). The Xet upload pipeline retries a 5xx commit itself: a 4xx stops it."""
         with self._lock:
-            self._fail_in = nth
+            self._fail_in, self._fail_status = nth, status
 
     def repo_files(
         self, repo_id: str, revision: str = "main", repo_type: str = "dataset"
     ) -> dict[str, dict]:
-        """``{path: {"size", "sha256", "lfs", "blob_path"}}`` of the tree at ``revision``."""
+        """``{path: {"size", "sha256", "lfs", "xet_hash", "blob_path"}}`` of the tree at
+        ``revision`` (``xet_hash`` is None unless the file went up through the Xet CAS)."""
         with self._lock:
             commit = self._commit_at(self._repo(repo_type, repo_id), revision)
             return {
-                p: {"size": e.size, "sha256": e.sha256, "lfs": e.lfs, "blob_path": self._blob(e)}
+                p: {"size": e.size, "sha256": e.sha256, "lfs": e.lfs, "xet_hash": e.xet_hash,
+                    "blob_path": self._blob(e)}
                 for p, e in commit.files.items()
-            }
+            }  # fmt: skip
 
     def read_file(self, repo_id: str, path: str, revision: str = "main", repo_type="dataset"):
         return self.repo_files(repo_id, revision, repo_type)[path]["blob_path"].read_bytes()
@@ -201,6 +233,10 @@ class HubEmulator:
     def head(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> str:
         with self._lock:
             return self._commit_at(self._repo(repo_type, repo_id), revision).sha
+
+    @staticmethod
+    def _now() -> str:
+        return time.strftime(_DATE, time.gmtime())
 
     # ------------------------------------------------------------------ storage
     def _blob(self, entry: FileEntry | str) -> Path:
@@ -248,7 +284,8 @@ class HubEmulator:
             git_oid = git_blob_sha1(lfs_pointer(sha256, size))
         else:
             git_oid = git_blob_sha1(self._blob(sha256).read_bytes())
-        return FileEntry(sha256, size, lfs, git_oid, commit_sha)
+        xet_hash = self.cas.by_sha256.get(sha256) if (lfs and self.cas) else None
+        return FileEntry(sha256, size, lfs, git_oid, commit_sha, xet_hash)
 
     def _is_lfs_path(self, files: dict[str, FileEntry], path: str) -> bool:
         attrs = files.get(".gitattributes")
@@ -273,6 +310,8 @@ class HubEmulator:
         if entry.lfs:
             ptr = len(lfs_pointer(entry.sha256, entry.size))
             out["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": ptr}
+        if entry.xet_hash:
+            out["xetHash"] = entry.xet_hash
         if expand:
             out["lastCommit"] = self._last_commit_json(repo, entry.last_commit)
             out["securityFileStatus"] = {"status": "safe", "avScan": None, "pickleImportScan": None}
@@ -371,7 +410,7 @@ def _split_rev(segs: list[str]) -> tuple[str, list[str]]:
     return segs[0], segs[1:]
 
 
-class _HubHandler(BaseHTTPRequestHandler):
+class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     emu: HubEmulator
 
@@ -399,13 +438,17 @@ class _HubHandler(BaseHTTPRequestHandler):
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self._status = 0
         self._body_consumed = False
+        with self.emu._lock:
+            self.emu._handling += 1
         segs = [unquote(s) for s in url.path.split("/")[1:]]
         kind = "unknown"
         try:
             kind, handler, args = self._route(method, segs)
             handler(*args)
-        except HubError as e:
+        except (HubError, CasError) as e:
             self._error(e.status, e.message, e.code)
+        except XetFormatError as e:  # an upload that breaks the Xet spec
+            self._error(400, str(e), "XetFormatError")
         except Exception as e:  # pragma: no cover - emulator bug: report it as a 500
             self.emu.errors.append(f"{method} {self.path}: {type(e).__name__}: {e}")
             self._error(500, f"Emulator error: {type(e).__name__}: {e}")
@@ -414,6 +457,8 @@ class _HubHandler(BaseHTTPRequestHandler):
                 self.emu.stats.requests[f"{method} {kind}"] += 1
                 entry = (method, self.path, self._status, self.headers.get("Range"))
                 self.emu.stats.log.append(entry)
+                self.emu._handling -= 1
+                self.emu._idle.notify_all()
 
     def _route(self, method: str, segs: list[str]):
         if segs[:1] == ["api"]:
@@ -429,6 +474,8 @@ class _HubHandler(BaseHTTPRequestHandler):
             if len(rest) >= 3 and rest[0] in _REPO_TYPES:
                 repo_type, repo_id = _REPO_TYPES[rest[0]], f"{rest[1]}/{rest[2]}"
                 return self._route_api_repo(method, repo_type, repo_id, rest[3:])
+        if segs[:1] == ["xet-cas"] and (xet := self.route_xet(method, segs[1:])):
+            return xet
         if segs[:1] == ["__lfs"] and len(segs) >= 2:
             if segs[1] == "upload" and method == "PUT":
                 return "lfs-upload", self.lfs_put, (segs[2],)
@@ -468,6 +515,13 @@ class _HubHandler(BaseHTTPRequestHandler):
         if head == "branch" and method in ("POST", "DELETE") and len(rest) >= 2:
             args = (method, repo_type, repo_id, "/".join(rest[1:]))
             return "branch", self.branch, args
+        if method == "GET" and head in ("xet-read-token", "xet-write-token"):
+            args = (repo_type, repo_id, head.split("-")[1], "/".join(rest[1:]) or "main")
+            return head, self.xet_token, args
+        if head == "discussions" and method == "POST" and len(rest) == 1:
+            return "create-pr", self.create_pr, (repo_type, repo_id)
+        if head == "discussions" and method == "GET" and len(rest) == 2:
+            return "pr-details", self.pr_details, (repo_type, repo_id, int(rest[1]))
         if method == "GET" and head == "refs":
             return "refs", self.refs, (repo_type, repo_id)
         if method == "GET" and head == "commits":
@@ -788,7 +842,7 @@ class _HubHandler(BaseHTTPRequestHandler):
                 emu._fail_in -= 1
                 if emu._fail_in <= 0:
                     emu._fail_in = None
-                    raise HubError(500, "Internal Error (injected by HubEmulator.fail_commit)")
+                    raise HubError(emu._fail_status, "Error injected by HubEmulator.fail_commit")
             create_pr = self.query.get("create_pr", "") in ("1", "true", "True")
             header = next((ln["value"] for ln in lines if ln["key"] == "header"), {})
             parent = header.get("parentCommit")
@@ -806,7 +860,8 @@ class _HubHandler(BaseHTTPRequestHandler):
                     data = base64.b64decode(val["content"])
                     pending.append(("inline", val["path"], data))
                 elif key == "lfsFile":
-                    if val["oid"] not in repo.lfs_oids:
+                    in_cas = emu.cas is not None and val["oid"] in emu.cas.by_sha256
+                    if val["oid"] not in repo.lfs_oids and not in_cas:
                         raise HubError(422, f"LFS object {val['oid']} not uploaded")
                     pending.append(("lfs", val["path"], val["oid"]))
                 elif key == "deletedFile":
@@ -871,6 +926,34 @@ class _HubHandler(BaseHTTPRequestHandler):
             start = body.get("startingPoint") or "main"
             repo.refs[branch] = self.emu._resolve_rev(repo, start)
         self._send(200, b"")
+
+    def create_pr(self, repo_type, repo_id):
+        """``create_pull_request`` (the Xet upload pipeline opens its PR this way) ->
+        ``POST /api/{type}s/{id}/discussions``: a ``refs/pr/N`` ref at main's head."""
+        body = self._json_body()
+        emu = self.emu
+        with emu._lock:
+            repo = self._writable_repo(repo_type, repo_id)
+            if not body.get("pullRequest"):
+                raise HubError(400, "the emulator only opens pull requests")
+            num, repo.next_pr = repo.next_pr, repo.next_pr + 1
+            repo.refs[f"refs/pr/{num}"] = repo.refs["main"]
+            repo.prs[num] = {"title": body.get("title", ""), "createdAt": emu._now()}
+        self._json({"num": num, "url": f"{emu._repo_url(repo)}/discussions/{num}"})
+
+    def pr_details(self, repo_type, repo_id, num):
+        """``get_discussion_details`` -> ``GET /api/{type}s/{id}/discussions/{num}``."""
+        with self.emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            if f"refs/pr/{num}" not in repo.refs:
+                raise _not_found("DiscussionNotFound", f"Discussion {num} not found")
+            pr = repo.prs.get(num, {"title": "", "createdAt": self.emu._now()})
+        self._json(
+            {"num": num, "title": pr["title"], "status": "open", "isPullRequest": True,
+             "createdAt": pr["createdAt"], "author": {"name": self.emu.user},
+             "repo": {"name": repo_id, "type": repo_type}, "events": [],
+             "changes": {"base": "refs/heads/main"}, "filesWithConflicts": []}
+        )  # fmt: skip
 
     def refs(self, repo_type, repo_id):
         """``list_repo_refs`` -> ``GET /api/{type}s/{id}/refs``."""
@@ -941,6 +1024,10 @@ class _HubHandler(BaseHTTPRequestHandler):
         if entry.lfs:
             headers["X-Linked-Etag"] = f'"{entry.sha256}"'
             headers["X-Linked-Size"] = str(total)
+        if entry.xet_hash:  # what sends hf_hub_download down the Xet reconstruction path
+            token_url = f"{emu.endpoint}/api/{repo_type}s/{repo_id}/xet-read-token/{commit.sha}"
+            headers["X-Xet-Hash"] = entry.xet_hash
+            headers["Link"] = f'<{token_url}>; rel="xet-auth"'
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{end}/{total}"
         self._drain()
@@ -980,10 +1067,10 @@ _UNSET_ENV = [
 ]
 
 
-def _client_env_vars(endpoint: str, home: Path, token: str | None) -> dict[str, str]:
+def _client_env_vars(endpoint: str, home: Path, token: str | None, xet: bool) -> dict[str, str]:
     env = {
         "HF_ENDPOINT": endpoint,
-        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_XET": "" if xet else "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_UPDATE_DOWNLOAD_COUNTS": "0",
         "HF_HOME": str(home),
@@ -998,11 +1085,14 @@ def _client_env_vars(endpoint: str, home: Path, token: str | None) -> dict[str, 
     return env
 
 
-def point_clients_at(endpoint: str, home: Path, token: str | None, monkeypatch) -> None:
+def point_clients_at(
+    endpoint: str, home: Path, token: str | None, monkeypatch, xet: bool = True
+) -> None:
     """Point ``huggingface_hub`` and ``datasets`` (already imported or not) at ``endpoint``.
 
     Sets the env vars (for anything read later / subprocesses) and patches the module-level
-    constants that both libraries computed from them at import time."""
+    constants that both libraries computed from them at import time (``HF_HUB_DISABLE_XET``
+    included: ``xet=False`` sends uploads down the legacy LFS path)."""
     import datasets.config as dconfig
     import huggingface_hub
     import huggingface_hub.constants as hc
@@ -1013,7 +1103,7 @@ def point_clients_at(endpoint: str, home: Path, token: str | None, monkeypatch) 
     from huggingface_hub import HfFileSystem
 
     hub_cache, ds_cache = home / "hub", home / "datasets"
-    for k, v in _client_env_vars(endpoint, home, token).items():
+    for k, v in _client_env_vars(endpoint, home, token, xet).items():
         monkeypatch.setenv(k, v)
     for k in _UNSET_ENV + ([] if token is not None else ["HF_TOKEN"]):
         monkeypatch.delenv(k, raising=False)
@@ -1024,7 +1114,7 @@ def point_clients_at(endpoint: str, home: Path, token: str | None, monkeypatch) 
         "ENDPOINT": endpoint,
         "HUGGINGFACE_CO_URL_TEMPLATE": template,
         "HF_URL_HOSTS": frozenset(hc.HF_URL_HOSTS | {host}),
-        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_XET": not xet,
         "HF_HUB_DISABLE_TELEMETRY": True,
         "HF_HUB_OFFLINE": False,
         "HF_HOME": str(home),
@@ -1082,13 +1172,16 @@ def guard_network(monkeypatch, blocked: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def emulated_hub(monkeypatch, home: Path, token: str | None = "hf_test_write", tokens=None):
+def emulated_hub(
+    monkeypatch, home: Path, token: str | None = "hf_test_write", tokens=None, xet: bool = True
+):
     """Start a :class:`HubEmulator`, point the clients at it (token ``token`` in ``HF_TOKEN``,
-    caches under ``home``) and refuse non-loopback DNS. Fails on exit if the emulator crashed."""
+    caches under ``home``, Xet on or off) and refuse non-loopback DNS. Fails on exit if the
+    emulator crashed."""
     from huggingface_hub import HfFileSystem
 
-    with HubEmulator(tokens) as emu:
-        point_clients_at(emu.endpoint, Path(home), token, monkeypatch)
+    with HubEmulator(tokens, xet=xet) as emu:
+        point_clients_at(emu.endpoint, Path(home), token, monkeypatch, xet)
         guard_network(monkeypatch, emu.blocked_hosts)
         try:
             yield emu
@@ -1097,9 +1190,31 @@ def emulated_hub(monkeypatch, home: Path, token: str | None = "hf_test_write", t
         assert not emu.errors, f"HubEmulator internal errors: {emu.errors}"
 
 
-@pytest.fixture
-def hub(tmp_path_factory, monkeypatch):
-    """A running :class:`HubEmulator` with ``huggingface_hub``/``datasets`` pointed at it (write
-    token ``hf_test_write`` in ``HF_TOKEN``, fresh caches, non-loopback DNS refused)."""
-    with emulated_hub(monkeypatch, tmp_path_factory.mktemp("hf_home")) as emu:
-        yield emu
+# ====================================================================== standalone server
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.hub_emulator --port N --token T [--no-xet]``: serve on 127.0.0.1:N until
+    SIGTERM or SIGINT, after printing ``ready http://127.0.0.1:N``. Exit 1 if a request crashed
+    the emulator (the crashes are printed)."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.hub_emulator", description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0: any)")
+    parser.add_argument("--token", required=True, help="accepted as a write token of user `user`")
+    parser.add_argument("--no-xet", action="store_true", help="no Xet: legacy LFS clients only")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with HubEmulator({args.token: "write"}, xet=not args.no_xet, port=args.port) as emu:
+        print(f"ready {emu.endpoint}", flush=True)
+        while not stop.wait(0.2):
+            pass
+        for error in emu.errors:
+            print(f"emulator error: {error}", file=sys.stderr)
+        return 1 if emu.errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,6 +6,8 @@ import hashlib
 import io
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -21,16 +23,10 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from tests.hub_emulator import LFS_THRESHOLD, emulated_hub
+from tests.hub_emulator import LFS_THRESHOLD, guard_network, point_clients_at
 
 REPO = "user/tiny"
 BIG = LFS_THRESHOLD + 1024 * 1024  # above the Hub's inline limit -> LFS
-
-
-@pytest.fixture
-def hub(tmp_path_factory, monkeypatch):
-    with emulated_hub(monkeypatch, tmp_path_factory.mktemp("hf_home")) as emu:
-        yield emu
 
 
 def _sha256(data: bytes) -> str:
@@ -45,6 +41,11 @@ def folder(tmp_path):
     (root / "notes.txt").write_text("hello hub\n")
     (root / "data" / "big.bin").write_bytes(os.urandom(BIG))
     return root
+
+
+def _object_bytes(hub) -> int:
+    """Bytes of large-file content sent: LFS PUTs (legacy mode) or Xet xorbs (Xet mode)."""
+    return hub.stats.bytes_uploaded_lfs + hub.stats.bytes_uploaded_xorb
 
 
 def _upload(api: HfApi, folder, **kwargs):
@@ -81,7 +82,14 @@ def test_upload_folder_lists_files_with_sizes_and_lfs_sha256(hub, folder):
     assert not api.file_exists(REPO, "nope.bin", repo_type="dataset")
     # server side really holds the bytes
     assert hub.read_file(REPO, "data/big.bin") == big
-    assert hub.stats.bytes_uploaded_lfs == BIG
+    if hub.xet:  # random bytes: stored uncompressed, plus 8-byte chunk headers and a footer
+        assert hub.stats.bytes_uploaded_lfs == 0
+        assert BIG < hub.stats.bytes_uploaded_xorb < BIG * 1.01
+        xet_hash = hub.cas.by_sha256[_sha256(big)]
+        assert tree["data/big.bin"].xet_hash == xet_hash and tree["notes.txt"].xet_hash is None
+    else:
+        assert hub.stats.bytes_uploaded_lfs == BIG and hub.stats.bytes_uploaded_xorb == 0
+        assert tree["data/big.bin"].xet_hash is None
     assert hub.stats.bytes_uploaded_inline == 10
     assert {op["path"] for op in hub.stats.commits[-1]["operations"]} == {
         "notes.txt",
@@ -97,6 +105,11 @@ def test_hf_hub_download_round_trips_regular_and_lfs_files(hub, folder):
         local = hf_hub_download(REPO, name, repo_type="dataset")
         assert Path(local).read_bytes() == (folder / name).read_bytes()
     served = hub.stats.bytes_served
+    if hub.xet:  # the big file came through a reconstruction + xorb range fetches
+        assert served == 10 and hub.stats.bytes_served_xet >= BIG
+        assert hub.stats.requests["GET xet-reconstruction"] == 1
+    else:
+        assert served == 10 + BIG and hub.stats.bytes_served_xet == 0
     hf_hub_download(REPO, "data/big.bin", repo_type="dataset")  # cached: only a HEAD
     assert hub.stats.bytes_served == served
 
@@ -107,7 +120,10 @@ def test_second_identical_upload_folder_sends_no_file_content(hub, folder):
     first = _upload(api, folder)
     hub.reset_stats()
     second = _upload(api, folder)
-    assert hub.stats.bytes_uploaded == 0
+    # Xet mode: hf_xet learns each file's sha256 by chunking it, registers it again in a shard
+    # of a few hundred bytes (its chunks are known: no xorb), then drops the unchanged files
+    assert _object_bytes(hub) == 0 and hub.stats.bytes_uploaded_inline == 0
+    assert hub.stats.bytes_uploaded_shard < (1000 if hub.xet else 1)
     assert hub.stats.commits == []  # nothing changed -> client skips the commit entirely
     assert second.oid == first.oid
 
@@ -120,24 +136,25 @@ def test_changed_regular_file_is_resent_inline_but_unchanged_lfs_file_is_not(hub
     (folder / "notes.txt").write_text("hello again hub\n")
     _upload(api, folder)
     assert hub.stats.bytes_uploaded_inline == 16
-    assert hub.stats.bytes_uploaded_lfs == 0
+    assert _object_bytes(hub) == 0
     assert [op["path"] for op in hub.stats.commits[0]["operations"]] == ["notes.txt"]
 
 
 def test_failed_commit_then_rerun_does_not_resend_uploaded_lfs_objects(hub, folder):
     api = HfApi()
     api.create_repo(REPO, repo_type="dataset")
-    hub.fail_commit(1)
+    status = 422 if hub.xet else 500  # the Xet upload pipeline retries a 5xx commit itself
+    hub.fail_commit(1, status)
     with pytest.raises(HfHubHTTPError) as err:
         _upload(api, folder)
-    assert err.value.response.status_code == 500
+    assert err.value.response.status_code == status
     assert set(hub.repo_files(REPO)) == {".gitattributes"}  # nothing applied
-    assert hub.stats.bytes_uploaded_lfs == BIG  # the LFS object made it before the commit failed
+    assert _object_bytes(hub) >= BIG  # the object made it before the commit failed
 
     hub.reset_stats()
     _upload(api, folder)
-    assert hub.stats.bytes_uploaded_lfs == 0  # batch API said "already there"
-    assert hub.stats.lfs_uploads == []
+    assert _object_bytes(hub) == 0  # LFS batch API said "already there" / Xet dedup
+    assert hub.stats.lfs_uploads == [] and hub.stats.xorb_uploads == []
     assert set(hub.repo_files(REPO)) == {".gitattributes", "notes.txt", "data/big.bin"}
 
 
@@ -291,3 +308,36 @@ def test_subprocess_client_configured_by_client_env_reaches_the_emulator(hub, tm
     )
     assert out.stdout.strip() == "user"
     assert hub.read_file(REPO, "sub.txt") == b"sub"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("xet", [True, False], ids=["xet", "lfs"])
+def test_standalone_emulator_serves_a_push_until_terminated(xet, folder, tmp_path, monkeypatch):
+    port = _free_port()
+    cmd = [sys.executable, "-m", "tests.hub_emulator", "--port", str(port), "--token", "hf_cli"]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [*cmd, *([] if xet else ["--no-xet"])], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == f"ready http://127.0.0.1:{port}\n"
+        point_clients_at(f"http://127.0.0.1:{port}", tmp_path / "home", "hf_cli", monkeypatch, xet)
+        guard_network(monkeypatch, [])
+        api = HfApi()
+        assert api.whoami()["name"] == "user"
+        api.create_repo(REPO, repo_type="dataset")
+        _upload(api, folder)
+        [big] = list(api.list_repo_tree(REPO, "data", repo_type="dataset"))
+        assert (big.xet_hash is not None) == xet
+        local = hf_hub_download(REPO, "data/big.bin", repo_type="dataset")
+        assert Path(local).read_bytes() == (folder / "data" / "big.bin").read_bytes()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass

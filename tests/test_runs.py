@@ -74,6 +74,15 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _incomplete_sizes(out: Path) -> list[int]:
+    """Sizes of the files being written (one renamed meanwhile is left out)."""
+    sizes = []
+    for path in out.rglob(".*.incomplete"):
+        with contextlib.suppress(FileNotFoundError):
+            sizes.append(path.stat().st_size)
+    return sizes
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting to be reaped by whoever adopted it counts as gone)."""
     try:
@@ -97,14 +106,20 @@ def test_shard_writers_die_with_a_killed_packager(source, tmp_path):
     command = [sys.executable, "-m", "sousa.package", str(source), "--out", str(out), "--quiet"]
     process = subprocess.Popen([*command, "--shard-size", "400KB", "--workers", "2"])
     deadline = time.monotonic() + 60
-    workers: set[int] = set()
-    while len(workers) < 2 and process.poll() is None:
+    workers: set[int] = set()  # every worker seen: one may finish its shards and exit early
+
+    def writing_the_big_shard() -> bool:
+        return any(size > 2**20 for size in _incomplete_sizes(out))
+
+    while not (workers and writing_the_big_shard()) and process.poll() is None:
         assert time.monotonic() < deadline
-        workers = {p for p in _children(process.pid) if _alive(p)}
-        time.sleep(0.01)
+        workers |= {p for p in _children(process.pid) if _alive(p)}
+        time.sleep(0.005)
     assert process.poll() is None, "finished before it could be killed"
     for pid in workers:
-        os.kill(pid, signal.SIGSTOP)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    assert any(_alive(p) for p in workers), "no worker left to outlive its parent"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     time.sleep(5)

@@ -1,0 +1,90 @@
+"""The two ways users stream the published dataset, behind one small interface for the tests.
+
+`native`: `datasets.load_dataset(where, "audio", streaming=True)` (the card's WebDataset
+config; the FLAC is left undecoded: sharding does not depend on it, and it keeps torchcodec
+out of the loop where a test only counts sample ids). `sousa`: `sousa.load(where,
+streaming=True)` (the reference builder; FLAC decoded by soundfile). Also run as a module in
+child processes (`python -m tests.streams …`): resuming from a state dict in a NEW process, and
+`torch.distributed` ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+LOADERS = ("native", "sousa")
+
+
+def open_stream(loader: str, where: str, split: str = "train", shuffle: dict | None = None):
+    """A streaming `IterableDataset` of one split; `shuffle` = kwargs of `.shuffle()`."""
+    if loader == "native":
+        from datasets import Audio, load_dataset
+
+        ds = load_dataset(str(where), "audio", split=split, streaming=True)
+        ds = ds.cast_column("flac", Audio(decode=False))
+    elif loader == "sousa":
+        import sousa
+
+        ds = sousa.load(str(where), split=split, streaming=True)
+    else:
+        raise ValueError(f"unknown loader {loader!r}")
+    return ds.shuffle(**shuffle) if shuffle else ds
+
+
+def sample_id(example: dict) -> str:
+    """The sample id of a native (`json` labels member) or a sousa.load example."""
+    return example["json"]["sample_id"] if "json" in example else example["sample_id"]
+
+
+def worker_and_id(example: dict) -> tuple[int, str]:
+    """DataLoader `collate_fn` (batch_size=None: one example): which worker produced it."""
+    import torch.utils.data
+
+    info = torch.utils.data.get_worker_info()
+    return (info.id if info else -1), sample_id(example)
+
+
+def resume(case: dict) -> list[str]:
+    """Open the case's stream anew, load its state dict, and read the rest of the epoch."""
+    ds = open_stream(case["loader"], case["where"], shuffle=case.get("shuffle"))
+    ds.set_epoch(case.get("epoch", 0))
+    ds.load_state_dict(case["state"])
+    return [sample_id(example) for example in ds]
+
+
+def distributed_rank(where: str, out: str) -> None:
+    """One `torch.distributed` rank (env: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): read
+    this rank's part of train through a 2-worker DataLoader per loader; rank 0 writes every
+    rank's sample ids to `out` as JSON."""
+    import torch.distributed as dist
+    from datasets.distributed import split_dataset_by_node
+    from torch.utils.data import DataLoader
+
+    dist.init_process_group("gloo")
+    try:
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+        mine = {}
+        for loader in LOADERS:
+            part = split_dataset_by_node(open_stream(loader, where), rank, world_size)
+            batches = DataLoader(part, num_workers=2, batch_size=None, collate_fn=worker_and_id)
+            mine[loader] = [[worker, sid] for worker, sid in batches]
+        everyone = [None] * world_size
+        dist.all_gather_object(everyone, mine)
+        if rank == 0:
+            with open(out, "w") as f:
+                json.dump(everyone, f)
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "resume":  # resume CASES.json OUT.json: the resumed ids of each case
+        with open(sys.argv[2]) as f:
+            cases = json.load(f)
+        with open(sys.argv[3], "w") as f:
+            json.dump([resume(case) for case in cases], f)
+    elif sys.argv[1] == "distributed":
+        distributed_rank(sys.argv[2], sys.argv[3])
+    else:
+        raise SystemExit(f"unknown command {sys.argv[1]!r}")
