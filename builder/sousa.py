@@ -432,8 +432,8 @@ ZERO_BLOCK = bytes(BLOCK)
 # Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
 # time, for choosing between range reads of a shard's selected members and streaming it whole
 # (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
-# 0.5-1.1 MB over the loopback Hub emulator (range reads won below 5-10 % of a shard), ~200 KB
-# on a local disk with a warm page cache (range reads won up to 50 %). The real Hub's
+# 0.5-1.1 MB over the loopback Hub emulator (range reads won below 3-10 % of a shard),
+# 150-200 KB on a local disk with a warm page cache (range reads won up to 50 %). The real Hub's
 # requests cost more (TLS, redirects): 1 MiB, the emulator's upper figure, errs towards
 # streaming whole shards there.
 REQUEST_COST = {"remote": 1024 * 1024, "local": 256 * 1024}
