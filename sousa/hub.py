@@ -1,38 +1,61 @@
-"""Push a complete staging folder to the Hub, resumably, and verify it against the manifest.
+"""Push a complete staging folder to the Hub: checked first, resumable, atomic for readers.
 
-The remote tree is compared with the manifest first (LFS sha256, or the git blob id of a
-regular file), so only files that differ are sent: a re-run after a failure resends nothing
-that a finished commit already holds, and a second push of an unchanged dataset sends nothing.
-Data files go up in batches of commits (`HfApi.upload_folder`, which with `hf_xet` also
-batches and deduplicates by itself); the last commit deletes stale files and adds README.md
-and manifest.json, so the card never points at files that are not there yet.
+Order: the token (`whoami`) and the card (the Hub's own `validate-yaml`) are checked before a
+byte is sent, so a card the Hub would refuse costs nothing. The remote tree is compared with
+the manifest (LFS sha256, or the git blob id of a regular file), so only files that differ are
+sent: a re-run after a failure resends nothing a finished commit holds, and a second push of
+an unchanged dataset makes no commit at all.
+
+Readers never see half a dataset. The upload is assembled away from the target and published
+in one step (`sousa.hub_publish`): for main, in a pull request merged at the end
+(`HfApi.merge_pull_request`, one merge commit moves main from the old complete dataset to the
+new one); for a `--revision` branch, in a work branch the target is re-pointed to. Why not
+content-addressed shard names instead: the names are the packager's (`audio/train-00000.tar`,
+listed by the split tables and the card), renaming them would change every staging folder's
+bytes, and a reader globbing `audio/train-*` would still see old and new shards side by side.
+
+Commits: at most 100 files and 20 GB each (`limits.commit_batches`), paced under the Hub's
+hourly commit rate; the last one deletes stale files and adds README.md and manifest.json, so
+the card never points at files that are not there. Every call is retried on transient
+failures (`sousa.hub_calls`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import sys
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    DatasetCard,
+    HfApi,
+    get_token,
+)
 from huggingface_hub import constants as hub_constants
-from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
+from huggingface_hub.errors import RevisionNotFoundError
 from tqdm import tqdm
 
-from .errors import InputError, PushError, first_values
-from .limits import HUB_MAX_FILE_BYTES, check_hub_file_limits
+from .errors import InputError, first_values
+from .hub_calls import LOGIN_HINT, check_xet_write_token, hub_call
+from .hub_publish import Work, open_work, publish
+from .limits import (
+    HUB_MAX_BYTES_PER_COMMIT,
+    HUB_MAX_FILES_PER_COMMIT,
+    check_push_limits,
+    commit_batches,
+    commit_pace,
+)
 from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 LAST_FILES = ("README.md", MANIFEST)  # committed last: the card and the completion mark
-BATCH_BYTES = 20 * 10**9  # data files per commit, by size …
-BATCH_FILES = 200  # … and by count
-FREE_PRIVATE_STORAGE = 100 * 10**9
-LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN to a token with write access"
+COMMIT_FILES = HUB_MAX_FILES_PER_COMMIT  # module attributes: tests make many small commits
+COMMIT_BYTES = HUB_MAX_BYTES_PER_COMMIT
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,17 @@ class RemoteFile:
     blob_id: str  # git object id
 
 
+@dataclass
+class PushResult:
+    repo_id: str
+    revision: str  # where the dataset is now: the target, or the pull request's ref
+    uploaded: int
+    deleted: int
+    mismatched: list[str]
+    commits: int = 0
+    pr_url: str | None = None
+
+
 def check_repo_id(repo_id: str | None) -> str:
     """`user/name`, as the Hub spells repo ids: refused before any work is done."""
     if not repo_id or not REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
@@ -49,16 +83,25 @@ def check_repo_id(repo_id: str | None) -> str:
     return repo_id
 
 
-def push_staging(staging: Path, args: argparse.Namespace) -> int:
+def push_staging(
+    staging: Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    create_pr: bool = False,
+    progress: bool = True,
+) -> int:
     """The `--push` step of the CLI: upload, verify, print where it is. Returns the exit code."""
     pushed = push(
         staging,
-        repo_id=check_repo_id(args.repo_id),
-        token=args.token,
-        private=args.private,
-        revision=args.revision,
-        create_pr=args.create_pr,
-        progress=not args.quiet,
+        repo_id=check_repo_id(repo_id),
+        token=token,
+        private=private,
+        revision=revision,
+        create_pr=create_pr,
+        progress=progress,
     )
     if pushed.mismatched:
         print(
@@ -67,19 +110,15 @@ def push_staging(staging: Path, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"pushed: {pushed.uploaded} file(s) uploaded, {pushed.deleted} deleted, verified")
+    print(
+        f"pushed: {pushed.uploaded} file(s) uploaded, {pushed.deleted} deleted "
+        f"in {pushed.commits} commit(s), verified"
+    )
+    if pushed.pr_url:
+        print(f"pull request: {pushed.pr_url} ({pushed.revision}, not merged)")
     print(f"dataset: {hub_constants.ENDPOINT}/datasets/{pushed.repo_id}")
     print(f'load it: load_dataset("{pushed.repo_id}", streaming=True)')
     return 0
-
-
-@dataclass
-class PushResult:
-    repo_id: str
-    revision: str
-    uploaded: int
-    deleted: int
-    mismatched: list[str]
 
 
 def push(
@@ -92,91 +131,116 @@ def push(
     progress: bool = False,
     api: HfApi | None = None,
 ) -> PushResult:
-    """Upload what differs, delete what is stale, verify; see the module docstring."""
+    """Check, upload what differs away from the target, verify, publish; see the docstring."""
     check_repo_id(repo_id)
     files: dict[str, dict] = read_manifest(staging)["files"]
-    _check_limits(files, private)
+    check_push_limits({p: f["size"] for p, f in files.items()}, private)
     api = api or HfApi()
-    token = _require_token(api, token)
-    _create_repo(api, repo_id, token, private)
-    if revision and not create_pr:
-        api.create_branch(repo_id, branch=revision, repo_type="dataset", token=token, exist_ok=True)
-    commit = _Committer(api, repo_id, token, revision, create_pr)
+    token, user = _require_token(api, token)
+    check_card(staging, repo_id)
+    hub_call(
+        "creating the repo", repo_id, api.create_repo, repo_id, repo_type="dataset",
+        private=private, token=token, exist_ok=True,
+    )  # fmt: skip
+    target = revision or "main"
+    if target != "main" and not create_pr:
+        hub_call(
+            f"creating branch {target}", repo_id, api.create_branch, repo_id, branch=target,
+            repo_type="dataset", token=token, exist_ok=True,
+        )  # fmt: skip
+    remote = hub_call("listing the repo", repo_id, remote_files, api, repo_id, target, token)
+    if not _differences(remote, files, staging):
+        mismatched = verify(api, repo_id, target, token, staging, files)
+        return PushResult(repo_id, target, 0, 0, mismatched)
+    digest = hashlib.sha256((staging / MANIFEST).read_bytes()).hexdigest()[:12]
+    hub_call(
+        "getting a Xet write token", repo_id, check_xet_write_token, api.endpoint, repo_id,
+        target, token,
+    )  # fmt: skip
+    work = open_work(api, repo_id, token, user, target, create_pr, digest)
+    result = _upload(api, work, token, staging, files, progress)
+    result.mismatched = verify(api, repo_id, work.ref, token, staging, files)
+    if result.mismatched or create_pr:
+        result.pr_url = work.pr_url
+        return result
+    publish(api, repo_id, token, work, target)
+    result.revision = target
+    result.mismatched = verify(api, repo_id, target, token, staging, files)
+    return result
 
-    remote = remote_files(api, repo_id, revision or "main", token)
-    data_files = [p for p in sorted(files) if p not in LAST_FILES]
-    to_send = [p for p in data_files if not _same(remote.get(p), files[p], staging / p)]
-    batches = list(_batches(to_send, files))
+
+def check_card(staging: Path, repo_id: str) -> None:
+    """The card, checked as the Hub checks it (`validate-yaml`) before any data goes up."""
+    path = staging / "README.md"
+    try:
+        card = DatasetCard(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise InputError(f"{path}: the card's metadata does not parse ({e})") from None
+    try:
+        hub_call("checking the card", repo_id, card.validate, repo_type="dataset")
+    except ValueError as e:  # the Hub answered 400 with what it refuses
+        raise InputError(f"{path}: the Hub refuses this card: {str(e).strip()}") from None
+
+
+def _upload(
+    api: HfApi, work: Work, token: str, staging: Path, files: dict[str, dict], progress: bool
+) -> PushResult:
+    """Commit the data files that differ at `work.ref`, in batches, then the last commit."""
+    repo_id = work.repo_id
+    remote = hub_call("listing the upload", repo_id, remote_files, api, repo_id, work.ref, token)
+    data = [p for p in sorted(files) if p not in LAST_FILES]
+    to_send = {p: files[p]["size"] for p in data if not _same(remote.get(p), files[p], staging / p)}
+    batches = list(commit_batches(to_send, COMMIT_FILES, COMMIT_BYTES))
+    pace = commit_pace(len(batches) + 1)
     for i, batch in enumerate(tqdm(batches, desc="commits", disable=not progress, file=sys.stderr)):
-        message = f"Upload sousa data files ({i + 1}/{len(batches)})"
-        commit(api.upload_folder, message, folder_path=staging, allow_patterns=batch)
+        if i and pace:
+            time.sleep(pace)
+        hub_call(
+            f"data commit {i + 1}/{len(batches)}", repo_id, api.upload_folder, repo_id=repo_id,
+            repo_type="dataset", folder_path=staging, allow_patterns=batch, revision=work.ref,
+            token=token, commit_message=f"Upload sousa data files ({i + 1}/{len(batches)})",
+        )  # fmt: skip
+    last, stale = hub_call(
+        "the last commit (card, manifest, deletions)", repo_id, _commit_last, api, work.ref,
+        repo_id, token, staging, files,
+    )  # fmt: skip
+    commits = len(batches) + bool(last or stale)
+    return PushResult(repo_id, work.ref, len(to_send) + len(last), len(stale), [], commits)
+
+
+def _commit_last(
+    api: HfApi, ref: str, repo_id: str, token: str, staging: Path, files: dict[str, dict]
+) -> tuple[list[str], list[str]]:
+    """Delete stale files, add the card and manifest: computed from the tree on every try, so
+    a retry after a commit whose answer was lost finds nothing left to do."""
+    remote = remote_files(api, repo_id, ref, token)
     stale = _stale(remote, files)
     last = [p for p in LAST_FILES if not _same(remote.get(p), _digest(staging / p), staging / p)]
     if last or stale:
         operations = [CommitOperationDelete(p) for p in stale]
         operations += [CommitOperationAdd(p, staging / p) for p in last]
-        commit(
-            api.create_commit, "Update the dataset card and manifest (sousa)", operations=operations
-        )
-    mismatched = verify(api, repo_id, commit.revision, token, staging, files)
-    return PushResult(repo_id, commit.revision, len(to_send) + len(last), len(stale), mismatched)
+        api.create_commit(
+            repo_id, operations, commit_message="Update the dataset card and manifest (sousa)",
+            repo_type="dataset", revision=ref, token=token,
+        )  # fmt: skip
+    return last, stale
 
 
 def verify(
     api: HfApi, repo_id: str, revision: str, token: str, staging: Path, files: dict[str, dict]
 ) -> list[str]:
     """Files whose remote size/hash differ from the manifest (or that are missing/stale)."""
-    remote = remote_files(api, repo_id, revision, token)
+    remote = hub_call("verifying the upload", repo_id, remote_files, api, repo_id, revision, token)
     wrong = [p for p in sorted(files) if not _same(remote.get(p), files[p], staging / p)]
     if not _same(remote.get(MANIFEST), _digest(staging / MANIFEST), staging / MANIFEST):
         wrong.append(MANIFEST)
     return wrong + _stale(remote, files)
 
 
-@dataclass
-class _Committer:
-    """Commits to the branch, or into one pull request opened by the first commit."""
-
-    api: HfApi
-    repo_id: str
-    token: str
-    branch: str | None
-    create_pr: bool
-    pr_revision: str | None = None
-
-    @property
-    def revision(self) -> str:
-        return self.pr_revision or self.branch or "main"
-
-    def __call__(self, call, message: str, **kwargs):
-        opens_pr = self.create_pr and self.pr_revision is None
-        info = _commit(
-            call,
-            repo_id=self.repo_id,
-            repo_type="dataset",
-            token=self.token,
-            revision=self.pr_revision or (None if self.create_pr else self.branch),
-            create_pr=opens_pr,
-            commit_message=message,
-            **kwargs,
-        )
-        if opens_pr:
-            self.pr_revision = info.pr_revision
-        return info
-
-
-def _check_limits(files: dict[str, dict], private: bool) -> None:
-    """The Hub's limits, checked on the manifest before a byte is sent."""
-    check_hub_file_limits([*files, MANIFEST])
-    too_big = [p for p, f in files.items() if f["size"] > HUB_MAX_FILE_BYTES]
-    if too_big:
-        raise InputError(f"files over the Hub's 50 GB limit: {first_values(too_big)}")
-    total = sum(f["size"] for f in files.values())
-    if private and total > FREE_PRIVATE_STORAGE:
-        print(
-            f"warning: {total / 1e9:.0f} GB is over a free account's 100 GB of private storage",
-            file=sys.stderr,
-        )
+def _differences(remote: dict[str, RemoteFile], files: dict[str, dict], staging: Path) -> bool:
+    changed = any(not _same(remote.get(p), f, staging / p) for p, f in files.items())
+    manifest = _same(remote.get(MANIFEST), _digest(staging / MANIFEST), staging / MANIFEST)
+    return changed or not manifest or bool(_stale(remote, files))
 
 
 def _stale(remote: dict[str, RemoteFile], files: dict[str, dict]) -> list[str]:
@@ -221,54 +285,11 @@ def _digest(path: Path) -> dict:
     return {"size": path.stat().st_size, "sha256": h.hexdigest()}
 
 
-def _batches(paths: list[str], files: dict[str, dict]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    size = 0
-    for path in paths:
-        if batch and (size + files[path]["size"] > BATCH_BYTES or len(batch) >= BATCH_FILES):
-            yield batch
-            batch, size = [], 0
-        batch.append(path)
-        size += files[path]["size"]
-    if batch:
-        yield batch
-
-
-def _require_token(api: HfApi, token: str | None) -> str:
+def _require_token(api: HfApi, token: str | None) -> tuple[str, str]:
+    """The token to use and its user name; a missing or rejected token is an InputError."""
     token = token or get_token()
     if not token:
         raise InputError(f"no Hugging Face token found: {LOGIN_HINT}")
-    try:
-        api.whoami(token=token)
-    except HfHubHTTPError as e:
-        if _status(e) in (401, 403):
-            raise InputError(f"the Hugging Face token was rejected: {LOGIN_HINT}") from None
-        raise
-    return token
-
-
-def _create_repo(api: HfApi, repo_id: str, token: str, private: bool) -> None:
-    try:
-        api.create_repo(repo_id, repo_type="dataset", private=private, token=token, exist_ok=True)
-    except HfHubHTTPError as e:
-        if _status(e) in (401, 403):
-            raise InputError(f"no write access to {repo_id}: {LOGIN_HINT}") from None
-        raise
-
-
-def _commit(call, **kwargs):
-    """Run one commit, turning auth failures into InputError and others into a clear message."""
-    try:
-        return call(**kwargs)
-    except Exception as e:  # HTTP errors, and connection errors of whatever HTTP client
-        if _status(e) in (401, 403):
-            raise InputError(f"no write access to {kwargs['repo_id']}: {LOGIN_HINT}") from None
-        raise PushError(
-            f"a commit to {kwargs['repo_id']} failed ({_status(e) or type(e).__name__}); "
-            "re-run the same command to finish: committed files are not sent again"
-        ) from e
-
-
-def _status(error: Exception) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
+    rejected = "the Hugging Face token was rejected"
+    me = hub_call("checking the token", "the Hub", api.whoami, token=token, auth_message=rejected)
+    return token, me["name"]

@@ -1,17 +1,25 @@
-"""The Hub's limits on a repository, checked before anything is written or sent.
+"""The Hub's documented limits, below both the plan (which must respect them) and the push.
 
-Below both the planner (which refuses a `--no-sharding` layout over them) and the pusher
-(which checks the manifest before uploading). Numbers from the Hub's documentation on
-repository limits.
+Stdlib only, so a dry run can show them without importing huggingface_hub. Sources: the Hub's
+"Repository limitations and recommendations" (files per repo and folder, 50 GB per file,
+50-100 files per commit, a commit finishing within ~60 s) and its 429 answers to fast
+committers (128 commits an hour).
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
 
 from .errors import InputError, first_values
 
 HUB_MAX_FILES_PER_REPO = 100_000
 HUB_MAX_FILES_PER_FOLDER = 10_000
 HUB_MAX_FILE_BYTES = 50 * 10**9
+HUB_MAX_FILES_PER_COMMIT = 100  # the Hub's guidance is 50-100 files per commit …
+HUB_MAX_BYTES_PER_COMMIT = 20 * 10**9  # … and a commit that carries less than this
+HUB_COMMITS_PER_HOUR = 128  # what a 429 quotes; pushes plan below it (see `commit_pace`)
+FREE_PRIVATE_STORAGE = 100 * 10**9  # a free account's private storage
 
 
 def check_hub_file_limits(paths: list[str]) -> None:
@@ -28,3 +36,53 @@ def check_hub_file_limits(paths: list[str]) -> None:
             f"({first_values(sorted(crowded)) or 'too many in all'}); "
             "package with TAR shards instead (drop --no-sharding)"
         )
+
+
+def check_push_limits(sizes: dict[str, int], private: bool) -> None:
+    """The Hub's limits, checked on a manifest's files (path → size) before a byte is sent;
+    a private dataset over a free account's storage is a warning (the account may be paid)."""
+    check_hub_file_limits([*sizes, "manifest.json"])
+    too_big = [p for p, n in sizes.items() if n > HUB_MAX_FILE_BYTES]
+    if too_big:
+        raise InputError(f"files over the Hub's 50 GB limit: {first_values(too_big)}")
+    total = sum(sizes.values())
+    if private and total > FREE_PRIVATE_STORAGE:
+        print(
+            f"warning: {total / 1e9:.0f} GB is over a free account's 100 GB of private storage",
+            file=sys.stderr,
+        )
+
+
+def commit_batches(
+    sizes: dict[str, int],
+    max_files: int = HUB_MAX_FILES_PER_COMMIT,
+    max_bytes: int = HUB_MAX_BYTES_PER_COMMIT,
+) -> Iterator[list[str]]:
+    """Paths (in the order given) cut into commits of at most `max_files` files and `max_bytes`
+    bytes (a single larger file gets a commit of its own)."""
+    batch: list[str] = []
+    size = 0
+    for path, n in sizes.items():
+        if batch and (size + n > max_bytes or len(batch) >= max_files):
+            yield batch
+            batch, size = [], 0
+        batch.append(path)
+        size += n
+    if batch:
+        yield batch
+
+
+def push_commit_count(data_sizes: dict[str, int]) -> int:
+    """Commits a first push makes: the data batches, plus the last one (card, manifest)."""
+    return sum(1 for _ in commit_batches(data_sizes)) + 1
+
+
+def commit_pace(commits: int, per_hour: int = HUB_COMMITS_PER_HOUR) -> float:
+    """Seconds to leave between commits so that `commits` stay under the hourly rate.
+
+    Up to 7/8 of the rate a push commits as fast as it can (10,000 files make 101 commits,
+    under 112); beyond that every commit waits its share of the hour, with 1/8 kept free for
+    retries and for other writers to the same account.
+    """
+    budget = per_hour * 7 // 8
+    return 0.0 if commits <= budget else 3600.0 / budget

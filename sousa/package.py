@@ -16,7 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from .errors import InputError, PushError, SourceChangedError
-from .layout import SPLITS
+from .layout import BUILDER_PATH, SPLITS, auxiliary_table_path
+from .limits import HUB_MAX_FILES_PER_COMMIT, push_commit_count
 from .pipeline import PackageOptions, package_dataset, plan_package
 from .plan import Plan
 from .shards import DEFAULT_SHARD_SIZE
@@ -115,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.push:
             from .hub import push_staging
 
-            return push_staging(summary.out, args)
+            return push_staging(
+                summary.out, args.repo_id, token=args.token, private=args.private,
+                revision=args.revision, create_pr=args.create_pr, progress=not args.quiet,
+            )  # fmt: skip
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -136,6 +140,10 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
         lines.append(f"  {rel}: {table.num_rows} rows")
     if plan.copies:
         lines.append(f"  {len(plan.copies)} media files copied one by one (--no-sharding)")
+    sizes = {s.path: s.size for s in plan.shards} | {d: 0 for d in [*plan.copies, *plan.tables]}
+    sizes |= {auxiliary_table_path(a, s): 0 for a in plan.source.auxiliary for s in SPLITS}
+    commits = push_commit_count(sizes | {BUILDER_PATH: 0})
+    lines.append(f"  push: {commits} commits (at most {HUB_MAX_FILES_PER_COMMIT} files each)")
     for name in plan.source.auxiliary:
         lines.append(f"  auxiliary/{name}/: split from labels/{name}.parquet")
     if plan.source.missing:

@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .hub_card_rules import card_errors
 from .xet_cas import CasError, XetCas
 from .xet_format import XetFormatError
 from .xet_routes import XetRoutes
@@ -102,7 +103,7 @@ class Repo:
     commits: dict[str, Commit] = field(default_factory=dict)
     lfs_oids: set[str] = field(default_factory=set)  # LFS objects uploaded + verified for it
     next_pr: int = 1
-    prs: dict[int, dict] = field(default_factory=dict)  # PRs opened by create_pull_request
+    discussions: dict[int, dict] = field(default_factory=dict)  # pull requests, by number
 
 
 @dataclass
@@ -120,7 +121,8 @@ class HubStats:
     xorb_uploads: list[str] = field(default_factory=list)  # hash of each xorb POSTed
     commits: list[dict] = field(default_factory=list)  # successful commits with their operations
     lfs_uploads: list[str] = field(default_factory=list)  # sha256 of each LFS object PUT
-    log: list[tuple] = field(default_factory=list)  # (method, path, status, Range header)
+    merges: list[dict] = field(default_factory=list)  # merged pull requests (merge commits)
+    log: list[tuple] = field(default_factory=list)  # (method, path, status, Range, monotonic time)
 
     @property
     def bytes_uploaded(self) -> int:
@@ -132,10 +134,23 @@ class HubStats:
         return sum(self.requests.values())
 
 
+@dataclass
+class Fault:
+    """An injected answer (see ``HubEmulator.fail``); ``hits`` counts the requests it answered."""
+
+    method: str
+    pattern: re.Pattern
+    status: int
+    times: int
+    headers: dict
+    hits: int = 0
+
+
 class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, headers=None):
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+        self.headers = dict(headers or {})
 
 
 def _not_found(kind: str, message: str) -> HubError:
@@ -165,7 +180,8 @@ class HubEmulator:
         self._handling = 0  # requests being answered; see wait_idle
         self._idle = threading.Condition(self._lock)
         self._fail_in: int | None = None
-        self._fail_status = 500
+        self._fail_commit: dict = {}
+        self.faults: list[Fault] = []
         self._commit_counter = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="hub-emulator-")
         self.blob_dir = Path(self._tmp.name) / "blobs"
@@ -208,11 +224,58 @@ class HubEmulator:
         with self._lock:
             self.stats = HubStats()
 
-    def fail_commit(self, nth: int = 1, status: int = 500) -> None:
-        """Make the ``nth`` commit request from now fail with HTTP ``status`` (nothing is
-        applied). The Xet upload pipeline retries a 5xx commit itself: a 4xx stops it."""
+    def fail_commit(
+        self,
+        nth: int = 1,
+        status: int = 500,
+        headers: dict | None = None,
+        touching: str = "",
+        times: int = 1,
+    ) -> None:
+        """Make the ``nth`` commit request from now, and the ``times - 1`` after it, fail with
+        ``status`` (nothing is applied); with ``touching``, count only commits that add or
+        delete that path. The Xet upload pipeline retries a 5xx commit itself: a 4xx stops it."""
         with self._lock:
-            self._fail_in, self._fail_status = nth, status
+            self._fail_in = nth
+            self._fail_commit = {"status": status, "headers": headers, "touching": touching}
+            self._fail_commit["times"] = times
+
+    # ------------------------------------------------------------------ fault injection
+    def fail(
+        self, method: str, path: str, status: int, times: int = 1, headers: dict | None = None
+    ) -> Fault:
+        """Answer the next ``times`` requests ``METHOD path`` (``path`` a regex searched in the
+        URL path) with ``status`` and ``headers`` instead of handling them; ``status=0`` drops
+        the connection without an answer (a network failure)."""
+        fault = Fault(method, re.compile(path), status, times, dict(headers or {}))
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def _take_fault(self, method: str, path: str) -> bool:
+        """Raise the first matching fault's answer; True if it is a dropped connection."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.pattern.search(path):
+                    fault.times -= 1
+                    fault.hits += 1
+                    if fault.status == 0:
+                        return True
+                    message = f"Injected by HubEmulator.fail ({fault.status})"
+                    raise HubError(fault.status, message, headers=fault.headers)
+        return False
+
+    def _commit_fault(self, paths: list) -> None:
+        """The ``fail_commit`` countdown (caller holds the lock)."""
+        touching = self._fail_commit.get("touching")
+        if self._fail_in is None or (touching and touching not in paths):
+            return
+        self._fail_in -= 1
+        if self._fail_in <= 0:
+            self._fail_commit["times"] = self._fail_commit.get("times", 1) - 1
+            self._fail_in = 1 if self._fail_commit["times"] > 0 else None
+            status, headers = self._fail_commit.get("status", 500), self._fail_commit.get("headers")
+            raise HubError(status, "Injected by HubEmulator.fail_commit", headers=headers)
 
     def repo_files(
         self, repo_id: str, revision: str = "main", repo_type: str = "dataset"
@@ -444,9 +507,11 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         kind = "unknown"
         try:
             kind, handler, args = self._route(method, segs)
+            if self.emu._take_fault(method, url.path):
+                return self._drop_connection()
             handler(*args)
         except (HubError, CasError) as e:
-            self._error(e.status, e.message, e.code)
+            self._error(e.status, e.message, e.code, getattr(e, "headers", None))
         except XetFormatError as e:  # an upload that breaks the Xet spec
             self._error(400, str(e), "XetFormatError")
         except Exception as e:  # pragma: no cover - emulator bug: report it as a 500
@@ -455,7 +520,13 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         finally:
             with self.emu._lock:
                 self.emu.stats.requests[f"{method} {kind}"] += 1
-                entry = (method, self.path, self._status, self.headers.get("Range"))
+                entry = (
+                    method,
+                    self.path,
+                    self._status,
+                    self.headers.get("Range"),
+                    time.monotonic(),
+                )
                 self.emu.stats.log.append(entry)
                 self.emu._handling -= 1
                 self.emu._idle.notify_all()
@@ -518,16 +589,21 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         if method == "GET" and head in ("xet-read-token", "xet-write-token"):
             args = (repo_type, repo_id, head.split("-")[1], "/".join(rest[1:]) or "main")
             return head, self.xet_token, args
-        if head == "discussions" and method == "POST" and len(rest) == 1:
-            return "create-pr", self.create_pr, (repo_type, repo_id)
-        if head == "discussions" and method == "GET" and len(rest) == 2:
-            return "pr-details", self.pr_details, (repo_type, repo_id, int(rest[1]))
         if method == "GET" and head == "refs":
             return "refs", self.refs, (repo_type, repo_id)
         if method == "GET" and head == "commits":
             rev, _ = _split_rev(rest[1:])
             return "commits", self.list_commits, (repo_type, repo_id, rev)
+        if head == "discussions":
+            return _route_discussions(self, method, repo_type, repo_id, rest[1:])
         raise HubError(404, f"Not found: {method} {self.path}")
+
+    def _drop_connection(self) -> None:
+        """Close the socket without an answer: the client sees a dropped connection."""
+        self._status = 0
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _read_body(self) -> bytes:
         self._body_consumed = True
@@ -584,8 +660,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     def _json(self, obj, status: int = 200, headers: dict | None = None) -> None:
         self._send(status, json.dumps(obj).encode(), headers)
 
-    def _error(self, status: int, message: str, code: str | None = None) -> None:
-        headers = {"X-Error-Message": message}
+    def _error(self, status: int, message: str, code=None, extra: dict | None = None) -> None:
+        headers = {"X-Error-Message": message, **(extra or {})}
         if code:
             headers["X-Error-Code"] = code
         with contextlib.suppress(OSError):  # client went away
@@ -674,9 +750,16 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         self._send(200, b"")
 
     def validate_yaml(self):
-        """README.md metadata check by ``create_commit`` -> ``POST /api/validate-yaml``."""
-        self._read_body()
-        self._json({"errors": [], "warnings": []})
+        """README.md metadata check (``create_commit``, ``DatasetCard.validate``) ->
+        ``POST /api/validate-yaml``: 400 with the Hub's documented rules (``hub_card_rules``)."""
+        body = self._json_body()
+        errors = card_errors(body.get("content", ""))
+        if errors and "text/plain" in self.headers.get("Accept", ""):
+            text = "\n".join(f"- {e}" for e in errors)
+            return self._send(400, text.encode(), ctype="text/plain")
+        self._json(
+            {"errors": [{"message": e} for e in errors], "warnings": []}, 400 if errors else 200
+        )
 
     def repo_info(self, repo_type, repo_id, revision):
         """``repo_info``/``dataset_info`` -> ``GET /api/{type}s/{id}[/revision/{rev}]?blobs=``."""
@@ -838,11 +921,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         emu = self.emu
         with emu._lock:
             repo = self._writable_repo(repo_type, repo_id)
-            if emu._fail_in is not None:
-                emu._fail_in -= 1
-                if emu._fail_in <= 0:
-                    emu._fail_in = None
-                    raise HubError(emu._fail_status, "Error injected by HubEmulator.fail_commit")
+            emu._commit_fault([ln.get("value", {}).get("path") for ln in lines])
+            _check_committed_card(emu, lines)
             create_pr = self.query.get("create_pr", "") in ("1", "true", "True")
             header = next((ln["value"] for ln in lines if ln["key"] == "header"), {})
             parent = header.get("parentCommit")
@@ -894,7 +974,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             if create_pr:
                 ref = f"refs/pr/{repo.next_pr}"
                 pr_url = f"{emu._repo_url(repo)}/discussions/{repo.next_pr}"
-                repo.next_pr += 1
+                _new_pull_request(emu, repo, title, base)["status"] = "open"
             else:
                 ref = revision.removeprefix("refs/heads/")
             repo.refs[ref] = commit.sha
@@ -926,34 +1006,6 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             start = body.get("startingPoint") or "main"
             repo.refs[branch] = self.emu._resolve_rev(repo, start)
         self._send(200, b"")
-
-    def create_pr(self, repo_type, repo_id):
-        """``create_pull_request`` (the Xet upload pipeline opens its PR this way) ->
-        ``POST /api/{type}s/{id}/discussions``: a ``refs/pr/N`` ref at main's head."""
-        body = self._json_body()
-        emu = self.emu
-        with emu._lock:
-            repo = self._writable_repo(repo_type, repo_id)
-            if not body.get("pullRequest"):
-                raise HubError(400, "the emulator only opens pull requests")
-            num, repo.next_pr = repo.next_pr, repo.next_pr + 1
-            repo.refs[f"refs/pr/{num}"] = repo.refs["main"]
-            repo.prs[num] = {"title": body.get("title", ""), "createdAt": emu._now()}
-        self._json({"num": num, "url": f"{emu._repo_url(repo)}/discussions/{num}"})
-
-    def pr_details(self, repo_type, repo_id, num):
-        """``get_discussion_details`` -> ``GET /api/{type}s/{id}/discussions/{num}``."""
-        with self.emu._lock:
-            repo = self._readable_repo(repo_type, repo_id)
-            if f"refs/pr/{num}" not in repo.refs:
-                raise _not_found("DiscussionNotFound", f"Discussion {num} not found")
-            pr = repo.prs.get(num, {"title": "", "createdAt": self.emu._now()})
-        self._json(
-            {"num": num, "title": pr["title"], "status": "open", "isPullRequest": True,
-             "createdAt": pr["createdAt"], "author": {"name": self.emu.user},
-             "repo": {"name": repo_id, "type": repo_type}, "events": [],
-             "changes": {"base": "refs/heads/main"}, "filesWithConflicts": []}
-        )  # fmt: skip
 
     def refs(self, repo_type, repo_id):
         """``list_repo_refs`` -> ``GET /api/{type}s/{id}/refs``."""
@@ -1053,6 +1105,155 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                 remaining -= len(piece)
                 with emu._lock:
                     emu.stats.bytes_served += len(piece)
+
+
+# ====================================================================== pull requests
+# Discussions that are pull requests, as `create_pull_request`, `get_repo_discussions`,
+# `get_discussion_details`, `change_discussion_status` and `merge_pull_request` use them. A pull
+# request is a ref `refs/pr/N` started at main's head. Created through the API it is a "draft"
+# (huggingface_hub's docs say so) and stays one, commits or not, until its status is changed
+# to "open"; only an open one merges (the strict reading: what the Hub does with a draft that
+# has commits is not documented). One opened by a commit with `?create_pr=1` is open.
+# Merging applies the pull request's changes (its head against the commit it started from) to
+# main's current tree in one new commit; a path changed differently on both sides is a
+# conflict (409), as on the Hub.
+
+
+def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str, rest: list):
+    if not rest and method == "POST":
+        return "create-discussion", _create_discussion, (h, repo_type, repo_id)
+    if not rest and method == "GET":
+        return "list-discussions", _list_discussions, (h, repo_type, repo_id)
+    if len(rest) == 1 and method == "GET":
+        return "discussion", _discussion_details, (h, repo_type, repo_id, int(rest[0]))
+    if len(rest) == 2 and rest[1] == "merge" and method == "POST":
+        return "merge", _merge_pull_request, (h, repo_type, repo_id, int(rest[0]))
+    if len(rest) == 2 and rest[1] == "status" and method == "POST":
+        return "discussion-status", _change_status, (h, repo_type, repo_id, int(rest[0]))
+    raise HubError(404, f"Not found: {method} discussions/{'/'.join(rest)}")
+
+
+def _new_pull_request(emu: HubEmulator, repo: Repo, title: str, base: str) -> dict:
+    num = repo.next_pr
+    repo.next_pr += 1
+    pr = {"num": num, "title": title, "author": emu.user, "status": "draft", "base": base,
+          "ref": f"refs/pr/{num}", "createdAt": time.strftime(_DATE, time.gmtime())}  # fmt: skip
+    repo.discussions[num] = pr
+    repo.refs[pr["ref"]] = base
+    return pr
+
+
+def _check_committed_card(emu: HubEmulator, lines: list[dict]) -> None:
+    """The Hub refuses a commit whose README.md metadata it would refuse at validate-yaml."""
+    for ln in lines:
+        value = ln.get("value", {})
+        if ln["key"] == "file" and value.get("path") == "README.md":
+            errors = card_errors(base64.b64decode(value["content"]).decode(errors="replace"))
+            if errors:
+                raise HubError(400, "Invalid metadata in README.md: " + "; ".join(errors))
+
+
+def _discussion_json(emu: HubEmulator, repo: Repo, pr: dict) -> dict:
+    return {"num": pr["num"], "title": pr["title"], "author": {"name": pr["author"]},
+            "createdAt": pr["createdAt"], "status": pr["status"], "isPullRequest": True,
+            "repo": {"name": repo.repo_id, "type": repo.repo_type}, "pinned": False,
+            "numComments": 0, "url": f"{emu._repo_url(repo)}/discussions/{pr['num']}"}  # fmt: skip
+
+
+def _create_discussion(h: _HubHandler, repo_type: str, repo_id: str) -> None:
+    """``create_pull_request`` -> ``POST /api/{type}s/{id}/discussions`` (pullRequest: true)."""
+    body = h._json_body()
+    with h.emu._lock:
+        repo = h._writable_repo(repo_type, repo_id)
+        if not body.get("pullRequest"):
+            raise HubError(400, "HubEmulator: only pull requests are emulated")
+        pr = _new_pull_request(h.emu, repo, body.get("title", "").strip(), repo.refs["main"])
+        h._json({"num": pr["num"], "url": _discussion_json(h.emu, repo, pr)["url"]})
+
+
+def _list_discussions(h: _HubHandler, repo_type: str, repo_id: str) -> None:
+    """``get_repo_discussions`` -> ``GET /api/{type}s/{id}/discussions?type=&status=&author=``
+    (one page)."""
+    q = h.query
+    with h.emu._lock:
+        repo = h._readable_repo(repo_type, repo_id)
+        prs = [
+            _discussion_json(h.emu, repo, pr)
+            for pr in sorted(repo.discussions.values(), key=lambda p: -p["num"])
+            if q.get("status", "all") in ("all", pr["status"])
+            and q.get("author", pr["author"]) == pr["author"]
+            and q.get("type", "all") in ("all", "pull_request")
+        ]
+        closed = sum(pr["status"] != "open" for pr in repo.discussions.values())
+    h._json({"discussions": prs, "count": len(prs), "start": 0, "numClosedDiscussions": closed})
+
+
+def _discussion_details(h: _HubHandler, repo_type: str, repo_id: str, num: int) -> None:
+    """``get_discussion_details`` -> ``GET /api/{type}s/{id}/discussions/{num}``."""
+    with h.emu._lock:
+        repo = h._readable_repo(repo_type, repo_id)
+        pr = _pull_request(repo, num)
+        out = _discussion_json(h.emu, repo, pr)
+        changes = {"base": "refs/heads/main"}
+        if pr.get("merge_commit"):
+            changes["mergeCommitId"] = pr["merge_commit"]
+        out |= {"events": [], "changes": changes, "filesWithConflicts": [], "diff": ""}
+    h._json(out)
+
+
+def _change_status(h: _HubHandler, repo_type: str, repo_id: str, num: int) -> None:
+    """``change_discussion_status`` -> ``POST /api/{type}s/{id}/discussions/{num}/status``."""
+    body = h._json_body()
+    with h.emu._lock:
+        repo = h._writable_repo(repo_type, repo_id)
+        pr = _pull_request(repo, num)
+        if body.get("status") not in ("open", "closed") or pr["status"] == "merged":
+            raise HubError(400, f"Cannot change the status of #{num} to {body.get('status')!r}")
+        pr["status"] = body["status"]
+        event = {"id": uuid.uuid4().hex[:24], "type": "status-change",
+                 "createdAt": time.strftime(_DATE, time.gmtime()), "author": {"name": h.emu.user},
+                 "data": {"status": pr["status"]}}  # fmt: skip
+    h._json({"newStatus": event})
+
+
+def _pull_request(repo: Repo, num: int) -> dict:
+    if num not in repo.discussions:
+        raise HubError(404, f"Discussion {num} not found", "EntryNotFound")
+    return repo.discussions[num]
+
+
+def _merge_pull_request(h: _HubHandler, repo_type: str, repo_id: str, num: int) -> None:
+    """``merge_pull_request`` -> ``POST /api/{type}s/{id}/discussions/{num}/merge``."""
+    h._read_body()
+    emu = h.emu
+    with emu._lock:
+        repo = h._writable_repo(repo_type, repo_id)
+        pr = _pull_request(repo, num)
+        if pr["status"] != "open":
+            raise HubError(400, f"Pull request #{num} is {pr['status']}: only open ones merge")
+        base = repo.commits[pr["base"]].files
+        head = emu._commit_at(repo, pr["ref"]).files
+        main = emu._commit_at(repo, "main")
+
+        def changed(a: dict, b: dict) -> set[str]:
+            key = lambda e: e and (e.sha256, e.lfs)  # noqa: E731
+            return {p for p in a.keys() | b.keys() if key(a.get(p)) != key(b.get(p))}
+
+        ours, theirs = changed(base, head), changed(base, main.files)
+        conflicts = sorted(p for p in ours & theirs if p in changed(head, main.files))
+        if conflicts:
+            raise HubError(409, f"Merge conflict in {', '.join(conflicts[:5])}")
+        files = dict(main.files)
+        for path in ours:
+            if path in head:
+                files[path] = head[path]
+            else:
+                files.pop(path, None)
+        commit = emu._new_commit(repo, main.sha, f"Merge pull request #{num}", "", files)
+        repo.refs["main"] = commit.sha
+        pr["status"], pr["merge_commit"] = "merged", commit.sha
+        emu.stats.merges.append({"repo_id": repo_id, "num": num, "oid": commit.sha})
+    h._json({})
 
 
 # ====================================================================== client wiring
@@ -1182,6 +1383,7 @@ def emulated_hub(
 
     with HubEmulator(tokens, xet=xet) as emu:
         point_clients_at(emu.endpoint, Path(home), token, monkeypatch, xet)
+        monkeypatch.setenv("SOUSA_HUB_RETRY_BASE", "0.01")  # sousa's retries wait 10 ms, not 2 s
         guard_network(monkeypatch, emu.blocked_hosts)
         try:
             yield emu

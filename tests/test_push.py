@@ -9,6 +9,7 @@ from datasets import load_dataset
 from huggingface_hub import CommitOperationAdd, HfApi
 
 import sousa.hub
+import sousa.limits
 from sousa.errors import InputError
 from sousa.hub import push
 from sousa.package import main
@@ -75,9 +76,8 @@ def test_a_second_push_of_an_unchanged_dataset_uploads_nothing(hub, source):
 def test_a_failed_commit_then_a_rerun_completes_without_resending_committed_files(
     hub, source, monkeypatch, capsys
 ):
-    monkeypatch.setattr(sousa.hub, "BATCH_FILES", 4)  # many commits for the small demo
-    # the Xet upload pipeline retries a 5xx commit itself: fail it with a status it does not retry
-    hub.fail_commit(3, status=422 if hub.xet else 500)
+    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)  # many commits for the small demo
+    hub.fail_commit(3, status=422)  # a status nobody retries (the Xet pipeline retries 5xx)
     assert push_cli(source, "--shard-size", "400KB") == 1
     assert "re-run the same command" in capsys.readouterr().err
     committed = {op["path"] for c in hub.stats.commits for op in c["operations"]}
@@ -137,20 +137,25 @@ def test_a_staging_folder_without_a_manifest_is_refused(hub, staging, tmp_path):
 def test_a_remote_that_differs_from_the_manifest_exits_1_naming_the_files(
     hub, source, monkeypatch, capsys
 ):
-    """Another writer replaces a shard right after our last commit: verification sees it."""
+    """Another writer replaces a shard in the upload right after our last commit: verification
+    sees it, and the upload is not merged."""
     real_create_commit = HfApi.create_commit
 
     def create_commit_then_tamper(self, repo_id, operations, **kwargs):
         info = real_create_commit(self, repo_id, operations, **kwargs)
         if any(getattr(op, "path_in_repo", "") == MANIFEST for op in operations):
             tamper = CommitOperationAdd("audio/test-00000.tar", b"not the shard")
-            real_create_commit(self, repo_id, [tamper], repo_type="dataset", commit_message="x")
+            real_create_commit(
+                self, repo_id, [tamper], repo_type="dataset", commit_message="x",
+                revision=kwargs["revision"],
+            )  # fmt: skip
         return info
 
     monkeypatch.setattr(HfApi, "create_commit", create_commit_then_tamper)
     assert push_cli(source) == 1
     err = capsys.readouterr().err
     assert "differs from manifest.json" in err and "audio/test-00000.tar" in err
+    assert MANIFEST not in hub.repo_files(REPO) and hub.stats.merges == []
 
 
 @pytest.mark.parametrize("repo_id", ["sousa", "user/so usa", "a/b/c", "user/../x", ""])
@@ -224,7 +229,7 @@ def test_push_to_a_branch_leaves_main_alone(hub, source):
 
 
 def test_create_pr_puts_every_commit_in_one_pull_request(hub, source, monkeypatch):
-    monkeypatch.setattr(sousa.hub, "BATCH_FILES", 4)
+    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
     assert push_cli(source, "--create-pr") == 0
     revisions = {c["revision"] for c in hub.stats.commits if c["operations"]}
     assert len(revisions) == 1 and next(iter(revisions)).startswith("refs/pr/")
@@ -234,7 +239,7 @@ def test_create_pr_puts_every_commit_in_one_pull_request(hub, source, monkeypatc
 
 
 def test_a_large_private_push_warns_about_free_storage(hub, source, monkeypatch, capsys):
-    monkeypatch.setattr(sousa.hub, "FREE_PRIVATE_STORAGE", 1_000_000)
+    monkeypatch.setattr(sousa.limits, "FREE_PRIVATE_STORAGE", 1_000_000)
     assert push_cli(source, "--private") == 0
     assert "over a free account's 100 GB of private storage" in capsys.readouterr().err
 
