@@ -24,6 +24,13 @@ equals the value (or one of the values; `None` matches nulls), all conditions AN
 `audio` decodes to `{"array": float32 ndarray (frames[, channels]), "sampling_rate": int,
 "path": member name}`; `midi` is the Standard MIDI File bytes or None.
 
+Label values follow the labels-JSON type rule (`json_label_type` in the layout block): the
+builder returns what native `load_dataset` reads from a sample's `.json` member (timestamps as
+ISO strings, durations as seconds, binary as base64, NaN as None, …), not the split tables'
+source types. A labels-only sample (no audio, no MIDI: null shard columns) is in the `labels`
+config only; a media config is generated for the splits that have a shard of it, and loading
+a config with no shard at all is refused, naming the configs that have data.
+
 Why a custom feature type (`FlacAudio`) for the audio: the Arrow cache written by
 `download_and_prepare` must hold the FLAC bytes, not decoded PCM (16-bit FLAC decoded to float32
 is ~3-5x larger), and `datasets.Audio` needs torch + torchcodec + FFmpeg to decode (and to
@@ -57,6 +64,7 @@ which datasets >= 4 refuses) as well as installed as `sousa_builder.sousa`.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import datetime
 import decimal
@@ -174,7 +182,7 @@ def manifest_problem(manifest: object) -> str | None:
 
 
 def labels_json(row: dict) -> bytes:
-    """A sample's labels as compact JSON (NaN becomes null: JSON has no NaN)."""
+    """A sample's labels as compact JSON, each value written by the type rule below."""
     try:
         text = _LABELS_ENCODER.encode(row)
     except ValueError:  # a NaN or infinity somewhere: the slow path cleans it
@@ -182,16 +190,45 @@ def labels_json(row: dict) -> bytes:
     return text.encode()
 
 
+def json_label_type(t, pa):
+    """The type rule: what a label column of Arrow type `t` is once written as labels JSON.
+
+    The card declares this type, native `load_dataset` returns it (the WebDataset loader
+    yields `json.loads` of the member) and the reference loader applies the same rule to the
+    split tables' values, so both return the same values. Exact for numbers, bool, strings,
+    null, lists and structs of them, and dictionaries (their values); otherwise (README's
+    table): timestamp, date, time → ISO 8601 string (`isoformat`, with the UTC offset when
+    the column has a time zone); duration → float64 seconds; decimal → float64; binary →
+    base64 string; NaN and infinities → null. `pa` is pyarrow, passed in so that this block
+    imports nothing beyond the standard library.
+    """
+    is_ = pa.types
+    if is_.is_timestamp(t) or is_.is_date(t) or is_.is_time(t):
+        return pa.string()
+    if is_.is_duration(t) or is_.is_decimal(t):
+        return pa.float64()
+    if is_.is_binary(t) or is_.is_large_binary(t) or is_.is_fixed_size_binary(t):
+        return pa.string()
+    if is_.is_dictionary(t):
+        return json_label_type(t.value_type, pa)
+    if is_.is_struct(t):
+        return pa.struct([f.with_type(json_label_type(f.type, pa)) for f in t])
+    if is_.is_fixed_size_list(t):
+        return pa.list_(json_label_type(t.value_type, pa), t.list_size)
+    if is_.is_list(t) or is_.is_large_list(t):
+        return pa.list_(json_label_type(t.value_type, pa))
+    return t
+
+
 def _json_default(value):
-    """Arrow values JSON has no type for: dates and times as ISO text, decimals as floats."""
+    """Label values JSON has no type for, by the rule of `json_label_type`."""
     if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return _finite(float(value))
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    if isinstance(value, (decimal.Decimal, datetime.timedelta)):
+        seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else value
+        return _finite(float(seconds))
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
 
 
@@ -222,7 +259,9 @@ __all__ = [
     "decode_flac",
     "join",
     "label_columns",
+    "label_converter",
     "manifest_splits",
+    "no_data_message",
     "open_ranged",
     "plan_spans",
     "read_exactly",
@@ -384,6 +423,35 @@ def manifest_splits(manifest: dict) -> list[str]:
     return [s for s in SPLITS if split_table_path(s) in manifest["files"]]
 
 
+def config_splits(manifest: dict) -> dict[str, list[str]]:
+    """The splits each config has data in: a media config where the split has a shard (they
+    are numbered from 0), `labels` wherever there is a split table. A config with no split
+    has no data: the card does not declare it and loading it is refused."""
+    splits = manifest_splits(manifest)
+    found = {
+        kind: [s for s in splits if shard_path(kind, s, 0) in manifest["files"]]
+        for kind in MEDIA_KINDS
+    }
+    return found | {"labels": splits}
+
+
+def no_data_message(root: str, manifest: dict, config: str, split: str | None = None) -> str:
+    """Why `config` (in `split`) cannot be loaded, naming what can be, or "" if it can."""
+    available = config_splits(manifest)
+    if not available.get(config):
+        having = [name for name in CONFIGS if available.get(name)]
+        return (
+            f"config {config!r} has no data in {root} (no {config} file was packaged); "
+            f"configs with data: {', '.join(having)}"
+        )
+    if split is not None and split in manifest_splits(manifest) and split not in available[config]:
+        return (
+            f"config {config!r} has no sample in split {split!r} of {root}; "
+            f"its splits: {', '.join(available[config])}"
+        )
+    return ""
+
+
 def manifest_fingerprint(root: str, manifest: dict) -> str:
     """A cache key: where the data is and what it is (the manifest lists every file's sha256)."""
     text = json.dumps({"root": root, "files": manifest["files"]}, sort_keys=True)
@@ -392,6 +460,62 @@ def manifest_fingerprint(root: str, manifest: dict) -> str:
 
 def label_columns(schema: pa.Schema) -> list[str]:
     return [name for name in schema.names if name not in SHARD_COLUMNS]
+
+
+def label_features(schema: pa.Schema) -> datasets.Features:
+    """The label columns' features by the type rule (`json_label_type`): what the card declares
+    and native loading returns, so both loaders give the same values."""
+    fields = [schema.field(name) for name in label_columns(schema)]
+    return datasets.Features.from_arrow_schema(
+        pa.schema([f.with_type(json_label_type(f.type, pa)) for f in fields])
+    )
+
+
+def json_labels(row: dict) -> dict:
+    """A row's label values by the type rule: exactly what native loading reads from the
+    sample's labels JSON (the same bytes, decoded the same way)."""
+    return json.loads(labels_json(row))
+
+
+def label_converter(schema: pa.Schema):
+    """`json_labels` for the rows of one label schema, without encoding what JSON holds exactly.
+
+    Integers, bool, strings and nulls pass through (JSON gives them back unchanged); a float
+    column only loses NaN and infinities; every other column goes through `json_labels`. A
+    test checks the result equals `json_labels` on a row of every type. Measured on 100,000
+    rows of 15 SOUSA-like columns: 0.33 s, against 6.0 s for `json_labels` and 0.5 s for
+    `to_pylist` itself (it matters for the `labels` config).
+    """
+    rules = []  # (column, rule) in schema order: "exact", "float" or "json"
+    for name in label_columns(schema):
+        t = schema.field(name).type
+        value = t.value_type if pa.types.is_dictionary(t) else t
+        exact = any(is_(value) for is_ in _EXACT_IN_JSON)
+        rules.append(
+            (name, "exact" if exact else "float" if pa.types.is_floating(value) else "json")
+        )
+
+    def convert(row: dict) -> dict:
+        out = {}
+        for name, rule in rules:
+            value = row[name]
+            if rule == "float" and value is not None and not math.isfinite(value):
+                value = None
+            elif rule == "json":
+                value = json_labels({name: value})[name]
+            out[name] = value
+        return out
+
+    return convert
+
+
+_EXACT_IN_JSON = (
+    pa.types.is_integer,
+    pa.types.is_boolean,
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_null,
+)
 
 
 def filter_table(table: pa.Table, filter: dict | None, where: str = "") -> pa.Table:
@@ -440,17 +564,18 @@ REQUEST_COST = {"remote": 1024 * 1024, "local": 256 * 1024}
 MAX_GAP = 8 * 1024  # read across a gap this small rather than issue one more request
 
 
-def sample_example(row: dict, labels: list[str], kind: str, members: dict, shard: str) -> dict:
+def sample_example(row: dict, labels, kind: str, members: dict, shard: str) -> dict:
     """A split-table row + its members' bytes from a `kind` shard → the example (the one
     definition: the builder's streams and range reads, and `sousa.fetch`, all use it).
 
-    `members` maps member name → bytes (at least the row's `{kind}_filename`, and for audio
-    its MIDI member when the row has one). The example has the label columns, `audio` as
+    `labels` is the split table's `label_converter` (label values by the labels-JSON type
+    rule). `members` maps member name → bytes (at least the row's `{kind}_filename`, and for
+    audio its MIDI member when the row has one). The example has the label columns, `audio` as
     `{"bytes": FLAC, "path": member}` (audio config; decoded by `FlacAudio`) and `midi` bytes
     or None. Checked against the row: member present, size as the table says, FLAC marker.
     """
     name = row[f"{kind}_filename"]
-    example = {column: row[column] for column in labels}
+    example = labels(row)
     data = _member(row, kind, members, shard)
     if kind == "audio":
         check_flac_header(data, name, shard)
@@ -708,6 +833,11 @@ class Sousa(datasets.GeneratorBasedBuilder):
         """The splits the staging folder has (from its manifest), in SPLITS order."""
         return list(self._splits)
 
+    @property
+    def manifest(self) -> dict:
+        """The staging folder's manifest (format, version, every file's size and sha256)."""
+        return self._manifest
+
     # -- info --------------------------------------------------------------------------------
 
     def _label_schema(self) -> pa.Schema:
@@ -728,10 +858,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
 
     def _info(self) -> datasets.DatasetInfo:
         schema = self._label_schema()
-        labels = datasets.Features.from_arrow_schema(
-            pa.schema([schema.field(name) for name in label_columns(schema)])
-        )
-        features = dict(labels)
+        features = dict(label_features(schema))
         if self.config.name == "audio":
             features["audio"] = FlacAudio()
         if self.config.name in ("audio", "midi"):
@@ -747,13 +874,18 @@ class Sousa(datasets.GeneratorBasedBuilder):
         if self.config.name not in CONFIGS:
             raise ValueError(f"unknown config {self.config.name!r}; choose from {CONFIGS}")
         download_config = getattr(dl_manager, "download_config", self._download_config)
+        problem = no_data_message(self._root, self._manifest, self.config.name)
+        if problem:
+            raise SousaDataError(problem)
         generators = []
-        for split in self._splits:
+        for split in config_splits(self._manifest)[self.config.name]:
             table_path = dl_manager.download(join(self._root, split_table_path(split)))
             table = read_parquet(table_path, download_config)
             selected = filter_table(table, self.config.filter, f" in {split_table_path(split)}")
             if self.config.name == "labels":
-                rows = selected.select(label_columns(selected.schema)).to_pylist()
+                convert = label_converter(selected.schema)
+                labels = selected.select(label_columns(selected.schema))
+                rows = [convert(row) for row in labels.to_pylist()]
                 gen_kwargs = {"rows": rows, "jobs": None}
             else:
                 gen_kwargs = {"rows": None, "jobs": self._shard_jobs(dl_manager, table, selected)}
@@ -828,14 +960,14 @@ class Sousa(datasets.GeneratorBasedBuilder):
             for row in rows:
                 yield row.get("sample_id", str(row)), row
             return
-        labels = label_columns(self._label_schema())
+        labels = label_converter(self._label_schema())
         for job in jobs:
             if job.spans:
                 yield from self._generate_ranges(job, labels)
             elif job.archive is not None:  # None: no selected row in that shard
                 yield from self._generate_shard(job, labels)
 
-    def _generate_ranges(self, job: ShardJob, labels: list[str]):
+    def _generate_ranges(self, job: ShardJob, labels):
         """Read only the selected samples' spans of a shard, one request per span."""
         stems, rows = job.stems(), job.rows.to_pylist()
         with open_ranged(job.url, job.size, self._download_config) as f:
@@ -845,7 +977,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
                     data, span, rows[span.first : span.stop], job.kind, labels, job.shard, stems
                 )
 
-    def _generate_shard(self, job: ShardJob, labels: list[str]):
+    def _generate_shard(self, job: ShardJob, labels):
         """Stream one shard; group each sample's adjacent members; check against the table."""
         stems = job.stems()
         selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}

@@ -12,6 +12,7 @@ for the same reason.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import decimal
 import json
@@ -109,7 +110,7 @@ def manifest_problem(manifest: object) -> str | None:
 
 
 def labels_json(row: dict) -> bytes:
-    """A sample's labels as compact JSON (NaN becomes null: JSON has no NaN)."""
+    """A sample's labels as compact JSON, each value written by the type rule below."""
     try:
         text = _LABELS_ENCODER.encode(row)
     except ValueError:  # a NaN or infinity somewhere: the slow path cleans it
@@ -117,16 +118,45 @@ def labels_json(row: dict) -> bytes:
     return text.encode()
 
 
+def json_label_type(t, pa):
+    """The type rule: what a label column of Arrow type `t` is once written as labels JSON.
+
+    The card declares this type, native `load_dataset` returns it (the WebDataset loader
+    yields `json.loads` of the member) and the reference loader applies the same rule to the
+    split tables' values, so both return the same values. Exact for numbers, bool, strings,
+    null, lists and structs of them, and dictionaries (their values); otherwise (README's
+    table): timestamp, date, time → ISO 8601 string (`isoformat`, with the UTC offset when
+    the column has a time zone); duration → float64 seconds; decimal → float64; binary →
+    base64 string; NaN and infinities → null. `pa` is pyarrow, passed in so that this block
+    imports nothing beyond the standard library.
+    """
+    is_ = pa.types
+    if is_.is_timestamp(t) or is_.is_date(t) or is_.is_time(t):
+        return pa.string()
+    if is_.is_duration(t) or is_.is_decimal(t):
+        return pa.float64()
+    if is_.is_binary(t) or is_.is_large_binary(t) or is_.is_fixed_size_binary(t):
+        return pa.string()
+    if is_.is_dictionary(t):
+        return json_label_type(t.value_type, pa)
+    if is_.is_struct(t):
+        return pa.struct([f.with_type(json_label_type(f.type, pa)) for f in t])
+    if is_.is_fixed_size_list(t):
+        return pa.list_(json_label_type(t.value_type, pa), t.list_size)
+    if is_.is_list(t) or is_.is_large_list(t):
+        return pa.list_(json_label_type(t.value_type, pa))
+    return t
+
+
 def _json_default(value):
-    """Arrow values JSON has no type for: dates and times as ISO text, decimals as floats."""
+    """Label values JSON has no type for, by the rule of `json_label_type`."""
     if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return _finite(float(value))
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    if isinstance(value, (decimal.Decimal, datetime.timedelta)):
+        seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else value
+        return _finite(float(seconds))
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
 
 

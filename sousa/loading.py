@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -32,8 +32,9 @@ from sousa_builder.sousa import (
     SousaDataError,
     decode_flac,
     join,
-    label_columns,
+    label_converter,
     manifest_splits,
+    no_data_message,
     open_ranged,
     plan_spans,
     read_exactly,
@@ -123,6 +124,9 @@ def load(
         raise LoadError(
             f"unknown split {split!r} in {root}; available: {', '.join(builder.splits)}"
         )
+    problem = no_data_message(root, builder.manifest, config, split)
+    if problem:
+        raise LoadError(problem)
     if streaming:
         streamed = builder.as_streaming_dataset(split=split)
         if decode_threads:
@@ -164,7 +168,7 @@ class _Found:
     member offsets of every shard holding one (a sample's span ends at the next sample)."""
 
     rows: dict = field(default_factory=dict)  # sample_id → table row
-    labels: list = field(default_factory=list)
+    labels: Any = None  # label_converter of the split tables' schema
     offsets: dict = field(default_factory=dict)  # shard (kind/name) → sorted member offsets
     stems: dict = field(default_factory=dict)  # shard (kind/name) → its samples' member stems
 
@@ -177,7 +181,7 @@ def _find_rows(root: str, ids: set, splits: list[str], kind: str | None, token) 
         rel = split_table_path(split)
         with _open_table(root, rel, token) as f:
             table = pq.ParquetFile(f)
-            found.labels = label_columns(table.schema_arrow)
+            found.labels = label_converter(table.schema_arrow)
             columns = ["sample_id"]
             columns += (
                 [f"{kind}_{name}" for name in ("shard", "filename", "offset")] if kind else []
@@ -277,7 +281,7 @@ def fetch(
             f"{root} ({', '.join(manifest_splits(manifest))})"
         )
     if kind is None:
-        examples = {i: {c: row[c] for c in found.labels} for i, row in found.rows.items()}
+        examples = {i: found.labels(row) for i, row in found.rows.items()}
     else:
         lacking = [i for i, row in found.rows.items() if row[f"{kind}_shard"] is None]
         if lacking:

@@ -20,6 +20,7 @@ from .layout import BUILDER_PATH, SPLITS, auxiliary_table_path
 from .limits import HUB_MAX_FILES_PER_COMMIT, push_commit_count
 from .pipeline import PackageOptions, package_dataset, plan_package
 from .plan import Plan
+from .progress import add_progress_flags, wants_progress
 from .shards import DEFAULT_SHARD_SIZE
 from .source import STAGING_DEFAULT_NAME
 
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=min(2, os.cpu_count() or 1),
         help="processes writing shards (output is identical for any number)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flags(p)
     hub = p.add_argument_group("push to the Hub")
     hub.add_argument("--push", action="store_true", help="upload the staging folder and verify it")
     hub.add_argument("--repo-id", help="user/name of the dataset repo")
@@ -111,14 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             _, plan = plan_package(options)
             print("\n".join(describe_plan(plan, options)))
             return 0
-        summary = package_dataset(options, progress=not args.quiet)
+        summary = package_dataset(options, progress=wants_progress(args))
         print("\n".join(summary.lines()))
         if args.push:
             from .hub import push_staging
 
             return push_staging(
                 summary.out, args.repo_id, token=args.token, private=args.private,
-                revision=args.revision, create_pr=args.create_pr, progress=not args.quiet,
+                revision=args.revision, create_pr=args.create_pr, progress=wants_progress(args),
             )  # fmt: skip
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .card import build_card
+from .card_checks import card_warnings
 from .errors import InputError
 from .layout import BUILDER_PATH, CARD_PATH, MANIFEST_PATH, MEDIA_KINDS, SPLITS
 from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
@@ -93,6 +94,21 @@ class Summary:
     missing: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     reused: bool = False
+    configs: dict[str, int] = field(default_factory=dict)  # the card's configs: samples
+    labels_only: int = 0  # samples with neither audio nor MIDI packaged
+    warnings: list[str] = field(default_factory=list)  # about the card's carried-over text
+
+    def configs_line(self) -> str:
+        """The card's configs (those with data), why a media config is absent, and how many
+        samples are labels-only (in the split tables, in no TAR config)."""
+        made = ", ".join(f"{name} ({n} samples)" for name, n in self.configs.items())
+        if "default" in self.configs:
+            return f"configs: {made}: no TAR shard, so the card's one config is the split tables"
+        absent = [kind for kind in MEDIA_KINDS if kind not in self.configs]
+        notes = [f"no {kind} config: no {kind} file packaged" for kind in absent]
+        if self.labels_only:
+            notes.append(f"{self.labels_only} labels-only samples (split tables only)")
+        return "; ".join([f"configs: {made}", *notes])
 
     def lines(self) -> list[str]:
         largest = max(self.files.values(), default=0)
@@ -104,6 +120,7 @@ class Summary:
             f"staging folder: {self.out}" + (" (unchanged source: reused)" if self.reused else ""),
             "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
             "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
+            self.configs_line(),
             f"files: {sum(self.media_files.values())} source media files → "
             f"{len(self.files)} staged files, "
             f"{sum(self.files.values()):,} bytes",
@@ -117,6 +134,7 @@ class Summary:
             )
         if self.dropped:
             lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
+        lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
 
 
@@ -173,6 +191,7 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
         plan.source.labels.schema,
         split_stats(plan),
         {p: d.size for p, d in digests.items()},
+        num_samples=len(plan.source.samples),
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     return digests
@@ -224,12 +243,19 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
     media = {
         kind: sum(getattr(s, kind) is not None for s in source.samples) for kind in MEDIA_KINDS
     }
+    configs = {kind: 0 for kind in MEDIA_KINDS}
+    for shard in plan.shards:
+        configs[shard.kind] += len(shard.samples)
+    configs = {kind: n for kind, n in configs.items() if n} or {"default": len(source.samples)}
+    staged = {p: f["size"] for p, f in files.items()}
     return Summary(
+        configs=configs,
+        labels_only=sum(s.audio is None and s.midi is None for s in source.samples),
+        warnings=card_warnings(source.readme, staged, len(source.samples)),
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
         shards=shards,
-        files={p: f["size"] for p, f in files.items()}
-        | {MANIFEST_PATH: (out / MANIFEST_PATH).stat().st_size},
+        files=staged | {MANIFEST_PATH: (out / MANIFEST_PATH).stat().st_size},
         media_files=media,
         missing=source.missing,
         dropped=source.dropped,

@@ -120,7 +120,7 @@ def read_source(
 
     audio_paths = _optional_strings(table, "audio_path", samples_path)
     midi_paths = _optional_strings(table, "midi_path", samples_path)
-    keys = _keys(audio_paths, midi_paths, samples_path)
+    keys = _keys(audio_paths, midi_paths, sample_ids, samples_path)
     missing: list[str] = []
     audio = _stat_media(root, audio_paths, "audio_path", include_audio, missing)
     midi = _stat_media(root, midi_paths, "midi_path", include_midi, missing)
@@ -141,6 +141,7 @@ def read_source(
         _check_unique_keys(samples, split, samples_path)
 
     labels = table.drop_columns([c for c in PATH_COLUMNS if c in table.column_names])
+    _check_label_types(labels.schema, samples_path)
     auxiliary = {
         name: root / "labels" / f"{name}.parquet"
         for name in AUXILIARY_TABLES
@@ -210,6 +211,32 @@ def _optional_strings(table: pa.Table, name: str, path: Path) -> list[str | None
             raise InputError(f"{path}: column '{name}' must be strings, got {column.type}")
         return [None] * table.num_rows
     return [v or None for v in column.to_pylist()]
+
+
+def _check_label_types(schema: pa.Schema, path: Path) -> None:
+    """Every label column must have a type the labels-JSON rule carries (README's table):
+    a map, union or view type would package, then fail to load natively and in `sousa.load`."""
+    bad = [f"{f.name} ({f.type})" for f in schema if not _json_carries(f.type)]
+    if bad:
+        raise InputError(
+            f"{path}: label column(s) of a type the labels JSON cannot carry: "
+            f"{first_values(bad)} (numbers, bool, strings, temporal, decimal, binary, "
+            "dictionary, list and struct can be carried: convert the column to one of them)"
+        )
+
+
+def _json_carries(t: pa.DataType) -> bool:
+    is_ = pa.types
+    if is_.is_dictionary(t):
+        return _json_carries(t.value_type)
+    if is_.is_struct(t):
+        return all(_json_carries(f.type) for f in t)
+    if is_.is_list(t) or is_.is_large_list(t) or is_.is_fixed_size_list(t):
+        return _json_carries(t.value_type)
+    simple = (is_.is_integer, is_.is_floating, is_.is_boolean, is_.is_null, is_.is_decimal)
+    simple += (is_.is_string, is_.is_large_string, is_.is_binary, is_.is_large_binary)
+    simple += (is_.is_fixed_size_binary, is_.is_timestamp, is_.is_date, is_.is_time)
+    return any(check(t) for check in (*simple, is_.is_duration))
 
 
 def _check_unique(values: list[str], name: str, path: Path) -> None:
@@ -293,19 +320,23 @@ def _assign_splits(
 # -- media -------------------------------------------------------------------------------
 
 
-def _keys(audio: list[str | None], midi: list[str | None], path: Path) -> list[str]:
-    """The WebDataset key of each sample: the stem of its audio file (else its MIDI file).
+def _keys(
+    audio: list[str | None], midi: list[str | None], sample_ids: list[str], path: Path
+) -> list[str]:
+    """The WebDataset key of each sample: the stem of its audio file, else of its MIDI file,
+    else (a labels-only sample, in no shard) its `sample_id`.
 
     `datasets` and webdataset split a member name at the FIRST dot, so a stem with a dot would
     scatter one sample over several; `__`-names are reserved and `.`-names are hidden files.
+    A labels-only sample's key follows the same rules: it names the sample in every loader.
     """
     keys: list[str] = []
     bad: list[str] = []
-    for row, (a, m) in enumerate(zip(audio, midi)):
+    for a, m, sample_id in zip(audio, midi, sample_ids):
         name = (a or m or "").rpartition("/")[2]
-        key = name.rpartition(".")[0] if "." in name else name
+        key = (name.rpartition(".")[0] if "." in name else name) if name else sample_id
         if key_problem(key):
-            bad.append(a or m or f"<row {row}: no audio_path or midi_path>")
+            bad.append(a or m or f"sample_id {sample_id!r} (a sample without media)")
         keys.append(key)
     if bad:
         raise InputError(

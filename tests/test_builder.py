@@ -163,17 +163,20 @@ def test_filter_selects_rows_by_value_or_values_and_keeps_other_shards_unread(
         r for r in split_rows(staging, "train") if r["skill_tier"] in ("advanced", "professional")
     ]
     assert sorted(e["sample_id"] for e in got) == sorted(r["sample_id"] for r in rows)
-    needed = {f"/train-{r['audio_shard'].split('-')[1]}" for r in rows}
-    assert all(any(n in u for n in needed) for u in log.shards() if "/train-" in u)
+    needed = sorted(str(staging / "audio" / s) for s in {r["audio_shard"] for r in rows})
+    read = [u for u in log.shards() if "/train-" in u]
+    assert needed and read == needed, "exactly the shards holding selected rows, through dl_manager"
 
 
 def test_labels_config_downloads_no_shard(staging, tmp_path, monkeypatch):
     log = DownloadLog(monkeypatch)
     b = builder(staging, "labels", tmp_path)
     b.download_and_prepare()
-    list(b.as_streaming_dataset(split="train"))
+    streamed = list(b.as_streaming_dataset(split="train"))
     assert log.shards() == []
-    assert all(u.endswith(".parquet") for u in log.urls)
+    tables = [str(staging / f"data/{split}-00000-of-00001.parquet") for split in SPLITS]
+    assert sorted(log.urls) == sorted(tables * 2), "each table, through dl_manager, per mode"
+    assert len(streamed) == len(split_rows(staging, "train"))
 
 
 def test_unknown_filter_column_is_refused_naming_it(staging, tmp_path):

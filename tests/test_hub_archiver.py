@@ -14,11 +14,23 @@ from sousa import InputError, ShardInfo, create_sharded_archives
 class TestShardInfo:
     """Tests for ShardInfo dataclass."""
 
-    def test_shard_info_creation(self):
-        """ShardInfo stores shard name and filename."""
-        info = ShardInfo(shard_name="train-00001.tar", filename="sample_001.flac")
-        assert info.shard_name == "train-00001.tar"
-        assert info.filename == "sample_001.flac"
+    def test_shard_info_locates_its_file(self, tmp_path):
+        """ShardInfo (the seed's shard_name and filename, plus offset and size) names the shard
+        and member holding a file, and the file's byte range in that shard."""
+        files = {"a.flac": b"A" * 700, "b.flac": b"B" * 10}
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+        result = create_sharded_archives(tmp_path, tmp_path / "out", {"train": list(files)}, 2048)
+        assert result["a.flac"].shard_name != result["b.flac"].shard_name  # 2048 B: one each
+        for name, data in files.items():
+            info = result[name]
+            assert isinstance(info, ShardInfo) and info.filename == name
+            shard = tmp_path / "out" / info.shard_name
+            with tarfile.open(shard) as tar:
+                assert tar.extractfile(info.filename).read() == data
+            assert shard.read_bytes()[info.offset : info.offset + info.size] == data
+        seed_style = ShardInfo(shard_name="train-00001.tar", filename="sample_001.flac")
+        assert (seed_style.offset, seed_style.size) == (-1, -1), "the seed's keywords: no range"
 
 
 class TestCreateShardedArchives:
@@ -145,12 +157,17 @@ class TestCreateShardedArchives:
         assert not (tmp_path / "out").exists()
 
 
-def test_archiver_exported_from_hub_module():
-    """Archiver functions are exported from the package (the seed's `dataset_gen.hub`)."""
-    from sousa import ShardInfo, create_sharded_archives
+def test_archiver_exported_from_hub_module(tmp_path):
+    """The package exports the working archiver (the seed imported it from `dataset_gen.hub`):
+    its `create_sharded_archives` writes a shard and returns its `ShardInfo`s."""
+    import sousa
 
-    assert ShardInfo is not None
-    assert create_sharded_archives is not None
+    assert {"ShardInfo", "create_sharded_archives"} <= set(sousa.__all__)
+    (tmp_path / "a.flac").write_bytes(b"a")
+    result = sousa.create_sharded_archives(tmp_path, tmp_path / "out", {"test": ["a.flac"]})
+    assert result == {"a.flac": sousa.ShardInfo("test-00000.tar", "a.flac", 512, 1)}
+    with tarfile.open(tmp_path / "out" / "test-00000.tar") as tar:
+        assert tar.getnames() == ["a.flac"]
 
 
 @pytest.mark.parametrize(

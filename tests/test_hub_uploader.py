@@ -24,10 +24,6 @@ class TestHubConfig:
         config = HubConfig(dataset_dir=tmp_path, repo_id="test/repo")
         assert config.use_tar_shards is True
 
-    def test_use_tar_shards_can_be_disabled(self, tmp_path):
-        config = HubConfig(dataset_dir=tmp_path, repo_id="test/repo", use_tar_shards=False)
-        assert config.use_tar_shards is False
-
     def test_tar_shard_size_default(self, tmp_path):
         config = HubConfig(dataset_dir=tmp_path, repo_id="test/repo")
         assert config.tar_shard_size_bytes == 1_000_000_000
@@ -71,6 +67,26 @@ class TestDatasetUploaderHelpers:
             (root / "midi" / f"m{i}.mid").write_bytes(
                 midi_file_bytes([0.0, 250.0 * i], [100, 90], 120)
             )
+
+    def test_use_tar_shards_can_be_disabled(self, sample_dataset):
+        """`use_tar_shards=False` prepares the seed's one-file-per-media layout; the default,
+        TAR shards (and no media file outside them)."""
+        self.write_media(sample_dataset)
+        sharded = DatasetUploader(HubConfig(dataset_dir=sample_dataset, repo_id="t/r")).prepare()
+        assert sorted(p.name for p in (sharded / "audio").iterdir()) == [
+            f"{split}-00000.tar" for split in ("test", "train", "validation")
+        ]
+        config = HubConfig(
+            dataset_dir=sample_dataset,
+            repo_id="test/repo",
+            use_tar_shards=False,
+            staging_dir=sample_dataset / "files",
+        )
+        files = DatasetUploader(config).prepare()
+        assert not list(files.rglob("*.tar"))
+        for i in range(1, 5):
+            copy = files / "audio" / f"a{i}.flac"
+            assert copy.read_bytes() == (sample_dataset / "audio" / f"a{i}.flac").read_bytes()
 
     def test_get_filenames_by_split_audio(self, sample_dataset):
         self.write_media(sample_dataset)

@@ -335,11 +335,25 @@ def test_progress_bars_go_to_stderr(source, capsys):
 
 
 def test_labels_json_of_a_sample_can_be_read_back_with_tarfile_streaming(staging):
-    """The stdlib streaming reader (what `iter_archive` uses) sees the same members."""
-    shard = staging / "audio" / "test-00000.tar"
-    with tarfile.open(fileobj=io.BytesIO(shard.read_bytes()), mode="r|") as tar:
-        names = [m.name for m in tar]
-    assert names and names[0].endswith(".flac")
+    """The stdlib streaming reader (what `iter_archive` uses) sees each sample's members
+    adjacent, and its `.json` member holds exactly its split-table row's labels."""
+    rows = {r["audio_filename"].split(".")[0]: r for r in split_rows(staging, "test")}
+    members: dict[str, list[str]] = {}
+    for shard in sorted((staging / "audio").glob("test-*.tar")):
+        with tarfile.open(fileobj=io.BytesIO(shard.read_bytes()), mode="r|") as tar:
+            for member in tar:
+                key, extension = member.name.split(".", 1)
+                assert key == list(members)[-1] if key in members else True, "adjacent"
+                members.setdefault(key, []).append(extension)
+                if extension == "json":
+                    labels = json.loads(tar.extractfile(member).read())
+                    row = rows[key]
+                    assert labels == {k: v for k, v in row.items() if k not in SHARD_COLUMNS}
+    assert sorted(members) == sorted(rows)
+    for key, extensions in members.items():
+        assert extensions == (
+            ["flac", "json", "mid"] if rows[key]["midi_shard"] else ["flac", "json"]
+        )
 
 
 def test_a_killed_runs_temporary_files_are_cleaned_up(demo_template, tmp_path):

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..progress import add_progress_flags, wants_progress
 from .folder import DemoDirError
 from .options import MAX_AUGMENTATIONS, DemoOptions
 from .synthesis import SUBTYPES
@@ -46,8 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--flat", action="store_true", help="no per-rudiment subfolders")
     p.add_argument("--no-readme", dest="readme", action="store_false", help="no README.md")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)  # not a terminal
+    add_progress_flags(p)
     return p.parse_args(argv)
 
 
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             augmentations=args.augmentations, with_audio=args.with_audio,
             channels=args.channels, subtype=args.subtype, readme=args.readme,
         )  # fmt: skip
-        progress = not args.quiet and (args.progress or sys.stderr.isatty())
-        out = write_folder(args.dir, options, progress)
+        out = write_folder(args.dir, options, wants_progress(args))
     except (DemoDirError, ValueError) as exc:
         print(f"sousa.demo: error: {exc}", file=sys.stderr)
         return 2
