@@ -22,12 +22,27 @@ PACKER_LABELS = {
     "workers2": "`python -m sousa.package --workers 2`",
     "import": "`python -c 'import sousa.package'` (startup only, included above)",
 }
-LOADERS = ("soundfile", "sousa", "sousa_threads", "native")
+LOADERS = (
+    "soundfile",
+    "soundfile_2p",
+    "null_dl2",
+    "sousa",
+    "sousa_threads",
+    "sousa_dl2",
+    "sousa_dl2_np",
+    "native",
+    "native_dl2",
+)
 LOADER_LABELS = {
     "soundfile": "`soundfile.read` loop over the FLAC files (decode floor)",
     "sousa": "`sousa.load(..., streaming=True)`",
     "sousa_threads": "`sousa.load(..., streaming=True, decode_threads=2)`",
     "native": '`datasets.load_dataset(..., "audio", streaming=True)` + torchcodec',
+    "soundfile_2p": "`soundfile.read` loop in 2 processes (fork pool; arrays stay in the workers)",
+    "null_dl2": "`DataLoader(num_workers=2)` over arrays made, not decoded (transfer ceiling)",
+    "sousa_dl2": "`DataLoader(sousa.load(..., streaming=True), num_workers=2)`",
+    "sousa_dl2_np": "… the same with `collate_fn=lambda s: s` (numpy arrays through the pipe)",
+    "native_dl2": "`DataLoader(load_dataset(..., streaming=True).map(torchcodec), num_workers=2)`",
 }
 MB = 1e6
 
@@ -147,6 +162,8 @@ def _ratio(a: float, b: float) -> float:
 
 def packing_verdicts(results: dict) -> list[Verdict]:
     """Packing targets judged on this configuration's medians."""
+    if not results.get("packing"):
+        return []
     p = packing_medians(results)
     data = results["dataset"]
     verdicts: list[Verdict] = []
@@ -241,6 +258,7 @@ def loading_verdicts(results: dict) -> list[Verdict]:
         )
     else:
         verdicts.append(Verdict("`sousa.load` ≥ 2.0 × native", "native skipped", None))
+    verdicts += dataloader_verdicts(m, full)
     rss_all = sousa["max_rss_mb"]
     rss_half = m[f"sousa@{half}"]["max_rss_mb"]
     growth = rss_all / rss_half - 1
@@ -258,6 +276,29 @@ def loading_verdicts(results: dict) -> list[Verdict]:
             growth <= 0.10,
         )
     )
+    return verdicts
+
+
+def dataloader_verdicts(m: dict, full: int) -> list[Verdict]:
+    """Issue 8 item 8: a training loop's throughput, 2 DataLoader workers vs 2 processes."""
+    dl2, two = m.get(f"sousa_dl2@{full}"), m.get(f"soundfile_2p@{full}")
+    dl2_np = m.get(f"sousa_dl2_np@{full}")
+    native2 = m.get(f"native_dl2@{full}")
+    verdicts = []
+    for target, ours, base, factor in (
+        ("`DataLoader(sousa.load, num_workers=2)` ≥ 0.9 × the 2-process soundfile loop", dl2,
+         two, 0.9),
+        ("`DataLoader(sousa.load, num_workers=2)` ≥ 2.0 × the same over native", dl2, native2,
+         2.0),
+        ("… with `collate_fn=lambda s: s`: ≥ 0.9 × the 2-process soundfile loop", dl2_np, two,
+         0.9),
+    ):  # fmt: skip
+        if ours is None or base is None:
+            verdicts.append(Verdict(target, "not measured in this configuration", None))
+            continue
+        ratio = _ratio(ours["rate"], base["rate"])
+        measured = f"{ratio:.2f} × ({ours['rate']:.0f} vs {base['rate']:.0f} samples/s)"
+        verdicts.append(Verdict(target, measured, ratio >= factor))
     return verdicts
 
 
@@ -365,11 +406,9 @@ def render_section(results: dict) -> str:
         f"files ({d['audio_files']:,} FLAC + {d['midi_files']:,} MIDI), "
         f"{d['media_bytes'] / MB:,.1f} MB",
         "",
-        "### Packing",
-        "",
-        *packing_table(results),
-        "",
     ]
+    if results.get("packing"):
+        lines += ["### Packing", "", *packing_table(results), ""]
     if results.get("loading"):
         lo = results["loading"]
         lines += [
@@ -500,7 +539,9 @@ def _rewrite(path: Path, sections: dict[str, dict], new_extras: dict[str, str]) 
 
 def console_summary(results: dict) -> str:
     """The tables and verdicts, for the terminal."""
-    lines = [f"== {results['title']}", *packing_table(results), ""]
+    lines = [f"== {results['title']}"]
+    if results.get("packing"):
+        lines += [*packing_table(results), ""]
     if results.get("loading"):
         lines += [*loading_table(results), ""]
     lines += verdict_table(packing_verdicts(results) + loading_verdicts(results))

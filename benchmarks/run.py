@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=HERE / "work", help="data + scratch folder")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds (medians reported)")
     p.add_argument("--skip-native", action="store_true", help="skip native load_dataset")
+    p.add_argument("--skip-packing", action="store_true", help="measure loading only")
+    p.add_argument(
+        "--shard-size",
+        default=None,
+        help="the loaders' staging shard size (default sousa.package's); DataLoader workers "
+        "need a split of ≥ 2 shards",
+    )
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md", help="report file")
     args = p.parse_args(argv)
     if args.gb is not None:
@@ -97,10 +104,13 @@ def describe_dataset(src: Path, samples: int, seconds: float) -> dict:
     }
 
 
-def ensure_staging(src: Path, work: Path, key: str) -> Path:
+def ensure_staging(src: Path, work: Path, key: str, shard_size: str | None = None) -> Path:
     """A staging folder of `src` for the loaders (sousa.package reuses it when current)."""
-    staging = work / f"staging-{key}"
-    run_measured([PY, "-m", "sousa.package", str(src), "--out", str(staging), "--quiet"], CHILD_ENV)
+    staging = (
+        work / f"staging-{key}" if shard_size is None else work / f"staging-{key}-{shard_size}"
+    )
+    cmd = [PY, "-m", "sousa.package", str(src), "--out", str(staging), "--quiet"]
+    run_measured(cmd + (["--shard-size", shard_size] if shard_size else []), CHILD_ENV)
     return staging
 
 
@@ -183,13 +193,16 @@ def measure_loading(src: Path, staging: Path, rounds: int, skip_native: bool) ->
 
     flac = split_audio_paths(src, split)[:n_all]
     flac_bytes = sum(p.stat().st_size for p in flac)
-    loaders = {"soundfile": src}
+    loaders = {"soundfile": src, "soundfile_2p": src, "null_dl2": src}
     unavailable = sousa_load_available()
     if unavailable is None:
         loaders["sousa"] = staging
         loaders["sousa_threads"] = staging
+        loaders["sousa_dl2"] = staging
+        loaders["sousa_dl2_np"] = staging
     if not skip_native:
         loaders["native"] = staging
+        loaders["native_dl2"] = staging
     warm = flac + files_under([staging])
     sizes = [n_all // 2, n_all]
     runs: dict[str, dict] = {}
@@ -241,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     src = ensure_dataset(args.work, key, args.samples, args.seconds)
     print("staging folder for the loaders …", file=sys.stderr)
-    staging = ensure_staging(src, args.work, key)
+    staging = ensure_staging(src, args.work, key, args.shard_size)
     results: dict = {
         "key": key,
         "title": title,
@@ -250,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(args.work),
         "dataset": describe_dataset(src, args.samples, args.seconds),
     }
-    print("packing …", file=sys.stderr)
-    results["packing"] = measure_packing(src, args.work, args.rounds)
+    if not args.skip_packing:
+        print("packing …", file=sys.stderr)
+        results["packing"] = measure_packing(src, args.work, args.rounds)
     print("loading …", file=sys.stderr)
     results["loading"] = measure_loading(src, staging, args.rounds, args.skip_native)
     print(console_summary(results))

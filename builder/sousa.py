@@ -3,8 +3,13 @@
 It reads a sousa staging folder (= the Hub repo): the parquet split tables
 `data/{split}-00000-of-00001.parquet` say, for every sample, which TAR shard of `audio/` and
 `midi/` holds its files. The builder reads a split's table, keeps the rows selected by the
-config's `filter`, downloads ONLY the shards that hold selected rows and streams each of them
-once, front to back (`dl_manager.iter_archive`), matching every member against the table.
+config's `filter`, and reads only the shards that hold selected rows: each either streamed
+once, front to back (downloaded by `dl_manager`, or opened by URL when streaming, and walked
+by `tar_members`, a reader of the one TAR dialect sousa writes), or, when the selected
+samples are a small part of it, by range reads of just their bytes (`{kind}_offset`: one
+request per run of adjacent samples, `plan_spans`; `use_ranges` decides, from a measured
+request cost). Either way every member read is matched against the table (name, size, FLAC
+marker).
 
 Configs: `audio` (default: label columns + `audio` + `midi`), `midi` (label columns + `midi`,
 the samples that have MIDI) and `labels` (label columns only, from the tables: no shard is
@@ -60,6 +65,7 @@ which datasets >= 4 refuses) as well as installed as `sousa_builder.sousa`.
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime
 import decimal
 import hashlib
@@ -69,10 +75,12 @@ import math
 import os
 import posixpath
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO, ClassVar
 
 import datasets
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -80,7 +88,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from datasets.download.download_config import DownloadConfig
 from datasets.table import array_cast
-from datasets.utils.file_utils import xopen
+from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
 # ---- BEGIN sousa.layout (builder/sousa.py holds a byte-identical copy) ----
 FORMAT = "sousa-staging"
@@ -241,6 +249,31 @@ _LABELS_ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
 )
 # ---- END sousa.layout ----
+
+# What `sousa.loading` (and any other reader) may use; the rest may change without notice.
+__all__ = [
+    "CONFIGS",
+    "SHARD_COLUMNS",
+    "FlacAudio",
+    "Sousa",
+    "SousaConfig",
+    "SousaDataError",
+    "Span",
+    "decode_flac",
+    "join",
+    "label_columns",
+    "label_converter",
+    "manifest_splits",
+    "no_data_message",
+    "open_ranged",
+    "plan_spans",
+    "read_exactly",
+    "read_manifest",
+    "sample_example",
+    "shard_archive_end",
+    "span_examples",
+    "split_table_path",
+]
 
 FEATURE_TYPE = "SousaFlacAudio"
 
@@ -520,37 +553,250 @@ def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Tab
         return pq.read_table(f, **kwargs)
 
 
+BLOCK = 512  # a TAR header; members are padded to it
+END_OF_ARCHIVE = 2 * BLOCK  # two zero blocks close a sousa shard (no record padding)
+ZERO_BLOCK = bytes(BLOCK)
+# Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
+# time, for choosing between range reads of a shard's selected members and streaming it whole
+# (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
+# 0.5-1.1 MB over the loopback Hub emulator (range reads won below 3-10 % of a shard),
+# 150-200 KB on a local disk with a warm page cache (range reads won up to 50 %). The real Hub's
+# requests cost more (TLS, redirects): 1 MiB, the emulator's upper figure, errs towards
+# streaming whole shards there.
+REQUEST_COST = {"remote": 1024 * 1024, "local": 256 * 1024}
+MAX_GAP = 8 * 1024  # read across a gap this small rather than issue one more request
+
+
+def sample_example(row: dict, labels, kind: str, members: dict, shard: str) -> dict:
+    """A split-table row + its members' bytes from a `kind` shard → the example (the one
+    definition: the builder's streams and range reads, and `sousa.fetch`, all use it).
+
+    `labels` is the split table's `label_converter` (label values by the labels-JSON type
+    rule). `members` maps member name → bytes (at least the row's `{kind}_filename`, and for
+    audio its MIDI member when the row has one). The example has the label columns, `audio` as
+    `{"bytes": FLAC, "path": member}` (audio config; decoded by `FlacAudio`) and `midi` bytes
+    or None. Checked against the row: member present, size as the table says, FLAC marker.
+    """
+    name = row[f"{kind}_filename"]
+    example = labels(row)
+    data = _member(row, kind, members, shard)
+    if kind == "audio":
+        check_flac_header(data, name, shard)
+        example["audio"] = {"bytes": data, "path": name}
+        example["midi"] = _member(row, "midi", members, shard) if row["midi_filename"] else None
+    else:
+        example["midi"] = data
+    return example
+
+
+def _member(row: dict, kind: str, members: dict, shard: str) -> bytes:
+    name, expected = row[f"{kind}_filename"], row[f"{kind}_size"]
+    data = members.get(name)
+    if data is None:
+        raise SousaDataError(
+            f"shard {shard} lacks {name!r}, which the split table puts there (mismatched ids)"
+        )
+    if expected is not None and expected != len(data):
+        raise SousaDataError(
+            f"member {name!r} of shard {shard} has {len(data)} bytes, the split table says "
+            f"{expected}"
+        )
+    return data
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes `[start, end)` of a shard: whole members (headers included) of the selected
+    rows `first:stop` (rows in offset order), and whatever lies between them."""
+
+    start: int
+    end: int
+    first: int
+    stop: int
+
+
+def plan_spans(
+    offsets: list[int],
+    whole: list[bool],
+    sizes: list[int],
+    shard_offsets: list[int],
+    archive_end: int,
+    max_gap: int = MAX_GAP,
+) -> list[Span]:
+    """Coalesced byte ranges holding selected members of one shard.
+
+    `offsets`/`sizes`: the selected rows' members (ascending offsets). A row with `whole`
+    needs its whole sample (an audio member and the MIDI member after it): its span runs to
+    the next sample's first header, found among `shard_offsets` (every table member of the
+    shard, ascending), or to `archive_end`. Otherwise the span is the member and its header.
+    Spans closer than `max_gap` merge: one request instead of two.
+    """
+    spans: list[Span] = []
+    for i, (offset, size, to_next) in enumerate(zip(offsets, sizes, whole)):
+        start, end = offset - BLOCK, offset + size
+        if to_next:
+            j = bisect.bisect_right(shard_offsets, offset)
+            end = shard_offsets[j] - BLOCK if j < len(shard_offsets) else archive_end
+        if spans and start - spans[-1].end <= max_gap:
+            spans[-1] = Span(spans[-1].start, max(end, spans[-1].end), spans[-1].first, i + 1)
+        else:
+            spans.append(Span(start, end, i, i + 1))
+    return spans
+
+
+def shard_archive_end(manifest: dict, shard: str) -> int:
+    """Where the last member of `shard` (e.g. `audio/train-00000.tar`) ends: its size in the
+    manifest less the end-of-archive blocks."""
+    entry = manifest["files"].get(shard)
+    if entry is None:
+        raise SousaDataError(f"the manifest does not list {shard}, which the split table names")
+    return entry["size"] - END_OF_ARCHIVE
+
+
+def use_ranges(spans: list[Span], shard_size: int, where: str) -> bool:
+    """Range-read the spans (rather than stream the whole shard) when their bytes plus a
+    request's cost each come to less than the shard."""
+    cost = sum(s.end - s.start for s in spans) + len(spans) * REQUEST_COST[where]
+    return cost < shard_size
+
+
+def open_ranged(path: str, size: int | None, download_config: DownloadConfig) -> BinaryIO:
+    """A file where every `read(n)` after `seek(o)` fetches exactly bytes `o..o+n`: one HTTP
+    range request for a URL (fsspec `cache_type="none"`: no read-ahead), a plain unbuffered
+    file locally. `size` (from the manifest) spares a metadata request."""
+    if not _is_url(path):
+        return open(path, "rb", buffering=0)
+    url, options = _prepare_path_and_storage_options(path, download_config=download_config)
+    fs, inner = fsspec.core.url_to_fs(url, **options.get(url.split("://", 1)[0], {}))
+    return fs.open(inner, "rb", cache_type="none", size=size)
+
+
+def read_exactly(f: BinaryIO, start: int, length: int, where: str) -> bytes:
+    """`length` bytes at `start` of the open file `f` (a short read is a truncated shard)."""
+    f.seek(start)
+    chunks, remaining = [], length
+    while remaining > 0:
+        chunk = f.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    data = b"".join(chunks)
+    if len(data) != length:
+        raise SousaDataError(
+            f"{where}: expected {length} bytes at offset {start}, got {len(data)} "
+            "(truncated shard?)"
+        )
+    return data
+
+
+def tar_header(header: bytes, shard: str, offset: int) -> tuple[str, int]:
+    """(name, size) of the ustar header at `offset` of a shard, its checksum verified.
+
+    sousa writes one TAR dialect (ustar, regular files, names under 100 bytes, no pax): this
+    reads it with a few slices, where `tarfile` spent ~140 µs a member (profile of a
+    streaming pass, BENCHMARKS.md)."""
+    try:
+        checksum = int(header[148:156].split(b"\0", 1)[0].strip() or b"-1", 8)
+        size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        checksum = size = -1
+    if checksum != sum(header) - sum(header[148:156]) + 8 * 32 or size < 0:
+        raise SousaDataError(
+            f"shard {shard}: no TAR header at offset {offset}: the split table's offsets do "
+            "not match the shard, or the shard is damaged"
+        )
+    name = header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    prefix = header[345:500].split(b"\0", 1)[0]
+    if prefix:
+        name = f"{prefix.decode('utf-8', 'surrogateescape')}/{name}"
+    if header[156:157] not in (b"0", b"\0"):
+        raise SousaDataError(f"shard {shard}: unexpected TAR entry {name!r} (not a file)")
+    return name, size
+
+
+def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
+    """The TAR members (name → bytes) in a span read at `start` of a shard: each header's
+    checksum, name and size are parsed, so offsets that miss a header are caught here."""
+    members, pos = {}, 0
+    while pos + BLOCK <= len(data):
+        header = data[pos : pos + BLOCK]
+        if header == ZERO_BLOCK:
+            break  # the end-of-archive blocks
+        name, size = tar_header(header, shard, start + pos)
+        body = data[pos + BLOCK : pos + BLOCK + size]
+        if len(body) != size:
+            raise SousaDataError(f"shard {shard}: member {name!r} runs past its span")
+        members[name] = body
+        pos += BLOCK + -(-size // BLOCK) * BLOCK
+    return members
+
+
+def tar_members(f: BinaryIO, shard: str) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of every member of a shard read front to back from `f`, to the
+    end-of-archive blocks; a short read is a truncated shard."""
+    offset = 0
+    while True:
+        header = _read_full(f, BLOCK)
+        if header == ZERO_BLOCK:
+            return
+        if len(header) < BLOCK:
+            raise SousaDataError(f"shard {shard}: truncated at offset {offset + len(header)}")
+        name, size = tar_header(header, shard, offset)
+        padded = -(-size // BLOCK) * BLOCK
+        data = _read_full(f, padded)
+        if len(data) < size:
+            raise SousaDataError(f"shard {shard}: truncated in member {name!r}")
+        yield name, data[:size] if padded != size else data
+        offset += BLOCK + padded
+
+
+def _read_full(f: BinaryIO, n: int) -> bytes:
+    data = f.read(n)
+    while len(data) < n:  # a stream may return less than asked before its end
+        more = f.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, shard: str,
+                  stems: frozenset) -> Iterator[tuple[str, dict]]:  # fmt: skip
+    """(key, example) of each selected row in a span read from a shard (`rows`: the span's
+    rows); a member whose sample is not in the split table (`stems`) is a mismatch."""
+    members = span_members(data, span.start, shard)
+    strangers = sorted(name for name in members if _stem(name) not in stems)
+    if strangers:
+        raise SousaDataError(
+            f"member {strangers[0]!r} of shard {shard} belongs to no sample of the split table "
+            "(mismatched ids: shard and table disagree)"
+        )
+    for row in rows:
+        example = sample_example(row, labels, kind, members, shard)
+        yield example.get("sample_id", _stem(row[f"{kind}_filename"])), example
+
+
 @dataclass(frozen=True)
 class ShardJob:
-    """One shard to stream, with its rows kept as Arrow until the shard is streamed."""
+    """One shard to read: streamed whole (`archive`) or by range reads (`url` + `spans`).
+    Its rows stay Arrow until the shard is read (memory per shard, not per split)."""
 
     kind: str  # "audio" or "midi"
     name: str  # shard file name inside the kind's folder
-    archive: Any  # dl_manager.iter_archive(path): (name, file object) pairs; None: not read
-    rows: pa.Table  # the filter's rows in this shard: labels, member name, size, MIDI name
+    rows: pa.Table  # the filter's rows in this shard, in offset order
     members: pa.ChunkedArray  # member names of ALL the table's rows in this shard
+    archive: str | None = None  # streamed: the downloaded path (streaming: the URL)
+    url: str | None = None  # range-read: the shard's path or URL
+    size: int = 0  # range-read: the shard's size (manifest)
+    spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`)
 
+    @property
+    def shard(self) -> str:
+        return f"{self.kind}/{self.name}"
 
-@dataclass(frozen=True)
-class ShardIndex:
-    """A shard's rows as Python lookups, built when that shard streams (memory per shard,
-    not per split)."""
-
-    selected: dict  # media member name → labels dict
-    stems: frozenset  # member-name stems of ALL the table's rows in this shard
-    sizes: dict  # media member name → size in the table (selected rows)
-    midi: dict  # audio shards: media member name → MIDI member name (or None)
-
-    @classmethod
-    def of(cls, job: ShardJob, convert) -> ShardIndex:
-        selected, sizes, midi = {}, {}, {}
-        for row in job.rows.to_pylist():
-            name = row[f"{job.kind}_filename"]
-            selected[name] = convert(row)
-            sizes[name] = row[f"{job.kind}_size"]
-            midi[name] = row["midi_filename"]
-        stems = frozenset(_stem(name) for name in job.members.to_pylist())
-        return cls(selected, stems, sizes, midi)
+    def stems(self) -> frozenset:
+        return frozenset(_stem(name) for name in self.members.to_pylist())
 
 
 def _stem(name: str) -> str:
@@ -584,6 +830,16 @@ class Sousa(datasets.GeneratorBasedBuilder):
         super().__init__(*args, **kwargs)
         # validate the filter now, against the label schema, rather than mid-download
         filter_table(self._label_schema().empty_table(), self.config.filter, f" in {self._root}")
+
+    @property
+    def splits(self) -> list[str]:
+        """The splits the staging folder has (from its manifest), in SPLITS order."""
+        return list(self._splits)
+
+    @property
+    def manifest(self) -> dict:
+        """The staging folder's manifest (format, version, every file's size and sha256)."""
+        return self._manifest
 
     # -- info --------------------------------------------------------------------------------
 
@@ -640,31 +896,65 @@ class Sousa(datasets.GeneratorBasedBuilder):
         return generators
 
     def _shard_jobs(self, dl_manager, table: pa.Table, selected: pa.Table) -> list[ShardJob]:
-        """Download (or, streaming, locate) only the shards that hold selected rows.
+        """One job per shard holding selected rows: range reads of those rows' members when
+        they cost less than the shard (`use_ranges`), else the whole shard, downloaded (or,
+        streaming, located). Without a filter every shard streams whole, so every member is
+        checked against the table.
 
-        Streaming, every shard of the split is a job; one without selected rows has no archive
-        and yields nothing. `datasets` gives DataLoader workers and `split_dataset_by_node`
-        ranks whole jobs only while their count divides evenly: a filter must not change it.
+        Streaming, every shard of the split is a job; one without selected rows has neither
+        archive nor spans and yields nothing. `datasets` gives DataLoader workers and
+        `split_dataset_by_node` ranks whole jobs only while their count divides evenly: a
+        filter must not change it.
         """
         kind = self.config.name
-        shard = f"{kind}_shard"
-        columns = [*label_columns(table.schema), f"{kind}_filename", f"{kind}_size"]
-        columns += [] if kind == "midi" else ["midi_filename"]
+        shard, offset = f"{kind}_shard", f"{kind}_offset"
+        columns = [*label_columns(table.schema), f"{kind}_filename", offset, f"{kind}_size"]
+        columns += [] if kind == "midi" else ["midi_filename", "midi_size"]
         names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
-        paths = dl_manager.download([join(self._root, f"{kind}/{name}") for name in names])
-        archives = {name: dl_manager.iter_archive(path) for name, path in zip(names, paths)}
         if getattr(dl_manager, "is_streaming", False):
             names = sorted(pc.unique(table.column(shard).drop_null()).to_pylist())
-        return [
-            ShardJob(
-                kind,
-                name,
-                archives.get(name),
-                selected.filter(pc.equal(selected.column(shard), name)).select(columns),
-                table.filter(pc.equal(table.column(shard), name)).column(f"{kind}_filename"),
-            )
-            for name in names
-        ]
+        jobs, streamed = [], []
+        for name in names:
+            rows = selected.filter(pc.equal(selected.column(shard), name)).select(columns)
+            in_shard = table.filter(pc.equal(table.column(shard), name))
+            job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(f"{kind}_filename"))
+            if len(rows) == 0:
+                pass  # streaming: kept so the job count does not depend on the filter
+            elif spans := self._spans_if_they_pay(job, in_shard):
+                url = join(self._root, job.shard)
+                job = replace(job, url=url, size=self._shard_size(job), spans=tuple(spans))
+            else:
+                streamed.append(len(jobs))
+            jobs.append(job)
+        paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
+        for i, path in zip(streamed, paths):
+            jobs[i] = replace(jobs[i], archive=path)
+        return jobs
+
+    def _shard_size(self, job: ShardJob) -> int | None:
+        return self._manifest["files"].get(job.shard, {}).get("size")
+
+    def _spans(self, job: ShardJob, in_shard: pa.Table) -> list[Span]:
+        offset = f"{job.kind}_offset"
+        whole = [False] * len(job.rows)
+        if job.kind == "audio":  # a sample with MIDI: read on to the next sample
+            whole = [m is not None for m in job.rows.column("midi_filename").to_pylist()]
+        return plan_spans(
+            job.rows.column(offset).to_pylist(),
+            whole,
+            job.rows.column(f"{job.kind}_size").to_pylist(),
+            sorted(in_shard.column(offset).drop_null().to_pylist()),
+            (self._shard_size(job) or 0) - END_OF_ARCHIVE,
+        )
+
+    def _spans_if_they_pay(self, job: ShardJob, in_shard: pa.Table) -> list[Span] | None:
+        """A filtered shard's spans when range-reading them costs less than streaming it."""
+        size = self._shard_size(job)
+        if not self.config.filter or not size:
+            return None
+        spans = self._spans(job, in_shard)
+        where = "remote" if _is_url(self._root) else "local"
+        return spans if use_ranges(spans, size, where) else None
 
     # -- examples ----------------------------------------------------------------------------
 
@@ -673,59 +963,57 @@ class Sousa(datasets.GeneratorBasedBuilder):
             for row in rows:
                 yield row.get("sample_id", str(row)), row
             return
+        labels = label_converter(self._label_schema())
         for job in jobs:
-            if job.archive is not None:  # None: no selected row in that shard
-                yield from self._generate_shard(job)
+            if job.spans:
+                yield from self._generate_ranges(job, labels)
+            elif job.archive is not None:  # None: no selected row in that shard
+                yield from self._generate_shard(job, labels)
 
-    def _generate_shard(self, job: ShardJob):
-        """Stream one shard; group each sample's adjacent members; check against the table."""
-        index = ShardIndex.of(job, label_converter(self._label_schema()))
-        wanted = set(index.selected) | {m for m in index.midi.values() if m}
-        seen: set = set()
-        stem, members = None, {}
-        for name, fileobj in job.archive:
-            if _stem(name) not in index.stems:
-                raise SousaDataError(
-                    f"member {name!r} of shard {job.kind}/{job.name} belongs to no sample of "
-                    "the split table (mismatched ids: shard and table disagree)"
+    def _generate_ranges(self, job: ShardJob, labels):
+        """Read only the selected samples' spans of a shard, one request per span."""
+        stems, rows = job.stems(), job.rows.to_pylist()
+        with open_ranged(job.url, job.size, self._download_config) as f:
+            for span in job.spans:
+                data = read_exactly(f, span.start, span.end - span.start, job.shard)
+                yield from span_examples(
+                    data, span, rows[span.first : span.stop], job.kind, labels, job.shard, stems
                 )
-            if _stem(name) != stem:
-                yield from self._finish_sample(job, index, members, seen)
-                stem, members = _stem(name), {}
-            if name in wanted:
-                members[name] = fileobj.read()
-        yield from self._finish_sample(job, index, members, seen)
-        missing = sorted(set(index.selected) - seen)
+
+    def _generate_shard(self, job: ShardJob, labels):
+        """Stream one shard; group each sample's adjacent members; check against the table."""
+        stems = job.stems()
+        selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}
+        wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
+        seen: set = set()
+        # block_size=0 (as `dl_manager.iter_archive`): one streamed GET, not block-sized ranges
+        with xopen(job.archive, "rb", download_config=self._download_config, block_size=0) as f:
+            yield from self._walk(job, labels, selected, wanted, stems, f, seen)
+        missing = sorted(set(selected) - seen)
         if missing:
             raise SousaDataError(
-                f"shard {job.kind}/{job.name} lacks {len(missing)} member(s) the split table "
+                f"shard {job.shard} lacks {len(missing)} member(s) the split table "
                 f"puts there (mismatched ids): {missing[:5]}"
             )
 
-    def _finish_sample(self, job: ShardJob, index: ShardIndex, members: dict, seen: set):
-        for name, data in members.items():
-            if name in index.selected:
-                seen.add(name)
-                yield self._example(job, index, name, data, members)
-
-    def _example(self, job: ShardJob, index: ShardIndex, name: str, data: bytes, members: dict):
-        expected = index.sizes.get(name)
-        if expected is not None and expected != len(data):
-            raise SousaDataError(
-                f"member {name!r} of shard {job.kind}/{job.name} has {len(data)} bytes, "
-                f"the split table says {expected}"
-            )
-        example = dict(index.selected[name])
-        if job.kind == "audio":
-            check_flac_header(data, name, f"{job.kind}/{job.name}")
-            example["audio"] = {"bytes": data, "path": name}
-            midi_name = index.midi.get(name)
-            if midi_name is not None and midi_name not in members:
+    def _walk(self, job: ShardJob, labels, selected: dict, wanted: set, stems, f, seen: set):
+        stem, members = None, {}
+        for name, data in tar_members(f, job.shard):
+            if _stem(name) not in stems:
                 raise SousaDataError(
-                    f"shard {job.kind}/{job.name} lacks {midi_name!r}, which the split table "
-                    "says the sample has"
+                    f"member {name!r} of shard {job.shard} belongs to no sample of "
+                    "the split table (mismatched ids: shard and table disagree)"
                 )
-            example["midi"] = members.get(midi_name) if midi_name else None
-        else:
-            example["midi"] = data
-        return example["sample_id"] if "sample_id" in example else _stem(name), example
+            if _stem(name) != stem:
+                yield from self._finish_sample(job, labels, selected, members, seen)
+                stem, members = _stem(name), {}
+            if name in wanted:
+                members[name] = data
+        yield from self._finish_sample(job, labels, selected, members, seen)
+
+    def _finish_sample(self, job: ShardJob, labels, selected: dict, members: dict, seen: set):
+        for name in members:
+            if name in selected:
+                seen.add(name)
+                example = sample_example(selected[name], labels, job.kind, members, job.shard)
+                yield example.get("sample_id", _stem(name)), example

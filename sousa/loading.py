@@ -2,9 +2,10 @@
 
 `load` runs the reference builder (`builder/sousa.py`, installed as `sousa_builder.sousa`)
 directly: `datasets` >= 4 runs no loading scripts, so the builder class is instantiated here
-rather than through `load_dataset`. `fetch` reads one sample with byte-range reads: the
-`sample_id` column of the split tables, then the row group holding that row, then exactly the
-member's bytes at `{kind}_offset` in its shard.
+rather than through `load_dataset`. `fetch` reads samples by id with byte-range reads: the
+`sample_id` and shard columns of the split tables, then the row groups holding those rows,
+then only the samples' members, from `{kind}_offset` in their shards (`plan_spans`), and
+builds each example with the builder's `sample_example`.
 
 Every error is a `LoadError` (both a `sousa.InputError` and a `ValueError`) naming what is
 wrong, except inconsistent or corrupt data, reported by the builder's `SousaDataError` (a
@@ -15,24 +16,31 @@ from __future__ import annotations
 
 import os
 import re
-from typing import BinaryIO
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.download.download_config import DownloadConfig
 from datasets.exceptions import DatasetGenerationError
 from sousa_builder.sousa import (
     CONFIGS,
-    SHARD_COLUMNS,
     Sousa,
     SousaDataError,
     decode_flac,
     join,
-    json_labels,
+    label_converter,
     manifest_splits,
     no_data_message,
+    open_ranged,
+    plan_spans,
+    read_exactly,
     read_manifest,
+    shard_archive_end,
+    span_examples,
     split_table_path,
 )
 
@@ -40,6 +48,7 @@ from .errors import InputError
 
 __all__ = ["LoadError", "Sousa", "fetch", "load", "read_range", "resolve"]
 
+INDEX = ("shard", "filename", "offset")  # shard columns `fetch` reads for every row
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -111,11 +120,11 @@ def load(
     if root.startswith("hf://datasets/"):
         kwargs["repo_id"] = root.removeprefix("hf://datasets/").split("@", 1)[0]
     builder = Sousa(**kwargs)
-    if split is not None and split not in builder._splits:
+    if split is not None and split not in builder.splits:
         raise LoadError(
-            f"unknown split {split!r} in {root}; available: {', '.join(builder._splits)}"
+            f"unknown split {split!r} in {root}; available: {', '.join(builder.splits)}"
         )
-    problem = no_data_message(root, builder._manifest, config, split)
+    problem = no_data_message(root, builder.manifest, config, split)
     if problem:
         raise LoadError(problem)
     if streaming:
@@ -138,111 +147,150 @@ def load(
 # -- fetch -------------------------------------------------------------------------------------
 
 
-def _filesystem(root: str, token):
-    """(fsspec filesystem or None for local, root path inside it)."""
-    if root.startswith("hf://"):
-        from huggingface_hub import HfFileSystem
-
-        return HfFileSystem(token=token), root.removeprefix("hf://")
-    return None, root
-
-
-def _open_binary(root: str, relative: str, token=None) -> BinaryIO:
-    """An unbuffered binary file: every byte read is a byte transferred.
-
-    Local: `open(..., buffering=0)`. Hub: `HfFileSystem` with `cache_type="none"`, so a
-    `read(n)` after `seek(o)` is one HTTP GET with `Range: bytes=o-(o+n-1)` (no read-ahead
-    block, unlike the default cache or `fs.cat_file`).
-    """
-    fs, base = _filesystem(root, token)
-    if fs is None:
-        return open(join(base, relative), "rb", buffering=0)
-    return fs.open(f"{base}/{relative}", "rb", cache_type="none")
-
-
 def read_range(root: str, relative: str, start: int, length: int, token=None) -> bytes:
-    """Exactly `length` bytes at `start` of the file `relative` to the staging root."""
-    with _open_binary(root, relative, token) as f:
-        f.seek(start)
-        chunks, remaining = [], length
-        while remaining > 0:
-            chunk = f.read(remaining)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    data = b"".join(chunks)
-    if len(data) != length:
-        raise SousaDataError(
-            f"{relative}: expected {length} bytes at offset {start}, got {len(data)} "
-            "(truncated shard?)"
-        )
-    return data
+    """Exactly `length` bytes at `start` of the file `relative` to the staging root (one range
+    request for a Hub repo)."""
+    with open_ranged(join(root, relative), None, DownloadConfig(token=token)) as f:
+        return read_exactly(f, start, length, relative)
 
 
 def _open_table(root: str, relative: str, token) -> BinaryIO:
-    fs, base = _filesystem(root, token)
-    if fs is None:
-        return open(join(base, relative), "rb")
-    return fs.open(f"{base}/{relative}", "rb")
+    if root.startswith("hf://"):
+        from huggingface_hub import HfFileSystem
+
+        return HfFileSystem(token=token).open(f"{root.removeprefix('hf://')}/{relative}", "rb")
+    return open(join(root, relative), "rb")
 
 
-def _find_row(root: str, sample_id: str, splits: list[str], token) -> tuple[str, dict]:
-    """The split and table row of `sample_id`: read the `sample_id` column of each split table,
-    then only the row group holding the match (one open file: its footer is read once)."""
+@dataclass
+class _Found:
+    """What `fetch` needs from the split tables: the wanted rows, the label columns, and the
+    member offsets of every shard holding one (a sample's span ends at the next sample)."""
+
+    rows: dict = field(default_factory=dict)  # sample_id → table row
+    labels: Any = None  # label_converter of the split tables' schema
+    offsets: dict = field(default_factory=dict)  # shard (kind/name) → sorted member offsets
+    stems: dict = field(default_factory=dict)  # shard (kind/name) → its samples' member stems
+
+
+def _find_rows(root: str, ids: set, splits: list[str], kind: str | None, token) -> _Found:
+    """Read the `sample_id` (and `kind` shard/offset) columns of each split table, then only
+    the row groups holding a wanted id."""
+    found = _Found()
     for split in splits:
         rel = split_table_path(split)
         with _open_table(root, rel, token) as f:
             table = pq.ParquetFile(f)
-            ids = table.read(columns=["sample_id"]).column("sample_id")
-            matches = pc.indices_nonzero(pc.equal(ids, sample_id)).to_pylist()
-            if not matches:
+            found.labels = label_converter(table.schema_arrow)
+            columns = ["sample_id"]
+            columns += (
+                [f"{kind}_{name}" for name in ("shard", "filename", "offset")] if kind else []
+            )
+            index = table.read(columns=columns)
+            matches = pc.indices_nonzero(pc.is_in(index.column("sample_id"), pa.array(ids)))
+            if len(matches) == 0:
                 continue
-            if len(matches) != 1:
-                raise SousaDataError(f"{rel}: {len(matches)} rows have sample_id {sample_id!r}")
-            index, group = matches[0], 0
-            while index >= table.metadata.row_group(group).num_rows:
-                index -= table.metadata.row_group(group).num_rows
-                group += 1
-            return split, table.read_row_group(group).slice(index, 1).to_pylist()[0]
-    raise LoadError(
-        f"unknown sample id {sample_id!r}: in no split table of {root} ({', '.join(splits)})"
+            groups = _row_groups(table, matches.to_pylist())
+            rows = table.read_row_groups(groups)
+            rows = rows.filter(pc.is_in(rows.column("sample_id"), pa.array(ids))).to_pylist()
+        for row in rows:
+            if row["sample_id"] in found.rows:
+                raise SousaDataError(f"{rel}: several rows have sample_id {row['sample_id']!r}")
+            found.rows[row["sample_id"]] = row
+        if kind:
+            _index_shards(index, kind, found)
+    return found
+
+
+def _row_groups(table: pq.ParquetFile, indices: list[int]) -> list[int]:
+    """The row groups of a parquet file that hold the given row indices."""
+    groups, first = [], 0
+    for group in range(table.metadata.num_row_groups):
+        last = first + table.metadata.row_group(group).num_rows
+        if any(first <= i < last for i in indices):
+            groups.append(group)
+        first = last
+    return groups
+
+
+def _index_shards(index: pa.Table, kind: str, found: _Found) -> None:
+    columns = (
+        index.column(f"{kind}_{name}").to_pylist() for name in ("shard", "filename", "offset")
     )
+    for shard, name, offset in zip(*columns):
+        if shard is not None:
+            found.offsets.setdefault(f"{kind}/{shard}", []).append(offset)
+            found.stems.setdefault(f"{kind}/{shard}", set()).add(name.rsplit(".", 1)[0])
+    for values in found.offsets.values():
+        values.sort()
 
 
-def _read_member(root: str, row: dict, kind: str, token) -> bytes:
-    shard = f"{kind}/{row[f'{kind}_shard']}"
-    return read_range(root, shard, row[f"{kind}_offset"], row[f"{kind}_size"], token)
+def _read_examples(root: str, found: _Found, kind: str, manifest: dict, token) -> dict:
+    """sample_id → example (audio as FLAC bytes), reading each shard's coalesced spans."""
+    config = DownloadConfig(token=token)
+    by_shard: dict[str, list[dict]] = {}
+    for row in found.rows.values():
+        by_shard.setdefault(f"{kind}/{row[f'{kind}_shard']}", []).append(row)
+    examples = {}
+    for shard, rows in sorted(by_shard.items()):
+        rows.sort(key=lambda row: row[f"{kind}_offset"])
+        spans = plan_spans(
+            [row[f"{kind}_offset"] for row in rows],
+            [kind == "audio" and row["midi_filename"] is not None for row in rows],
+            [row[f"{kind}_size"] for row in rows],
+            found.offsets[shard],
+            shard_archive_end(manifest, shard),
+        )
+        with open_ranged(join(root, shard), None, config) as f:
+            for span in spans:
+                data = read_exactly(f, span.start, span.end - span.start, shard)
+                part = rows[span.first : span.stop]
+                stems = found.stems[shard]
+                examples.update(span_examples(data, span, part, kind, found.labels, shard, stems))
+    return examples
 
 
 def fetch(
     path_or_repo_id,
-    sample_id: str,
+    sample_ids: str | Sequence[str],
     revision: str | None = None,
     token: str | bool | None = None,
     config: str = "audio",
-) -> dict:
-    """One sample as the builder yields it, reading only its own bytes.
+) -> dict | list[dict]:
+    """One sample (`sample_ids` a string) or several (a list: examples in its order), as the
+    builder yields them (audio decoded), reading only their own bytes.
 
-    Reads the split tables' `sample_id` column, then the matching row, then the member's bytes
-    with one range read per file (`{kind}_offset`, `{kind}_size`): audio from its audio shard,
-    MIDI from its MIDI shard. `config` as in `load`.
+    Reads the split tables' `sample_id` and shard columns, then the row groups holding the
+    wanted rows, then, per shard, each run of the wanted samples' members with one range read
+    (adjacent samples coalesced, `plan_spans`): an audio sample's span holds its FLAC and its
+    MIDI (the audio shard has both). `config` as in `load`; `labels` reads no shard.
     """
     _check_config(config)
     root = resolve(path_or_repo_id, revision)
-    splits = manifest_splits(read_manifest(root, DownloadConfig(token=token)))
-    if not isinstance(sample_id, str):
-        raise LoadError(f"sample_id must be a string, got {sample_id!r}")
-    _, row = _find_row(root, sample_id, splits, token)
-    example = json_labels({name: value for name, value in row.items() if name not in SHARD_COLUMNS})
-    if config == "audio":
-        if row["audio_shard"] is None:
-            raise LoadError(f"sample {sample_id!r} has no audio (not in the audio config)")
-        data = _read_member(root, row, "audio", token)
-        example["audio"] = decode_flac(data, row["audio_filename"], f"audio/{row['audio_shard']}")
-    if config in ("audio", "midi"):
-        has_midi = row["midi_shard"] is not None
-        if config == "midi" and not has_midi:
-            raise LoadError(f"sample {sample_id!r} has no MIDI (not in the midi config)")
-        example["midi"] = _read_member(root, row, "midi", token) if has_midi else None
-    return example
+    manifest = read_manifest(root, DownloadConfig(token=token))
+    ids = [sample_ids] if isinstance(sample_ids, str) else list(sample_ids)
+    bad = [i for i in ids if not isinstance(i, str)]
+    if bad or not ids:
+        raise LoadError(f"sample ids must be a string or a list of strings, got {sample_ids!r}")
+    kind = None if config == "labels" else config
+    found = _find_rows(root, set(ids), manifest_splits(manifest), kind, token)
+    unknown = [i for i in ids if i not in found.rows]
+    if unknown:
+        raise LoadError(
+            f"unknown sample id {unknown[0]!r} ({len(unknown)} unknown): in no split table of "
+            f"{root} ({', '.join(manifest_splits(manifest))})"
+        )
+    if kind is None:
+        examples = {i: found.labels(row) for i, row in found.rows.items()}
+    else:
+        lacking = [i for i, row in found.rows.items() if row[f"{kind}_shard"] is None]
+        if lacking:
+            what = "audio" if kind == "audio" else "MIDI"
+            raise LoadError(f"sample {lacking[0]!r} has no {what} (not in the {kind} config)")
+        examples = _read_examples(root, found, kind, manifest, token)
+        for sample_id, example in examples.items():
+            if "audio" in example:
+                audio, shard = example["audio"], f"audio/{found.rows[sample_id]['audio_shard']}"
+                example["audio"] = decode_flac(audio["bytes"], audio["path"], shard)
+    chosen = [examples[i] for i in ids]
+    return chosen[0] if isinstance(sample_ids, str) else chosen

@@ -145,11 +145,12 @@ def test_filter_on_one_shard_downloads_exactly_that_shard(staging, tmp_path, mon
     train_shards = [u for u in log.shards() if "/train-" in u]
     assert train_shards == [str(staging / "audio" / target)]
 
+    # one sample of the shard: read by range, the shard is neither downloaded nor streamed
     log.urls.clear()
     streamed = list(builder(staging, "audio", tmp_path, filter={"sample_id": ids[:1]})
                     .as_streaming_dataset(split="train"))  # fmt: skip
     assert [e["sample_id"] for e in streamed] == ids[:1]
-    assert [u for u in log.shards() if "/train-" in u] == [str(staging / "audio" / target)]
+    assert [u for u in log.shards() if "/train-" in u] == []
 
 
 def test_filter_selects_rows_by_value_or_values_and_keeps_other_shards_unread(
@@ -238,4 +239,26 @@ def test_shard_member_absent_from_the_table_is_a_mismatch(broken, tmp_path):
     pq.write_table(table.slice(1), path)
     b = builder(broken, "audio", tmp_path / "cache")
     with pytest.raises(SousaDataError, match=f"{dropped}.*belongs to no sample"):
+        list(b.as_streaming_dataset(split="train"))
+
+
+def test_a_damaged_tar_header_is_refused_naming_shard_and_offset(broken, tmp_path):
+    row = _member_offset(broken, "audio")
+    header = row["audio_offset"] - 512
+    with open(broken / "audio" / row["audio_shard"], "r+b") as f:
+        f.seek(header + 3)  # inside the member name: the checksum no longer matches
+        f.write(b"Z")
+    b = builder(broken, "audio", tmp_path / "cache")
+    pattern = f"shard audio/{row['audio_shard']}: no TAR header at offset {header}"
+    with pytest.raises(SousaDataError, match=pattern):
+        list(b.as_streaming_dataset(split="train"))
+
+
+def test_a_truncated_shard_is_refused_while_streaming(broken, tmp_path):
+    row = split_rows(broken, "train")[-1]
+    shard = broken / "audio" / row["audio_shard"]
+    shard.write_bytes(shard.read_bytes()[: row["audio_offset"] + 10])
+    b = builder(broken, "audio", tmp_path / "cache")
+    pattern = f"shard audio/{row['audio_shard']}: truncated in member '{row['audio_filename']}'"
+    with pytest.raises(SousaDataError, match=pattern):
         list(b.as_streaming_dataset(split="train"))

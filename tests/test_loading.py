@@ -54,15 +54,28 @@ class CountingFile:
 
 @pytest.fixture
 def byte_log(monkeypatch) -> dict[str, list[int]]:
-    """Bytes read from each media file by fetch's range reads, by relative path."""
+    """Bytes read from each media file by fetch's range reads, by path relative to the root."""
     log: dict[str, list[int]] = {}
-    original = loading._open_binary
+    original = loading.open_ranged
 
-    def counting(root, relative, token=None):
-        return CountingFile(original(root, relative, token), log.setdefault(relative, []))
+    def counting(path, size, download_config):
+        relative = "/".join(Path(path).parts[-2:])
+        return CountingFile(original(path, size, download_config), log.setdefault(relative, []))
 
-    monkeypatch.setattr(loading, "_open_binary", counting)
+    monkeypatch.setattr(loading, "open_ranged", counting)
     return log
+
+
+def span_of(staging: Path, row: dict) -> int:
+    """Bytes of a sample's span in its audio shard: its headers and members, FLAC to MIDI,
+    up to the next sample's first header (or the end-of-archive blocks)."""
+    rows = [r for split in ("train", "validation", "test") for r in split_rows(staging, split)]
+    offsets = sorted(r["audio_offset"] for r in rows if r["audio_shard"] == row["audio_shard"])
+    later = [o for o in offsets if o > row["audio_offset"]]
+    end = (
+        later[0] - 512 if later else (staging / "audio" / row["audio_shard"]).stat().st_size - 1024
+    )
+    return end - (row["audio_offset"] - 512)
 
 
 # -- load -------------------------------------------------------------------------------------
@@ -162,18 +175,16 @@ def test_fetch_returns_the_sample_reading_only_its_member_bytes(staging, demo_te
     labels = {k: v for k, v in row.items() if not k.startswith(("audio_", "midi_"))}
     assert {k: ex[k] for k in labels} == labels
     assert set(ex) == set(labels) | {"audio", "midi"}
-    # exactly one range read per media file, of exactly the member's size
-    assert byte_log == {
-        f"audio/{row['audio_shard']}": [row["audio_size"]],
-        f"midi/{row['midi_shard']}": [row["midi_size"]],
-    }
+    # one range read: the sample's span of its audio shard (FLAC, labels JSON and MIDI)
+    assert byte_log == {f"audio/{row['audio_shard']}": [span_of(staging, row)]}
+    assert span_of(staging, row) <= row["audio_size"] + row["midi_size"] + 3 * 1024 + 1024
 
 
 def test_fetch_sample_without_midi_and_other_configs(staging, byte_log):
     row = next(r for r in split_rows(staging, "train") if r["midi_shard"] is None)
     ex = sousa.fetch(staging, row["sample_id"])
     assert ex["midi"] is None
-    assert list(byte_log) == [f"audio/{row['audio_shard']}"]
+    assert byte_log == {f"audio/{row['audio_shard']}": [512 + row["audio_size"]]}  # header + FLAC
     byte_log.clear()
     labels = sousa.fetch(staging, row["sample_id"], config="labels")
     assert "audio" not in labels and "midi" not in labels
@@ -235,3 +246,29 @@ def test_decode_threads_stream_the_same_samples_decoded(staging, demo_template):
         np.testing.assert_array_equal(a["audio"]["array"], b["audio"]["array"])
     every = sousa.load(staging, streaming=True, decode_threads=2)
     assert all(isinstance(s["audio"]["array"], np.ndarray) for s in every["test"])
+
+
+def test_loading_uses_only_the_builders_public_names():
+    """loading.py imports only what the builder's `__all__` exports, and reads no private
+    attribute of a builder (issue 11: `_splits` was read from outside)."""
+    import ast
+
+    import sousa_builder.sousa as builder_module
+
+    tree = ast.parse((REPO / "sousa/loading.py").read_text())
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "sousa_builder.sousa"
+        for alias in node.names
+    ]
+    assert imported and set(imported) <= set(builder_module.__all__)
+    private = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "builder"
+        and node.attr.startswith("_")
+    ]
+    assert private == []

@@ -324,7 +324,7 @@ def test_shard_sizes_accept_units(text, size):
 
 
 def test_progress_bars_go_to_stderr(source, capsys):
-    assert main([str(source), "--shard-size", "400KB"]) == 0
+    assert main([str(source), "--shard-size", "400KB", "--progress"]) == 0
     captured = capsys.readouterr()
     assert "packing shards" in captured.err and "packing shards" not in captured.out
 
