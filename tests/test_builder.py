@@ -165,7 +165,9 @@ def test_filter_selects_rows_by_value_or_values_and_keeps_other_shards_unread(
     assert sorted(e["sample_id"] for e in got) == sorted(r["sample_id"] for r in rows)
     needed = sorted(str(staging / "audio" / s) for s in {r["audio_shard"] for r in rows})
     read = [u for u in log.shards() if "/train-" in u]
-    assert needed and read == needed, "exactly the shards holding selected rows, through dl_manager"
+    # shards are mixed: each holds some selected rows, and is read whole (through dl_manager)
+    # or by range reads of just those rows (`use_ranges`), never a shard without one
+    assert needed and set(read) <= set(needed), "only shards holding selected rows"
 
 
 def test_labels_config_downloads_no_shard(staging, tmp_path, monkeypatch):

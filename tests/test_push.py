@@ -187,6 +187,7 @@ def test_sousa_load_and_fetch_read_the_pushed_repo_equal_to_the_source(hub, sour
     assert seen == {sid for sid, r in rows.items() if r["profile_id"] in test_profiles}
 
     sample_id = next(sid for sid, r in rows.items() if r["midi_path"])
+    hub.wait_idle()  # the stream's last GET is logged when its handler ends: not after the reset
     hub.reset_stats()
     one = sousa.fetch(REPO, sample_id)
     src = rows[sample_id]

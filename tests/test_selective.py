@@ -209,7 +209,8 @@ def change_row_5(staging: Path, column: str, change) -> None:
 @pytest.mark.parametrize(
     "column, change, message",
     [
-        ("audio_size", lambda size: size - 1, "{name}.*the split table says"),
+        # a member read alone is cut short; one read up to the next sample, too long
+        ("audio_size", lambda size: size - 1, "{name}.*(the split table says|runs past its span)"),
         ("audio_offset", lambda offset: offset + 512, "no TAR header at offset"),
         (
             "audio_filename",
