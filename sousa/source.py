@@ -8,41 +8,22 @@ streamed later, by `tables.py`).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import os
-import stat
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
 from .errors import InputError, first_values
-from .layout import AUXILIARY_TABLES, MAX_MEMBER_NAME_BYTES, SPLITS, key_problem
+from .layout import AUXILIARY_TABLES, SPLITS
+from .media import MediaFile, sample_keys, stat_media
+from .splits import Unassigned, assign_splits, read_splits
 
-SPLITS_JSON_KEYS = {
-    "train": "train_profile_ids",
-    "validation": "val_profile_ids",
-    "test": "test_profile_ids",
-}
 PATH_COLUMNS = ("audio_path", "midi_path")
 STAGING_DEFAULT_NAME = "hf_staging"
-
-Unassigned = Literal["error", "train", "drop"]
-
-
-@dataclass(frozen=True, slots=True)
-class MediaFile:
-    """One source media file: where it is and what it weighs (stat taken once, here)."""
-
-    relpath: str  # relative to the source folder (checked to stay inside it)
-    size: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +95,16 @@ def read_source(
         input_files.append(exercises_path)
 
     splits_path = root / "splits.json"
-    split_of_profile = _read_splits(splits_path)
+    split_of_profile = read_splits(splits_path)
     input_files.append(splits_path)
-    split_of_row, dropped = _assign_splits(sample_ids, profile_ids, split_of_profile, unassigned)
+    split_of_row, dropped = assign_splits(sample_ids, profile_ids, split_of_profile, unassigned)
 
     audio_paths = _optional_strings(table, "audio_path", samples_path)
     midi_paths = _optional_strings(table, "midi_path", samples_path)
-    keys = _keys(audio_paths, midi_paths, sample_ids, samples_path)
+    keys = sample_keys(audio_paths, midi_paths, sample_ids, samples_path)
     missing: list[str] = []
-    audio = _stat_media(root, audio_paths, "audio_path", include_audio, missing)
-    midi = _stat_media(root, midi_paths, "midi_path", include_midi, missing)
+    audio = stat_media(root, audio_paths, "audio_path", include_audio, missing)
+    midi = stat_media(root, midi_paths, "midi_path", include_midi, missing)
     if missing and not allow_missing:
         raise InputError(
             f"{len(missing)} media file(s) named in {samples_path} are missing: "
@@ -261,141 +242,6 @@ def _merge_exercises(table: pa.Table, sample_ids: list[str], path: Path) -> pa.T
         out_name = name if name not in table.column_names else f"{name}_exercise"
         table = table.append_column(out_name, column)
     return table
-
-
-# -- splits ------------------------------------------------------------------------------
-
-
-def _read_splits(path: Path) -> dict[str, str]:
-    """profile_id → split name; a profile in two splits is leakage and an error."""
-    if not path.exists():
-        raise InputError(f"{path}: required file is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: must be a JSON object with {list(SPLITS_JSON_KEYS.values())}")
-    split_of: dict[str, str] = {}
-    for split, key in SPLITS_JSON_KEYS.items():
-        profiles = data.get(key)
-        if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
-            raise InputError(f"{path}: '{key}' must be a list of profile id strings")
-        for profile in profiles:
-            earlier = split_of.setdefault(profile, split)
-            if earlier != split:
-                raise InputError(
-                    f"{path}: profile {profile!r} is in both '{SPLITS_JSON_KEYS[earlier]}' and "
-                    f"'{key}' (that leaks a player across splits)"
-                )
-    return split_of
-
-
-def _assign_splits(
-    sample_ids: list[str],
-    profile_ids: list[str],
-    split_of_profile: dict[str, str],
-    unassigned: Unassigned,
-) -> tuple[list[str | None], list[str]]:
-    split_of_row: list[str | None] = []
-    orphans: dict[str, int] = defaultdict(int)
-    dropped: list[str] = []
-    for sample_id, profile in zip(sample_ids, profile_ids):
-        split = split_of_profile.get(profile)
-        if split is None:
-            orphans[profile] += 1
-            if unassigned == "train":
-                split = "train"
-            elif unassigned == "drop":
-                dropped.append(sample_id)
-        split_of_row.append(split)
-    if orphans and unassigned == "error":
-        raise InputError(
-            f"splits.json: {len(orphans)} profile(s) of labels/samples.parquet are in no split: "
-            f"{first_values(sorted(orphans))} (choose with --unassigned train or --unassigned drop)"
-        )
-    return split_of_row, dropped
-
-
-# -- media -------------------------------------------------------------------------------
-
-
-def _keys(
-    audio: list[str | None], midi: list[str | None], sample_ids: list[str], path: Path
-) -> list[str]:
-    """The WebDataset key of each sample: the stem of its audio file, else of its MIDI file,
-    else (a labels-only sample, in no shard) its `sample_id`.
-
-    `datasets` and webdataset split a member name at the FIRST dot, so a stem with a dot would
-    scatter one sample over several; `__`-names are reserved and `.`-names are hidden files.
-    A labels-only sample's key follows the same rules: it names the sample in every loader.
-    """
-    keys: list[str] = []
-    bad: list[str] = []
-    for a, m, sample_id in zip(audio, midi, sample_ids):
-        name = (a or m or "").rpartition("/")[2]
-        key = (name.rpartition(".")[0] if "." in name else name) if name else sample_id
-        if key_problem(key):
-            bad.append(a or m or f"sample_id {sample_id!r} (a sample without media)")
-        keys.append(key)
-    if bad:
-        raise InputError(
-            f"{path}: {len(bad)} media file name(s) cannot be WebDataset keys (a file stem may "
-            f"not be empty, contain a dot, start with '.' or '__', or make a member name over "
-            f"{MAX_MEMBER_NAME_BYTES} bytes): {first_values(bad)}"
-        )
-    return keys
-
-
-def _stat_media(
-    root: Path, relpaths: list[str | None], column: str, include: bool, missing: list[str]
-) -> list[MediaFile | None]:
-    """Check each path stays inside `root`, then stat it once; collect missing files.
-
-    Folders are resolved once each (a dataset has ~100 folders for ~100,000 files); a file
-    is resolved on its own only when it is itself a symlink.
-    """
-    if not include:
-        return [None] * len(relpaths)
-    inside_root = os.path.join(os.path.realpath(root), "")
-    real_folder = functools.lru_cache(maxsize=None)(os.path.realpath)
-    unsafe: list[str] = []
-    media: list[MediaFile | None] = []
-    for relpath in relpaths:
-        media.append(None)
-        if relpath is None:
-            continue
-        folder, name = os.path.split(os.path.join(root, relpath))
-        real = os.path.join(real_folder(folder), name)
-        try:
-            st = os.lstat(real)
-            if stat.S_ISLNK(st.st_mode):
-                real = os.path.realpath(real)
-                st = os.stat(real)
-        except OSError:
-            st = None
-        if not _is_plain_relative(relpath) or not real.startswith(inside_root):
-            unsafe.append(relpath)
-        elif st is None or not stat.S_ISREG(st.st_mode):
-            missing.append(relpath)
-        else:
-            media[-1] = MediaFile(relpath, st.st_size, st.st_mtime_ns)
-    if unsafe:
-        raise InputError(
-            f"labels/samples.parquet: column '{column}' has {len(unsafe)} path(s) that are "
-            f"absolute, contain '..' or lead outside the folder: {first_values(unsafe)}"
-        )
-    return media
-
-
-def _is_plain_relative(relpath: str) -> bool:
-    """Relative, forward slashes, no `..`: plain string checks (this runs once per file)."""
-    return not (
-        relpath.startswith(("/", "\\"))
-        or (len(relpath) > 1 and relpath[1] == ":")  # a Windows drive
-        or "\\" in relpath
-        or ".." in relpath.split("/")
-    )
 
 
 def _check_unique_keys(samples: list[Sample], split: str, path: Path) -> None:

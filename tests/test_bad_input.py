@@ -14,7 +14,7 @@ import pytest
 
 from sousa.package import main
 
-from .conftest import rewrite_samples, tree_digest
+from .helpers import rewrite_samples, tree_digest
 
 
 def refuse(source: Path, capsys, *args: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from sousa_builder.sousa import Sousa, SousaDataError
 
-from .conftest import split_rows
+from .helpers import split_rows
 
 # -- fixtures ----------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from datasets.distributed import split_dataset_by_node
 import sousa
 from sousa.hub import push
 
-from .conftest import TRAIN_SHARDS
+from .helpers import TRAIN_SHARDS
 from .streams import LOADERS, open_stream, sample_id
 from .test_training import ROOT, audio_shards, train_ids
 

@@ -1,4 +1,5 @@
-"""The seed plan's archiver tests (tar-sharding-plan.md, tasks 1-6), import path changed.
+"""The archiver tests of the seed plan (the design this project grew from; README "The seed
+plan"), tasks 1-6: ShardInfo and create_sharded_archives, import path changed.
 
 Deliberate differences from the seed, each tested below: a missing file is an error (the seed
 logged and skipped it), and shards are written without tarfile's 10 KiB record padding.

@@ -1,4 +1,5 @@
-"""The seed plan's uploader tests (tar-sharding-plan.md, tasks 7-10), import path changed.
+"""The uploader tests of the seed plan (the design this project grew from; README "The seed
+plan"), tasks 7-10: HubConfig and DatasetUploader, import path changed.
 
 Deliberate differences from the seed: `prepare()` writes the WebDataset layout, so the MIDI
 member of a sample is named after its audio file's key (`a1.mid`, not `m1.mid`); and the
@@ -14,7 +15,7 @@ import pytest
 from sousa import DatasetUploader, HubConfig
 from sousa.demo import midi_file_bytes
 
-from .conftest import write_flac
+from .helpers import write_flac
 
 
 class TestHubConfig:

@@ -19,7 +19,7 @@ import sousa
 from sousa import loading
 from sousa.errors import InputError
 
-from .conftest import split_rows
+from .helpers import split_rows
 
 # -- fixtures ----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from huggingface_hub import DatasetCard
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
 from sousa.pipeline import PackageOptions, package_dataset
 
-from .conftest import source_rows
+from .helpers import source_rows
 
 
 def expected(staging, source, split, config):

@@ -18,7 +18,7 @@ from sousa.pipeline import PackageOptions, package_dataset
 from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
 from sousa.staging import MANIFEST
 
-from .conftest import SMALL_SHARD, rewrite_samples, source_rows, split_rows
+from .helpers import SMALL_SHARD, rewrite_samples, source_rows, split_rows
 
 
 def check_cut(spans: list[int], target: int, multiple: int) -> None:

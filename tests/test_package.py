@@ -25,7 +25,7 @@ from sousa.pipeline import PackageOptions, package_dataset
 from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
 from sousa.staging import MANIFEST
 
-from .conftest import SMALL_SHARD, big_sparse_first_sample, source_rows, split_rows, tree_digest
+from .helpers import SMALL_SHARD, big_sparse_first_sample, source_rows, split_rows, tree_digest
 
 
 def read_range(path: Path, offset: int, size: int) -> bytes:

@@ -12,11 +12,11 @@ import sousa.hub
 import sousa.limits
 from sousa.errors import InputError
 from sousa.hub import push
+from sousa.layout import SPLITS
 from sousa.package import main
-from sousa.source import SPLITS
 from sousa.staging import MANIFEST
 
-from .conftest import source_rows
+from .helpers import source_rows
 
 REPO = "user/sousa"
 

@@ -15,7 +15,7 @@ import sousa.hub
 from sousa.package import main
 from sousa.staging import MANIFEST
 
-from .conftest import source_rows
+from .helpers import source_rows
 
 REPO = "user/sousa"
 TOKEN = "hf_test_write"

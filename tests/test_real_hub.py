@@ -15,7 +15,7 @@ import pytest
 from sousa.errors import PushError
 from sousa.package import main
 
-from .conftest import source_rows
+from .helpers import source_rows
 
 TOKEN = os.environ.get("SOUSA_HUB_TEST_TOKEN", "")
 REPO = os.environ.get("SOUSA_HUB_TEST_REPO", "")

@@ -18,7 +18,7 @@ import pytest
 import sousa.pipeline as pipeline
 from sousa.pipeline import OUTPUT_NEUTRAL_OPTIONS, PackageOptions, package_dataset
 
-from .conftest import SMALL_SHARD, big_sparse_first_sample
+from .helpers import SMALL_SHARD, big_sparse_first_sample
 
 
 def _other_value(options: PackageOptions, name: str):

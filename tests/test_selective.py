@@ -18,7 +18,7 @@ from sousa.demo import write_demo
 from sousa.hub import push
 from sousa.pipeline import PackageOptions, package_dataset
 
-from .conftest import split_rows
+from .helpers import split_rows
 
 REPO = "user/sousa-selective"
 SPLITS = ("train", "validation", "test")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TRAIN_SHARDS, split_rows
+from .helpers import TRAIN_SHARDS, split_rows
 from .streams import LOADERS, open_stream, sample_id, worker_and_id
 
 ROOT = Path(__file__).resolve().parents[1]

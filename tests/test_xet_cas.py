@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi, HfFileSystem
 
-from tests.conftest import source_rows
+from tests.helpers import source_rows
 from tests.xet_format import (
     XetFormatError,
     bg4_ungroup,
