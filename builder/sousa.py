@@ -4,8 +4,8 @@ It reads a sousa staging folder (= the Hub repo): the parquet split tables
 `data/{split}-00000-of-00001.parquet` say, for every sample, which TAR shard of `audio/` and
 `midi/` holds its files. The builder reads a split's table, keeps the rows selected by the
 config's `filter`, and reads only the shards that hold selected rows: each either streamed
-once, front to back (downloaded by `dl_manager`, or opened by URL when streaming, and walked
-by `tar_members`, a reader of the one TAR dialect sousa writes), or, when the selected
+once, front to back (`dl_manager.download` + `dl_manager.iter_archive`: one GET when
+streaming), or, when the selected
 samples are a small part of it, by range reads of just their bytes (`{kind}_offset`: one
 request per run of adjacent samples, `plan_spans`; `use_ranges` decides, from a measured
 request cost). Either way every member read is matched against the table (name, size, FLAC
@@ -74,6 +74,7 @@ import json
 import math
 import os
 import posixpath
+import tarfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -560,10 +561,10 @@ ZERO_BLOCK = bytes(BLOCK)
 # time, for choosing between range reads of a shard's selected members and streaming it whole
 # (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
 # 0.5-1.1 MB over the loopback Hub emulator (range reads won below 3-10 % of a shard),
-# 150-200 KB on a local disk with a warm page cache (range reads won up to 50 %). The real Hub's
-# requests cost more (TLS, redirects): 1 MiB, the emulator's upper figure, errs towards
-# streaming whole shards there.
-REQUEST_COST = {"remote": 1024 * 1024, "local": 256 * 1024}
+# 23-56 KB on a local disk with a warm page cache while shards stream through tarfile
+# (`dl_manager.iter_archive`). The real Hub's requests cost more (TLS, redirects): 1 MiB, the
+# emulator's upper figure, errs towards streaming whole shards there.
+REQUEST_COST = {"remote": 1024 * 1024, "local": 64 * 1024}
 MAX_GAP = 8 * 1024  # read across a gap this small rather than issue one more request
 
 
@@ -732,33 +733,15 @@ def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
     return members
 
 
-def tar_members(f: BinaryIO, shard: str) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every member of a shard read front to back from `f`, to the
-    end-of-archive blocks; a short read is a truncated shard."""
-    offset = 0
-    while True:
-        header = _read_full(f, BLOCK)
-        if header == ZERO_BLOCK:
-            return
-        if len(header) < BLOCK:
-            raise SousaDataError(f"shard {shard}: truncated at offset {offset + len(header)}")
-        name, size = tar_header(header, shard, offset)
-        padded = -(-size // BLOCK) * BLOCK
-        data = _read_full(f, padded)
-        if len(data) < size:
-            raise SousaDataError(f"shard {shard}: truncated in member {name!r}")
-        yield name, data[:size] if padded != size else data
-        offset += BLOCK + padded
-
-
-def _read_full(f: BinaryIO, n: int) -> bytes:
-    data = f.read(n)
-    while len(data) < n:  # a stream may return less than asked before its end
-        more = f.read(n - len(data))
-        if not more:
-            break
-        data += more
-    return data
+def archive_members(archive, shard: str) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each member as `dl_manager.iter_archive` streams them (one GET, front
+    to back); a shard tarfile cannot read is a `SousaDataError` naming it. (A header damaged
+    after the first ends tarfile's walk early: the missing members are reported then.)"""
+    try:
+        for name, fileobj in archive:
+            yield name, fileobj.read()
+    except (tarfile.TarError, EOFError) as err:
+        raise SousaDataError(f"shard {shard}: not a readable TAR ({err})") from err
 
 
 def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, shard: str,
@@ -786,7 +769,7 @@ class ShardJob:
     name: str  # shard file name inside the kind's folder
     rows: pa.Table  # the filter's rows in this shard, in offset order
     members: pa.ChunkedArray  # member names of ALL the table's rows in this shard
-    archive: str | None = None  # streamed: the downloaded path (streaming: the URL)
+    archive: Any = None  # streamed: dl_manager.iter_archive(path): (name, file) pairs
     url: str | None = None  # range-read: the shard's path or URL
     size: int = 0  # range-read: the shard's size (manifest)
     spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`)
@@ -928,7 +911,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
             jobs.append(job)
         paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
         for i, path in zip(streamed, paths):
-            jobs[i] = replace(jobs[i], archive=path)
+            jobs[i] = replace(jobs[i], archive=dl_manager.iter_archive(path))
         return jobs
 
     def _shard_size(self, job: ShardJob) -> int | None:
@@ -986,9 +969,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
         selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}
         wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
         seen: set = set()
-        # block_size=0 (as `dl_manager.iter_archive`): one streamed GET, not block-sized ranges
-        with xopen(job.archive, "rb", download_config=self._download_config, block_size=0) as f:
-            yield from self._walk(job, labels, selected, wanted, stems, f, seen)
+        members = archive_members(job.archive, job.shard)
+        yield from self._walk(job, labels, selected, wanted, stems, members, seen)
         missing = sorted(set(selected) - seen)
         if missing:
             raise SousaDataError(
@@ -996,9 +978,9 @@ class Sousa(datasets.GeneratorBasedBuilder):
                 f"puts there (mismatched ids): {missing[:5]}"
             )
 
-    def _walk(self, job: ShardJob, labels, selected: dict, wanted: set, stems, f, seen: set):
+    def _walk(self, job: ShardJob, labels, selected: dict, wanted: set, stems, archive, seen):
         stem, members = None, {}
-        for name, data in tar_members(f, job.shard):
+        for name, data in archive:
             if _stem(name) not in stems:
                 raise SousaDataError(
                     f"member {name!r} of shard {job.shard} belongs to no sample of "
