@@ -18,11 +18,13 @@ def describe(sample: dict) -> list[str]:
     """Labels, audio length and rate, MIDI size of one `audio`-config sample."""
     audio = sample["audio"]
     seconds = len(audio["array"]) / audio["sampling_rate"]
+    channels = audio["array"].shape[1] if audio["array"].ndim == 2 else 1
     midi = sample["midi"]
     shown = {k: sample[k] for k in LABELS_SHOWN if k in sample}
     return [
         "labels: " + ", ".join(f"{k}={v}" for k, v in shown.items()),
-        f"audio: {len(audio['array'])} samples at {audio['sampling_rate']} Hz "
+        f"audio: {len(audio['array'])} frames × {channels} channel(s) at "
+        f"{audio['sampling_rate']} Hz "
         f"({seconds:.2f} s, {audio['array'].dtype}) from {audio['path']}",
         f"midi: {len(midi)} bytes" if midi is not None else "midi: none for this sample",
     ]

@@ -13,7 +13,7 @@ def test_peek_shows_the_first_validation_sample_loaded_back(staging, capsys):
     out = capsys.readouterr().out
     first = pq.read_table(staging / split_table_path("validation")).slice(0, 1).to_pylist()[0]
     assert f"sample_id={first['sample_id']}" in out
-    assert "audio: 44100 samples at 44100 Hz (1.00 s, float32)" in out
+    assert "audio: 44100 frames × 2 channel(s) at 44100 Hz (1.00 s, float32)" in out
     assert ("midi: none" in out) == (first["midi_size"] is None)
 
 
