@@ -73,7 +73,9 @@ def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_
     assert seen["shards"] == len(list((staging / "audio").glob("train-*.tar")))
 
 
-def test_without_audio_the_recipe_reads_the_midi_config_and_runs(midi_only, tmp_path):
+def test_without_audio_the_recipe_reads_the_midi_config_and_runs(
+    midi_only, torch_dataloader, tmp_path
+):
     section = training_section(midi_only)
     assert '"midi", split="train"' in section and '"audio"' not in section
     seen = run_recipe(midi_only, tmp_path)

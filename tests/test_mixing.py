@@ -50,7 +50,7 @@ def test_every_shuffled_shard_holds_tiers_and_players_as_its_split_does(packaged
             assert worst_tier > 0.5 and worst_profile > 0.5
 
 
-def test_a_native_shuffled_stream_mixes_tiers_in_every_window_of_256(packaged):
+def test_a_native_shuffled_stream_mixes_tiers_in_every_window_of_256(packaged, native_audio):
     for order, staging in packaged.items():
         windows = stream_window_distances(staging, "train", "skill_tier")
         assert len(windows) == sum(1 for _ in range(256, 6400 + 1, 256))

@@ -35,7 +35,8 @@ def managed(hub, revision: str = "main") -> set[str]:
 
 
 def sample_counts(revision: str = "main") -> Counter:
-    """Every sample id the native loader yields from the audio config, all splits."""
+    """Every sample id the native loader yields from the audio config, all splits (the native
+    Audio feature needs torchcodec: tests using this take the `native_audio` fixture)."""
     ds = load_dataset(REPO, revision=revision, streaming=True)
     return Counter(s["json"]["sample_id"] for split in ds.values() for s in split)
 
@@ -115,7 +116,9 @@ def test_a_card_the_hub_refuses_exits_2_before_any_byte_is_sent(hub, source, cap
     assert not [e for e in hub.stats.log if "preupload" in e[1] or "lfs" in e[1]]
 
 
-def test_main_shows_the_old_or_the_new_dataset_never_a_mix(hub, source, monkeypatch, capsys):
+def test_main_shows_the_old_or_the_new_dataset_never_a_mix(
+    hub, source, native_audio, monkeypatch, capsys
+):
     """Re-packaged with smaller shards (same samples, other shard files), a push that fails
     after its first data commit leaves main exactly as it was; the re-run publishes the new
     layout whole, stale shards gone."""
