@@ -50,6 +50,7 @@ from .limits import (
     commit_batches,
     commit_pace,
 )
+from .shards import sha256_file
 from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
@@ -215,7 +216,7 @@ def _commit_last(
     a retry after a commit whose answer was lost finds nothing left to do."""
     remote = remote_files(api, repo_id, ref, token)
     stale = _stale(remote, files)
-    last = [p for p in LAST_FILES if not _same(remote.get(p), _digest(staging / p), staging / p)]
+    last = [p for p in LAST_FILES if not _same_as_local(remote, staging, p)]
     if last or stale:
         operations = [CommitOperationDelete(p) for p in stale]
         operations += [CommitOperationAdd(p, staging / p) for p in last]
@@ -232,15 +233,14 @@ def verify(
     """Files whose remote size/hash differ from the manifest (or that are missing/stale)."""
     remote = hub_call("verifying the upload", repo_id, remote_files, api, repo_id, revision, token)
     wrong = [p for p in sorted(files) if not _same(remote.get(p), files[p], staging / p)]
-    if not _same(remote.get(MANIFEST), _digest(staging / MANIFEST), staging / MANIFEST):
+    if not _same_as_local(remote, staging, MANIFEST):
         wrong.append(MANIFEST)
     return wrong + _stale(remote, files)
 
 
 def _differences(remote: dict[str, RemoteFile], files: dict[str, dict], staging: Path) -> bool:
     changed = any(not _same(remote.get(p), f, staging / p) for p, f in files.items())
-    manifest = _same(remote.get(MANIFEST), _digest(staging / MANIFEST), staging / MANIFEST)
-    return changed or not manifest or bool(_stale(remote, files))
+    return changed or not _same_as_local(remote, staging, MANIFEST) or bool(_stale(remote, files))
 
 
 def _stale(remote: dict[str, RemoteFile], files: dict[str, dict]) -> list[str]:
@@ -280,9 +280,12 @@ def _same(remote: RemoteFile | None, local: dict, path: Path) -> bool:
     return remote.blob_id == git_blob_id(path)
 
 
-def _digest(path: Path) -> dict:
-    h = hashlib.sha256(path.read_bytes())
-    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+def _same_as_local(remote: dict[str, RemoteFile], staging: Path, rel: str) -> bool:
+    """`rel` on the remote equals the staging folder's file (hashed here: the manifest itself
+    is in no manifest)."""
+    path = staging / rel
+    local = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    return _same(remote.get(rel), local, path)
 
 
 def _require_token(api: HfApi, token: str | None) -> tuple[str, str]:
