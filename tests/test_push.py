@@ -8,7 +8,6 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import CommitOperationAdd, HfApi
 
-import sousa.hub
 import sousa.limits
 from sousa.errors import InputError
 from sousa.hub import push
@@ -76,7 +75,7 @@ def test_a_second_push_of_an_unchanged_dataset_uploads_nothing(hub, source):
 def test_a_failed_commit_then_a_rerun_completes_without_resending_committed_files(
     hub, source, monkeypatch, capsys
 ):
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)  # many commits for the small demo
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)  # many commits
     hub.fail_commit(3, status=422)  # a status nobody retries (the Xet pipeline retries 5xx)
     assert push_cli(source, "--shard-size", "400KB") == 1
     assert "re-run the same command" in capsys.readouterr().err
@@ -230,7 +229,7 @@ def test_push_to_a_branch_leaves_main_alone(hub, source):
 
 
 def test_create_pr_puts_every_commit_in_one_pull_request(hub, source, monkeypatch):
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)
     assert push_cli(source, "--create-pr") == 0
     revisions = {c["revision"] for c in hub.stats.commits if c["operations"]}
     assert len(revisions) == 1 and next(iter(revisions)).startswith("refs/pr/")
