@@ -245,7 +245,7 @@ def test_a_large_private_push_warns_about_free_storage(hub, source, monkeypatch,
 
 
 def test_the_seed_uploader_object_pushes_too(hub, source):
-    from sousa import DatasetUploader, HubConfig
+    from sousa.compat import DatasetUploader, HubConfig
 
     uploader = DatasetUploader(HubConfig(dataset_dir=source, repo_id=REPO))
     result = uploader.push()
@@ -254,3 +254,19 @@ def test_the_seed_uploader_object_pushes_too(hub, source):
     assert uploader.stats.audio_files == sum(bool(r["audio_path"]) for r in rows) == 40
     assert uploader.stats.midi_files == sum(bool(r["midi_path"]) for r in rows) > 0
     remote_matches_manifest(hub, source / "hf_staging")
+
+
+def test_the_library_returns_what_the_push_did_and_prints_nothing(hub, staging, capsys):
+    """`sousa.push` (the front door) returns a PushResult; the CLI is what prints it."""
+    import sousa
+
+    result = sousa.push(staging, REPO)
+    assert isinstance(result, sousa.PushResult)
+    manifest = json.loads((staging / MANIFEST).read_text())["files"]
+    assert (result.uploaded, result.deleted, result.mismatched) == (len(manifest) + 1, 0, [])
+    assert result.merged and not result.direct and result.pr_num == 1
+    assert result.pr_url == f"{hub.endpoint}/datasets/{REPO}/discussions/1"
+    assert (result.target, result.revision) == ("main", "main")
+    assert result.commits == len({c["oid"] for c in hub.stats.commits})
+    captured = capsys.readouterr()
+    assert "pushed:" not in captured.out + captured.err and "dataset:" not in captured.out
