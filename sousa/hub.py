@@ -1,21 +1,18 @@
 """Push a complete staging folder to the Hub: checked first, resumable, atomic for readers.
 
-Order: the token (`whoami`: a read token is refused here) and the card (the Hub's own
-`validate-yaml`) are checked before a byte is sent, so a card the Hub would refuse costs
-nothing. The remote tree is compared with the manifest (LFS sha256, or the git blob id of a
-regular file), so only files that differ are sent: a re-run after a failure resends nothing a
-finished commit holds, and a second push of an unchanged dataset makes no commit at all.
+After the checks (`sousa.hub_checks`), the remote tree is compared with the manifest (LFS
+sha256, or the git blob id of a regular file) and only files that differ are sent: a re-run
+after a failure resends nothing a finished commit holds, and a second push of an unchanged
+dataset makes no commit at all.
 
-Readers never see half a dataset. The upload is assembled in a pull request against the target
-branch and merged at the end (`sousa.hub_publish`): one merge commit moves the target from the
-old complete dataset to the new one. A merge refused as a conflict (files changed on the target
-meanwhile) closes that pull request and assembles a new one from the target's current head,
-sending only what that head lacks; the files already uploaded are not uploaded again. Why not
-content-addressed shard names instead: the names are the packager's (`audio/train-00000.tar`,
-listed by the split tables and the card), renaming them would change every staging folder's
-bytes, and a reader globbing `audio/train-*` would still see old and new shards side by side.
-`direct=True` commits straight to the target instead, for repos where pull requests are not
-possible: readers then see the dataset while it uploads.
+Readers never see half a dataset: the upload is assembled in a pull request against the target
+branch and merged at the end, one merge commit from the old complete dataset to the new one
+(`sousa.hub_publish`). A merge refused as a conflict closes that pull request and assembles a
+new one from the target's current head, sending what that head lacks (objects already uploaded
+are not uploaded again). Why not content-addressed shard names instead: the names are the
+packager's (listed by the split tables and the card), and a reader globbing `audio/train-*`
+would still see old and new shards side by side. `direct=True` commits straight to the target,
+for repos where pull requests are refused: readers then see the dataset while it uploads.
 
 Commits: at most `limits.HUB_MAX_FILES_PER_COMMIT` files and `HUB_MAX_BYTES_PER_COMMIT` bytes
 each (read when a push starts), paced under the Hub's hourly commit rate; the last one deletes
@@ -26,41 +23,25 @@ not there. Every call is retried on transient failures (`sousa.hub_calls`).
 from __future__ import annotations
 
 import hashlib
-import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import (
-    CommitOperationAdd,
-    CommitOperationDelete,
-    DatasetCard,
-    HfApi,
-    get_token,
-)
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import RevisionNotFoundError
 from tqdm import tqdm
 
+from . import hub_publish as pulls
 from . import limits
 from .errors import InputError, PushError
-from .hub_calls import LOGIN_HINT, RESUME_HINT, check_xet_write_token, hub_call
-from .hub_publish import (
-    PR_TITLE,
-    Pull,
-    close,
-    close_replaced,
-    conflict_comment,
-    find_pull,
-    forbidden_message,
-    merge,
-    open_pull,
-)
+from .hub_calls import RESUME_HINT, check_xet_write_token, hub_call
+from .hub_checks import check_card, check_repo_id, require_token
+from .hub_publish import ClosedPull, Pull, find_pull, forbidden_message, open_pull
 from .limits import check_push_limits, commit_batches, commit_pace
 from .shards import sha256_file
 from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 LAST_FILES = ("README.md", MANIFEST)  # committed last: the card and the completion mark
 MERGE_TRIES = 3  # pull requests a push assembles when merges keep being refused as conflicts
 
@@ -70,15 +51,6 @@ class RemoteFile:
     size: int
     sha256: str | None  # LFS files
     blob_id: str  # git object id
-
-
-@dataclass(frozen=True)
-class ClosedPull:
-    """A pull request of this push closed because its merge was refused as a conflict."""
-
-    num: int
-    url: str
-    files: list[str]  # the conflicting files the Hub named (may be none)
 
 
 @dataclass
@@ -114,13 +86,6 @@ class _Into:
         return self.pull.ref if self.pull else self.target
 
 
-def check_repo_id(repo_id: str | None) -> str:
-    """`user/name`, as the Hub spells repo ids: refused before any work is done."""
-    if not repo_id or not REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
-        raise InputError(f"--repo-id {repo_id!r}: expected 'user/name' (letters, digits, - _ .)")
-    return repo_id
-
-
 def push(
     staging: Path,
     repo_id: str,
@@ -137,12 +102,11 @@ def push(
     commits straight to the target."""
     check_repo_id(repo_id)
     if direct and create_pr:
-        raise InputError("--direct commits straight to the branch; --create-pr opens a pull "
-                         "request: choose one")  # fmt: skip
+        raise InputError("--direct and --create-pr: choose one (straight, or a pull request)")
     files: dict[str, dict] = read_manifest(staging)["files"]
     check_push_limits({p: f["size"] for p, f in files.items()}, private)
     api = api or HfApi()
-    token, user = _require_token(api, token, repo_id)
+    token, user = require_token(api, token, repo_id)
     check_card(staging, repo_id)
     hub_call(
         "creating the repo", repo_id, api.create_repo, repo_id, repo_type="dataset",
@@ -177,8 +141,8 @@ def _through_pull(
 ) -> PushResult:  # fmt: skip
     """Assemble the upload in a pull request against the target and merge it; a merge refused
     as a conflict closes that one and assembles the next from the target's current head."""
-    repo_id, target, title = result.repo_id, result.target, PR_TITLE.format(digest=digest)
-    forbidden = forbidden_message(repo_id)
+    repo_id, target, forbidden = result.repo_id, result.target, forbidden_message(result.repo_id)
+    title = pulls.PR_TITLE.format(digest=digest)
     for _ in range(MERGE_TRIES):
         pull = hub_call(
             "listing pull requests", repo_id, find_pull, api, repo_id, token, user, target, title,
@@ -192,22 +156,23 @@ def _through_pull(
         result.mismatched = verify(api, repo_id, into.ref, token, staging, files)
         if result.mismatched or create_pr:
             return result
+        num = into.pull.num
         conflicting = hub_call(
-            "merging the pull request", repo_id, merge, api, repo_id, token, into.pull.num,
+            "merging the pull request", repo_id, pulls.merge, api, repo_id, token, num,
             forbidden=forbidden,
         )  # fmt: skip
         if conflicting is None:
             result.merged = True
             result.replaced = hub_call(
-                "closing earlier pull requests", repo_id, close_replaced, api, repo_id, token,
-                user, target, into.pull, forbidden=forbidden,
+                "closing earlier pull requests", repo_id, pulls.close_replaced, api, repo_id,
+                token, user, target, into.pull, forbidden=forbidden,
             )  # fmt: skip
             break
         hub_call(
-            "closing the conflicting pull request", repo_id, close, api, repo_id, token,
-            into.pull.num, conflict_comment(target, conflicting), forbidden=forbidden,
+            "closing the conflicting pull request", repo_id, pulls.close, api, repo_id, token,
+            num, pulls.conflict_comment(target, conflicting), forbidden=forbidden,
         )  # fmt: skip
-        result.conflicts.append(ClosedPull(into.pull.num, into.pull.url, conflicting))
+        result.conflicts.append(ClosedPull(num, into.pull.url, conflicting))
     else:
         named = ", ".join(sorted({f for c in result.conflicts for f in c.files})) or "files"
         raise PushError(
@@ -219,19 +184,6 @@ def _through_pull(
     result.revision = target
     result.mismatched = verify(api, repo_id, target, token, staging, files)
     return result
-
-
-def check_card(staging: Path, repo_id: str) -> None:
-    """The card, checked as the Hub checks it (`validate-yaml`) before any data goes up."""
-    path = staging / "README.md"
-    try:
-        card = DatasetCard(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise InputError(f"{path}: the card's metadata does not parse ({e})") from None
-    try:
-        hub_call("checking the card", repo_id, card.validate, repo_type="dataset")
-    except ValueError as e:  # the Hub answered 400 with what it refuses
-        raise InputError(f"{path}: the Hub refuses this card: {str(e).strip()}") from None
 
 
 def _upload(
@@ -357,16 +309,3 @@ def _same_as_local(remote: dict[str, RemoteFile], staging: Path, rel: str) -> bo
     path = staging / rel
     local = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     return _same(remote.get(rel), local, path)
-
-
-def _require_token(api: HfApi, token: str | None, repo_id: str) -> tuple[str, str]:
-    """The token to use and its user name; a missing, rejected or read-only token is an
-    InputError (a read token may still open pull requests on the Hub, but never merge them)."""
-    token = token or get_token()
-    if not token:
-        raise InputError(f"no Hugging Face token found: {LOGIN_HINT}")
-    rejected = "the Hugging Face token was rejected"
-    me = hub_call("checking the token", "the Hub", api.whoami, token=token, auth_message=rejected)
-    if me.get("auth", {}).get("accessToken", {}).get("role") == "read":
-        raise InputError(f"no write access to {repo_id} with a read token: {LOGIN_HINT}")
-    return token, me["name"]

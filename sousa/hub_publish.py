@@ -40,6 +40,15 @@ PR_DESCRIPTION = (
 
 
 @dataclass(frozen=True)
+class ClosedPull:
+    """A pull request of a push closed because its merge was refused as a conflict."""
+
+    num: int
+    url: str
+    files: list[str]  # the conflicting files the Hub named (may be none)
+
+
+@dataclass(frozen=True)
 class Pull:
     """A pull request of this push."""
 
