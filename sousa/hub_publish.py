@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
+from .errors import PushError
 from .hub_calls import TRANSIENT_STATUS
 
 PR_PREFIX = "Upload dataset with sousa"
@@ -87,7 +88,7 @@ def open_pull(
         repo_type="dataset", revision=target, create_pr=True, token=token,
     )  # fmt: skip
     if info.pr_num is None:  # the client skips a commit that changes nothing
-        raise RuntimeError(f"no pull request opened on {repo_id}: the first commit was empty")
+        raise PushError(f"no pull request opened on {repo_id}: its first commit changed nothing")
     return Pull(info.pr_num, info.pr_url or "", info.pr_revision or f"refs/pr/{info.pr_num}")
 
 
