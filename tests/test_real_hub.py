@@ -47,7 +47,8 @@ def test_push_repush_resume_and_load_on_the_real_hub(source, capsys, monkeypatch
     assert "pushed: 0 file(s) uploaded, 0 deleted in 0 commit(s)" in again
 
     class Interrupted(HfApi):
-        """Stops the push after its first data commit, as Ctrl-C would."""
+        """Stops the push after its second data commit (the first opened the pull request),
+        as Ctrl-C would."""
 
         def upload_folder(self, **kwargs):
             super().upload_folder(**kwargs)
