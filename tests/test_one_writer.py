@@ -217,3 +217,11 @@ def test_the_local_files_are_in_no_manifest(staging):
     stamps = [json.loads(line) for line in (staging / STAMPS_NAME).read_text().splitlines()]
     assert sorted(s["path"] for s in stamps) == sorted(files)
     assert not re.search(r"\.sousa", (staging / "README.md").read_text())
+
+
+def test_the_local_files_are_never_uploaded(hub, source):
+    argv = [str(source), "--quiet", "--push", "--repo-id", "user/sousa"]
+    assert main(argv) == 0
+    assert (source / "hf_staging" / STAMPS_NAME).is_file()
+    remote = hub.repo_files("user/sousa")
+    assert MANIFEST in remote and not {LOCK_NAME, STAMPS_NAME} & set(remote)
