@@ -232,7 +232,7 @@ def write_plan(
     """Write every planned file (shards in `workers` processes), then the card and builder.
 
     Shards and copies that `stamps` trusts as this fingerprint's are kept, not written again;
-    each one written is stamped as it completes.
+    each one written is stamped as it completes (the others once all are written).
     """
     digests: dict[str, FileDigest] = {}
     todo = []
@@ -242,6 +242,10 @@ def write_plan(
             digests[shard.path] = trusted
         else:
             todo.append(shard)
+    for dest in plan.copies:
+        if trusted := stamps.trusted(dest, fingerprint):
+            digests[dest] = trusted
+    kept = set(digests)
 
     def written(shard: SampleShard, digest: FileDigest) -> None:
         stamps.record(shard.path, fingerprint, digest)
@@ -251,8 +255,7 @@ def write_plan(
         bar.update(sum(plan_shard.size for plan_shard in plan.shards) - sum(s.size for s in todo))
         digests |= write_shards(todo, out, workers, written)
     for dest, src in sorted(plan.copies.items()):
-        digests[dest] = stamps.trusted(dest, fingerprint)
-        if digests[dest] is None:
+        if dest not in kept:
             digests[dest] = _copy_file(src, out / dest)
             stamps.record(dest, fingerprint, digests[dest])
     for rel, table in plan.tables.items():
@@ -275,6 +278,8 @@ def write_plan(
         num_samples=len(plan.source.samples),
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
+    for rel in sorted(digests.keys() - kept - stamps.recorded):  # tables, builder, card
+        stamps.record(rel, fingerprint, digests[rel])
     return digests
 
 

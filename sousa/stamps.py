@@ -41,6 +41,7 @@ class Stamps:
         self.file = out / STAMPS_NAME
         self._stamps: dict[str, Stamp] = {}
         self._written_ns = 0  # the stamps file's mtime when read
+        self.recorded: set[str] = set()  # the paths `record` stamped (written by this run)
         try:
             lines = self.file.read_bytes().splitlines()
             self._written_ns = self.file.stat().st_mtime_ns
@@ -83,12 +84,25 @@ class Stamps:
         except OSError as e:
             raise (disk_full(e, self.file) or e) from None
         self._stamps[path] = stamp
+        self.recorded.add(path)
 
     def rewrite(self, digests: dict[str, FileDigest], fingerprint: str) -> None:
-        """Keep exactly the stamps of `digests` (the complete folder's files)."""
-        self._stamps = {p: self._stamp(p, fingerprint, d) for p, d in sorted(digests.items())}
+        """Keep exactly the stamps of `digests` (the complete folder's files), as recorded
+        when each was written (stat now only a file without one)."""
+        self._stamps = {
+            p: self._stamps[p] if self._has(p, fingerprint, d) else self._stamp(p, fingerprint, d)
+            for p, d in sorted(digests.items())
+        }
         data = "".join(json.dumps(asdict(s)) + "\n" for s in self._stamps.values())
         write_bytes_atomic(self.file, data.encode())
+
+    def _has(self, path: str, fingerprint: str, digest: FileDigest) -> bool:
+        stamp = self._stamps.get(path)
+        return stamp is not None and (stamp.fingerprint, stamp.size, stamp.sha256) == (
+            fingerprint,
+            digest.size,
+            digest.sha256,
+        )
 
     def _stamp(self, path: str, fingerprint: str, digest: FileDigest) -> Stamp:
         st = (self.out / path).stat()

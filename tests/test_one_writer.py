@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import sousa.hub
+from sousa import stamps as stamps_module
 from sousa.errors import InputError
 from sousa.package import main
 from sousa.pipeline import PackageOptions, package_dataset
@@ -207,6 +208,48 @@ def test_reuse_packages_again_when_a_file_is_not_as_written(source, change):
     assert (out / MANIFEST).read_bytes() == manifest
     _assert_consistent(out)
     assert package_dataset(options).reused
+
+
+def test_a_file_changed_within_the_clock_tick_of_its_stamp_is_hashed_before_it_is_trusted(
+    source,
+):
+    """File times tick coarsely: a change in the tick the stamp was taken leaves the stat as
+    stamped. Made exact here: the stamp is given the changed file's stat, and the stamps file
+    the time of that change."""
+    options = PackageOptions(source=source, shard_size=SMALL_SHARD)
+    out = package_dataset(options).out
+    shard = out / "audio" / "train-00001.tar"
+    _flip_a_byte(shard)
+    st = shard.stat()
+    stamps = [json.loads(line) for line in (out / STAMPS_NAME).read_text().splitlines()]
+    for stamp in stamps:
+        if stamp["path"] == "audio/train-00001.tar":
+            stamp.update(mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, ino=st.st_ino)
+    (out / STAMPS_NAME).write_text("".join(json.dumps(s) + "\n" for s in stamps))
+    os.utime(out / STAMPS_NAME, ns=(st.st_atime_ns, max(st.st_mtime_ns, st.st_ctime_ns)))
+    assert not package_dataset(options).reused
+    _assert_consistent(out)
+
+
+def test_a_shard_changed_while_the_run_goes_on_is_not_trusted(source, monkeypatch):
+    """Another program rewrites a finished shard in place (keeping its size and mtime) while
+    the packager writes the next ones: the next run packages again."""
+    real_record = stamps_module.Stamps.record
+    first_shard = "audio/train-00000.tar"
+
+    def record_then_tamper(self, path, fingerprint, digest):
+        real_record(self, path, fingerprint, digest)
+        if path == "audio/train-00001.tar":
+            st = (self.out / first_shard).stat()
+            _flip_a_byte(self.out / first_shard)
+            os.utime(self.out / first_shard, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    monkeypatch.setattr(stamps_module.Stamps, "record", record_then_tamper)
+    options = PackageOptions(source=source, shard_size=SMALL_SHARD, workers=1)
+    out = package_dataset(options).out
+    monkeypatch.undo()
+    assert not package_dataset(options).reused
+    _assert_consistent(out)
 
 
 def test_the_local_files_are_in_no_manifest(staging):
