@@ -160,3 +160,31 @@ def test_the_command_line_says_the_disk_filled_in_one_line(
     )
     assert capsys.readouterr().err == expected
     assert [p.relative_to(out).as_posix() for p in staged_files(out)] == ["audio/train-00000.tar"]
+
+
+def test_a_shard_writer_that_dies_midway_leaves_no_temporary_file(
+    small_source, tmp_path, monkeypatch
+):
+    """A worker killed mid-shard runs no cleanup (as when the OOM killer takes it): the run
+    stops with an error, removes what the workers left, and the re-run finishes."""
+    import sousa.shards as shards_module
+
+    real_read = shards_module._read_exactly
+    calls = {"n": 0}  # counted in each forked worker separately
+
+    def read_then_die(member):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            os._exit(1)
+        return real_read(member)
+
+    monkeypatch.setattr(shards_module, "_read_exactly", read_then_die)
+    out = tmp_path / "out"
+    options = PackageOptions(source=small_source, out=out, shard_size=SHARD, workers=2)
+    with pytest.raises(RuntimeError, match="a shard writer process died"):
+        package_dataset(options)
+    assert not list(out.rglob("*.incomplete"))
+    assert multiprocessing.active_children() == []
+    monkeypatch.undo()
+    package_dataset(options)
+    assert not list(out.rglob("*.incomplete")) and (out / MANIFEST).exists()
