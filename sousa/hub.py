@@ -40,7 +40,7 @@ from .hub_checks import check_card, check_repo_id, require_token
 from .hub_publish import ClosedPull, Pull, find_pull, forbidden_message, open_pull
 from .limits import check_push_limits, commit_batches, commit_pace
 from .shards import sha256_file
-from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest
+from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest, writer_lock
 
 LAST_FILES = ("README.md", MANIFEST)  # committed last: the card and the completion mark
 MERGE_TRIES = 3  # pull requests a push assembles when merges keep being refused as conflicts
@@ -99,7 +99,25 @@ def push(
 ) -> PushResult:
     """Check, upload what differs into a pull request against `revision` (main by default),
     verify, merge; see the module docstring. `create_pr` stops before the merge; `direct`
-    commits straight to the target."""
+    commits straight to the target. Holds the staging folder's `writer_lock` throughout, so
+    a folder being re-packaged is never read half-written."""
+    if not staging.is_dir():
+        raise InputError(f"{staging}: no such staging folder (run python -m sousa.package first)")
+    with writer_lock(staging):
+        return _push(staging, repo_id, token, private, revision, create_pr, direct, progress, api)
+
+
+def _push(
+    staging: Path,
+    repo_id: str,
+    token: str | None,
+    private: bool,
+    revision: str | None,
+    create_pr: bool,
+    direct: bool,
+    progress: bool,
+    api: HfApi | None,
+) -> PushResult:
     check_repo_id(repo_id)
     if direct and create_pr:
         raise InputError("--direct and --create-pr: choose one (straight, or a pull request)")

@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from .errors import InputError, PushError, SourceChangedError, first_values
+from .errors import (
+    DiskFullError,
+    InputError,
+    PushError,
+    SourceChangedError,
+    disk_full,
+    first_values,
+)
 from .layout import BUILDER_PATH, ORDERS, SPLITS, auxiliary_table_path
 from .limits import HUB_MAX_FILES_PER_COMMIT, push_commit_count
-from .pipeline import PackageOptions, package_dataset, plan_package
+from .pipeline import PackageOptions, package_dataset, packaged, plan_package
 from .plan import Plan
 from .progress import add_progress_flags, wants_progress
 from .shards import DEFAULT_SHARD_SIZE
@@ -142,24 +149,30 @@ def main(argv: list[str] | None = None) -> int:
             _, plan = plan_package(options)
             print("\n".join(describe_plan(plan, options)))
             return 0
-        summary = package_dataset(options, progress=wants_progress(args))
-        print("\n".join(summary.lines()))
-        if args.push:
-            from .hub import push
+        with packaged(options, progress=wants_progress(args)) as summary:  # holds the folder
+            print("\n".join(summary.lines()))
+            if args.push:
+                from .hub import push
 
-            if args.direct:
-                print(direct_warning(args.repo_id, args.revision or "main"), file=sys.stderr)
-            pushed = push(
-                summary.out, args.repo_id, token=args.token, private=args.private,
-                revision=args.revision, create_pr=args.create_pr, direct=args.direct,
-                progress=wants_progress(args),
-            )  # fmt: skip
-            return report_push(pushed)
+                if args.direct:
+                    print(direct_warning(args.repo_id, args.revision or "main"), file=sys.stderr)
+                pushed = push(
+                    summary.out, args.repo_id, token=args.token, private=args.private,
+                    revision=args.revision, create_pr=args.create_pr, direct=args.direct,
+                    progress=wants_progress(args),
+                )  # fmt: skip
+                return report_push(pushed)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (PushError, SourceChangedError) as e:
+    except (PushError, SourceChangedError, DiskFullError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        full = disk_full(e, e.filename or options.out_dir)
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
         return 1
     return 0
 
