@@ -22,6 +22,7 @@ from .card_checks import card_warnings
 from .errors import InputError
 from .layout import BUILDER_PATH, CARD_PATH, MANIFEST_PATH, MEDIA_KINDS, ORDERS, SPLITS
 from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
+from .media_check import BadMedia, bad_media_lines
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
 from .shards import DEFAULT_SHARD_SIZE
@@ -39,7 +40,9 @@ from .tables import write_auxiliary, write_table
 
 # Options that cannot change a byte of the output: left out of the reuse fingerprint.
 # (--quiet, --token and the push options never reach PackageOptions.)
-OUTPUT_NEUTRAL_OPTIONS = frozenset({"source", "out", "overwrite", "workers"})
+# verify_audio: a file it finds bad is refused, or (--skip-bad-media) enters the source's own
+# fingerprint as bad, so the key changes exactly when the output does.
+OUTPUT_NEUTRAL_OPTIONS = frozenset({"source", "out", "overwrite", "workers", "verify_audio"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class PackageOptions:
     order: str = "shuffled"  # within each split: "shuffled" by (seed, sample_id), or "sorted"
     seed: int = 0
     shard_multiple: int = 1  # every split's shard count (per kind) is a multiple of this
+    verify_audio: bool = False  # decode every FLAC whole (else its head only)
+    skip_bad_media: bool = False  # a sample with a bad media file is labels-only (else exit 2)
 
     @property
     def out_dir(self) -> Path:
@@ -100,6 +105,7 @@ class Summary:
     reused: bool = False
     configs: dict[str, int] = field(default_factory=dict)  # the card's configs: samples
     labels_only: int = 0  # samples with neither audio nor MIDI packaged
+    bad_media: list[BadMedia] = field(default_factory=list)  # --skip-bad-media: labels-only
     warnings: list[str] = field(default_factory=list)  # about the card's carried-over text
 
     def configs_line(self) -> str:
@@ -138,6 +144,9 @@ class Summary:
             )
         if self.dropped:
             lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
+        if self.bad_media:
+            lines.append(f"bad media, samples packaged as labels-only: {len(self.bad_media)}")
+            lines += bad_media_lines(self.bad_media, with_sample=True)
         lines += self.notes
         lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
@@ -145,7 +154,7 @@ class Summary:
 
 def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     """Package `options.source` into `options.out_dir`; reuse it if already complete and current."""
-    source, plan = plan_package(options)
+    source, plan = plan_package(options, progress)
     out = options.out_dir
     fingerprint = source.fingerprint(options.fingerprint_fields())
     if _is_current(out, fingerprint):
@@ -157,7 +166,7 @@ def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     return summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
 
 
-def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
+def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Source, Plan]:
     """Read, validate and plan: everything short of writing (this is `--dry-run`)."""
     out = options.out_dir.resolve()
     root = Path(options.source).resolve()
@@ -177,6 +186,10 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
         include_midi=options.include_midi,
         unassigned=options.unassigned,
         allow_missing=options.allow_missing,
+        verify_audio=options.verify_audio,
+        skip_bad_media=options.skip_bad_media,
+        workers=options.workers,
+        progress=progress,
     )
     plan = build_plan(
         source,
@@ -213,6 +226,7 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
         order=plan.order,
         seed=plan.seed,
         num_samples=len(plan.source.samples),
+        bad_media=[b.sample_id for b in plan.source.bad_media],
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     return digests
@@ -280,6 +294,7 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
         media_files=media,
         missing=source.missing,
         dropped=source.dropped,
+        bad_media=source.bad_media,
         notes=plan.notes,
         reused=reused,
     )
