@@ -4,10 +4,10 @@ Every FLAC file: the `fLaC` marker and a STREAMINFO block that parses, read from
 first 42 bytes (FLAC format, https://xiph.org/flac/format.html, "METADATA_BLOCK_STREAMINFO";
 RFC 9639 §8.2). Every MIDI file: an `MThd` chunk of length 6 with a valid format, track count
 and division, its first 14 bytes (Standard MIDI Files 1.0, "Header Chunks",
-https://midi.org/standard-midi-files-specification). Heads are read by a few threads (the
-work is waiting on the disk), in constant memory. `verify_flac` decodes a whole file in
-blocks and compares the frames decoded with STREAMINFO's total: that catches a truncated file,
-which a head alone cannot.
+https://midi.org/standard-midi-files-specification). Heads are read by a few threads (on a
+cold disk each head is a random read: threads overlap them), in constant memory.
+`verify_flac` decodes a whole file in blocks and compares the frames decoded with
+STREAMINFO's total: that catches a truncated file, which a head alone cannot.
 
 A problem is a short phrase saying what is wrong with a file ("empty (0 bytes)",
 "STREAMINFO sample rate is 0"); `source.py` turns them into bad input or labels-only samples.
@@ -35,7 +35,7 @@ STREAMINFO_LENGTH = 34
 MIDI_HEAD_BYTES = 14  # "MThd" (4) + length (4) + format, ntrks, division (2 each)
 MIDI_SMPTE_FORMATS = (-24, -25, -29, -30)  # frames a second, when division's top bit is set
 HEAD_CHUNK = 256  # files a thread reads between hand-offs (a thread pool costs ~µs a task)
-HEAD_THREADS = 4  # reading heads waits on the disk, not the CPU
+HEAD_THREADS = 4  # overlaps a cold disk's random reads (a warm head is GIL-bound)
 VERIFY_CHUNK = 8  # FLAC files a thread decodes between hand-offs
 VERIFY_BLOCK_FRAMES = 1 << 16  # frames decoded at a time by verify_flac: constant memory
 BAD_MEDIA_SHOWN = 20  # bad files an error or a summary names; then a count
@@ -175,17 +175,19 @@ def check_media(
     paths = [(os.path.join(root, media.relpath), kind) for _, media, kind in files]
     infos: list[StreamInfo | None] = [None] * len(audio)
     bad: list[BadMedia] = []
-    for (row, media, _), (info, problem) in zip(files, check_heads(paths, HEAD_THREADS)):
+    heads = check_heads(paths, HEAD_THREADS)
+    for (row, media, _), (info, problem) in zip(files, heads, strict=True):  # strict: ends pool
         if problem is not None:
             bad.append(BadMedia(row, sample_ids[row], media.relpath, problem))
-        infos[row] = info if info is not None else infos[row]
+        if info is not None:
+            infos[row] = info
     if verify_audio:
         rows = [row for row, info in enumerate(infos) if info is not None]
         todo = [(os.path.join(root, audio[row].relpath), infos[row]) for row in rows]
         total = sum(audio[row].size for row in rows)
         with _bar(total, progress) as bar:
-            problems = verify_flacs(todo, max(1, workers), bar.update)
-            for row, problem in zip(rows, problems):
+            for row, problem in zip(rows, verify_flacs(todo, max(1, workers)), strict=True):
+                bar.update(audio[row].size)
                 if problem is not None:
                     bad.append(BadMedia(row, sample_ids[row], audio[row].relpath, problem))
     bad.sort(key=lambda b: (b.row, b.relpath != getattr(audio[b.row], "relpath", None)))
@@ -266,18 +268,12 @@ def verify_flac(path: str | os.PathLike, info: StreamInfo) -> str | None:
     return None
 
 
-def verify_flacs(
-    files: list[tuple[str, StreamInfo]], workers: int, advance: Callable[[int], None]
-) -> Iterator[str | None]:
+def verify_flacs(files: list[tuple[str, StreamInfo]], workers: int) -> Iterator[str | None]:
     """`verify_flac` of each `(path, info)`, in order, in `workers` threads (libsndfile
-    decodes outside the GIL); `advance(bytes)` after each file, for a progress bar."""
+    decodes outside the GIL)."""
 
     def chunk(start: int) -> list[str | None]:
-        problems = []
-        for path, info in files[start : start + VERIFY_CHUNK]:
-            problems.append(verify_flac(path, info))
-            advance(os.path.getsize(path))
-        return problems
+        return [verify_flac(path, info) for path, info in files[start : start + VERIFY_CHUNK]]
 
     yield from _in_threads(chunk, range(0, len(files), VERIFY_CHUNK), workers)
 
