@@ -37,7 +37,7 @@ MIDI_SMPTE_FORMATS = (-24, -25, -29, -30)  # frames a second, when division's to
 HEAD_CHUNK = 256  # files a thread reads between hand-offs (a thread pool costs ~µs a task)
 HEAD_THREADS = 4  # overlaps a cold disk's random reads (a warm head is GIL-bound)
 VERIFY_CHUNK = 8  # FLAC files a thread decodes between hand-offs
-VERIFY_BLOCK_FRAMES = 1 << 16  # frames decoded at a time by verify_flac: constant memory
+VERIFY_BLOCK_FRAMES = 4096  # frames read at a time: a common FLAC block, so a failure is placed
 BAD_MEDIA_SHOWN = 20  # bad files an error or a summary names; then a count
 
 
