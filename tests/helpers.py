@@ -53,7 +53,9 @@ def big_sparse_first_sample(source: Path, size: int = 128 * 2**20) -> Path:
     takes long enough to kill the packager mid-shard. It starts with a real FLAC file's header
     (the media check reads only that). Delete it after the test."""
     big = source / "audio" / "zz_big.flac"
-    head = write_flac(source / "audio" / "zz_head.flac").read_bytes()[:42]
+    small = write_flac(source / "audio" / "zz_head.flac")
+    head = small.read_bytes()[:42]
+    small.unlink()
     with open(big, "wb") as f:
         f.write(head)
         f.truncate(size)
