@@ -37,7 +37,7 @@ MIDI_SMPTE_FORMATS = (-24, -25, -29, -30)  # frames a second, when division's to
 HEAD_CHUNK = 256  # files a thread reads between hand-offs (a thread pool costs ~µs a task)
 HEAD_THREADS = 4  # overlaps a cold disk's random reads (a warm head is GIL-bound)
 VERIFY_CHUNK = 8  # FLAC files a thread decodes between hand-offs
-VERIFY_BLOCK_FRAMES = 4096  # frames read at a time: a common FLAC block, so a failure is placed
+VERIFY_BLOCK_FRAMES = 1 << 16  # frames read at a time (4,096 decodes 1.4 x slower)
 BAD_MEDIA_SHOWN = 20  # bad files an error or a summary names; then a count
 
 
@@ -259,9 +259,10 @@ def verify_flac(path: str | os.PathLike, info: StreamInfo) -> str | None:
             while n := len(f.read(VERIFY_BLOCK_FRAMES, dtype="int32", out=out)):
                 decoded += n
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        end = min(decoded + VERIFY_BLOCK_FRAMES, info.total_frames)
         return (
-            f"truncated or corrupt: decoding stops after {decoded:,} of "
-            f"{info.total_frames:,} frames ({str(e).strip()})"
+            f"truncated or corrupt: decoding fails within frames {decoded:,}-{end:,} of "
+            f"{info.total_frames:,} ({str(e).strip()})"
         )
     if decoded != info.total_frames:
         return f"decodes to {decoded:,} frames, STREAMINFO says {info.total_frames:,}"

@@ -24,6 +24,7 @@ import sousa
 from sousa.demo import midi_file_bytes
 from sousa.layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS, SPLITS
 from sousa.media_check import (
+    VERIFY_BLOCK_FRAMES,
     MediaProblem,
     check_midi_header,
     parse_streaminfo,
@@ -161,8 +162,10 @@ def test_verify_names_a_file_cut_mid_stream(tmp_path):
     truncate_half(path)
     assert parse_streaminfo(path.read_bytes()[:42]) == info, "the head alone cannot tell"
     problem = verify_flac(path, info)
-    assert problem.startswith("truncated or corrupt: decoding stops after ")
-    assert f" of {info.total_frames:,} frames (" in problem
+    assert problem.startswith("truncated or corrupt: decoding fails within frames ")
+    first, last = (int(n.replace(",", "")) for n in problem.split()[7].split("-"))
+    assert 0 <= first < last <= info.total_frames and last - first <= VERIFY_BLOCK_FRAMES
+    assert f" of {info.total_frames:,} (" in problem
 
 
 # -- packaging a folder with bad media -------------------------------------------------------
@@ -255,7 +258,7 @@ def test_a_truncated_flac_passes_the_head_check_and_fails_verify_audio(source, c
     path = audio_files(source)[2]
     truncate_half(source / path)
     err = refuse(source, capsys, "--verify-audio")
-    assert f"  {path}: truncated or corrupt: decoding stops after " in err
+    assert f"  {path}: truncated or corrupt: decoding fails within frames " in err
     assert err.startswith("error: 1 media file(s)")
     assert main([str(source), "--quiet"]) == 0, "without --verify-audio only heads are read"
 
