@@ -85,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-midi", action="store_true", help="leave the MIDI out")
     p.add_argument("--allow-missing", action="store_true", help="package missing media as null")
     p.add_argument(
+        "--verify-audio",
+        action="store_true",
+        help="decode every FLAC whole (catches truncated files; else only headers are checked)",
+    )
+    p.add_argument(
+        "--skip-bad-media",
+        action="store_true",
+        help="package samples whose media file is bad as labels-only (default: exit 2)",
+    )
+    p.add_argument(
         "--unassigned",
         choices=["error", "train", "drop"],
         default="error",
@@ -126,6 +136,8 @@ def options_from_args(args: argparse.Namespace) -> PackageOptions:
         sharding=not args.no_sharding,
         unassigned=args.unassigned,
         allow_missing=args.allow_missing,
+        verify_audio=args.verify_audio,
+        skip_bad_media=args.skip_bad_media,
         overwrite=args.overwrite,
         workers=max(1, args.workers),
         order=args.order,
@@ -146,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
             check_repo_id(args.repo_id)
         if args.dry_run:
-            _, plan = plan_package(options)
+            _, plan = plan_package(options, wants_progress(args))
             print("\n".join(describe_plan(plan, options)))
             return 0
         with packaged(options, progress=wants_progress(args)) as summary:  # holds the folder
@@ -240,6 +252,8 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
         lines.append(f"  auxiliary/{name}/: split from labels/{name}.parquet")
     if plan.source.missing:
         lines.append(f"  missing media (null shard columns): {len(plan.source.missing)}")
+    if plan.source.bad_media:
+        lines.append(f"  bad media, samples labels-only: {len(plan.source.bad_media)}")
     lines += [f"  {note}" for note in plan.notes]
     return lines
 

@@ -31,6 +31,7 @@ from .layout import (
     SPLITS,
 )
 from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
+from .media_check import BadMedia, bad_media_lines
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
 from .shards import DEFAULT_SHARD_SIZE
@@ -53,7 +54,9 @@ from .tables import write_auxiliary, write_table
 
 # Options that cannot change a byte of the output: left out of the reuse fingerprint.
 # (--quiet, --token and the push options never reach PackageOptions.)
-OUTPUT_NEUTRAL_OPTIONS = frozenset({"source", "out", "overwrite", "workers"})
+# verify_audio: a file it finds bad is refused, or (--skip-bad-media) enters the source's own
+# fingerprint as bad, so the key changes exactly when the output does.
+OUTPUT_NEUTRAL_OPTIONS = frozenset({"source", "out", "overwrite", "workers", "verify_audio"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class PackageOptions:
     order: str = "shuffled"  # within each split: "shuffled" by (seed, sample_id), or "sorted"
     seed: int = 0
     shard_multiple: int = 1  # every split's shard count (per kind) is a multiple of this
+    verify_audio: bool = False  # decode every FLAC whole (else its head only)
+    skip_bad_media: bool = False  # a sample with a bad media file is labels-only (else exit 2)
 
     @property
     def out_dir(self) -> Path:
@@ -114,6 +119,7 @@ class Summary:
     reused: bool = False
     configs: dict[str, int] = field(default_factory=dict)  # the card's configs: samples
     labels_only: int = 0  # samples with neither audio nor MIDI packaged
+    bad_media: list[BadMedia] = field(default_factory=list)  # --skip-bad-media: labels-only
     warnings: list[str] = field(default_factory=list)  # about the card's carried-over text
 
     def configs_line(self) -> str:
@@ -152,6 +158,9 @@ class Summary:
             )
         if self.dropped:
             lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
+        if self.bad_media:
+            lines.append(f"bad media, samples packaged as labels-only: {len(self.bad_media)}")
+            lines += bad_media_lines(self.bad_media, with_sample=True)
         lines += self.notes
         lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
@@ -169,7 +178,7 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
     push reads the folder inside it). Before anything is written: bad input, a second writer
     and too little free space raise `InputError`. A full disk midway raises `DiskFullError`;
     files complete by then are kept and trusted by the re-run (their stamps)."""
-    source, plan = plan_package(options)
+    source, plan = plan_package(options, progress)
     out = options.out_dir
     fingerprint = source.fingerprint(options.fingerprint_fields())
     check_out_dir(out, options.overwrite)
@@ -194,7 +203,7 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
         yield summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
 
 
-def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
+def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Source, Plan]:
     """Read, validate and plan: everything short of writing (this is `--dry-run`)."""
     out = options.out_dir.resolve()
     root = Path(options.source).resolve()
@@ -214,6 +223,10 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
         include_midi=options.include_midi,
         unassigned=options.unassigned,
         allow_missing=options.allow_missing,
+        verify_audio=options.verify_audio,
+        skip_bad_media=options.skip_bad_media,
+        workers=options.workers,
+        progress=progress,
     )
     plan = build_plan(
         source,
@@ -276,6 +289,7 @@ def write_plan(
         order=plan.order,
         seed=plan.seed,
         num_samples=len(plan.source.samples),
+        bad_media=[b.sample_id for b in plan.source.bad_media],
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     for rel in sorted(digests.keys() - kept - stamps.recorded):  # tables, builder, card
@@ -345,6 +359,7 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
         media_files=media,
         missing=source.missing,
         dropped=source.dropped,
+        bad_media=source.bad_media,
         notes=plan.notes,
         reused=reused,
     )

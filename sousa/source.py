@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
 from .errors import InputError, first_values
-from .layout import AUXILIARY_TABLES, SPLITS
+from .layout import AUDIO_PROPERTY_COLUMNS, AUXILIARY_TABLES, SHARD_COLUMNS, SPLITS
 from .media import MediaFile, sample_keys, stat_media
+from .media_check import BadMedia, audio_property_columns, bad_media_lines, check_media
 from .splits import Unassigned, assign_splits, read_splits
 
 PATH_COLUMNS = ("audio_path", "midi_path")
@@ -49,6 +50,7 @@ class Source:
     readme: str | None
     missing: list[str] = field(default_factory=list)  # media paths allowed to be missing
     dropped: list[str] = field(default_factory=list)  # sample ids of unassigned profiles dropped
+    bad_media: list[BadMedia] = field(default_factory=list)  # --skip-bad-media: labels-only
     input_files: list[Path] = field(default_factory=list)  # tables, splits.json, README
 
     @property
@@ -65,6 +67,8 @@ class Source:
             for media in (s.audio, s.midi):
                 if media is not None:
                     h.update(f"{media.relpath}\0{media.size}\0{media.mtime_ns}\n".encode())
+        for bad in self.bad_media:  # --verify-audio finds more: it is no option of the key
+            h.update(f"bad\0{bad.relpath}\n".encode())
         return h.hexdigest()
 
 
@@ -75,8 +79,18 @@ def read_source(
     include_midi: bool = True,
     unassigned: Unassigned = "error",
     allow_missing: bool = False,
+    verify_audio: bool = False,
+    skip_bad_media: bool = False,
+    workers: int = 1,
+    progress: bool = False,
 ) -> Source:
-    """Read `root`'s labels and splits, check every rule, stat every media file once."""
+    """Read `root`'s labels and splits, check every rule, stat every media file once.
+
+    Every media file's head is checked (`media_check`; with `verify_audio` every FLAC is
+    decoded whole, in `workers` threads). A bad file is bad input, unless `skip_bad_media`:
+    then its sample is labels-only (no audio, no MIDI) and listed in `Source.bad_media`.
+    The audio properties read from STREAMINFO become label columns (AUDIO_PROPERTY_COLUMNS).
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
@@ -84,6 +98,7 @@ def read_source(
     table = _read_table(samples_path, required=("sample_id", "profile_id"))
     if not any(c in table.column_names for c in PATH_COLUMNS):
         raise InputError(f"{samples_path}: needs an 'audio_path' or 'midi_path' column")
+    _check_no_reserved_columns(table.schema, samples_path)
     sample_ids = _string_column(table, "sample_id", samples_path)
     profile_ids = _string_column(table, "profile_id", samples_path)
     _check_unique(sample_ids, "sample_id", samples_path)
@@ -91,6 +106,7 @@ def read_source(
 
     exercises_path = root / "labels" / "exercises.parquet"
     if exercises_path.exists():
+        _check_no_reserved_columns(pq.read_schema(exercises_path), exercises_path)
         table = _merge_exercises(table, sample_ids, exercises_path)
         input_files.append(exercises_path)
 
@@ -111,6 +127,24 @@ def read_source(
             f"{first_values(missing)} (use --allow-missing to package without them)"
         )
 
+    infos, bad = check_media(
+        root, audio, midi, sample_ids, verify_audio=verify_audio, workers=workers,
+        progress=progress,
+    )  # fmt: skip
+    if bad and not skip_bad_media:
+        raise InputError(
+            "\n".join(
+                [
+                    f"{len(bad)} media file(s) named in {samples_path} are empty, truncated "
+                    "or not what their extension says (--skip-bad-media packages their "
+                    "samples as labels-only):",
+                    *bad_media_lines(bad),
+                ]
+            )
+        )
+    for b in bad:
+        audio[b.row] = midi[b.row] = None
+
     splits: dict[str, list[Sample]] = {name: [] for name in SPLITS}
     for row, split in enumerate(split_of_row):
         if split is not None:
@@ -123,6 +157,8 @@ def read_source(
 
     labels = table.drop_columns([c for c in PATH_COLUMNS if c in table.column_names])
     _check_label_types(labels.schema, samples_path)
+    for name, column in audio_property_columns(infos).items():
+        labels = labels.append_column(name, column)
     auxiliary = {
         name: root / "labels" / f"{name}.parquet"
         for name in AUXILIARY_TABLES
@@ -134,7 +170,7 @@ def read_source(
     readme = _read_readme(root / "README.md")
     if readme is not None:
         input_files.append(root / "README.md")
-    return Source(root, labels, splits, auxiliary, readme, missing, dropped, input_files)
+    return Source(root, labels, splits, auxiliary, readme, missing, dropped, bad, input_files)
 
 
 def _read_readme(path: Path) -> str | None:
@@ -169,6 +205,16 @@ def _check_columns(schema: pa.Schema, required: tuple[str, ...], path: Path) -> 
     absent = [c for c in required if c not in schema.names]
     if absent:
         raise InputError(f"{path}: missing column(s) {first_values(absent)}")
+
+
+def _check_no_reserved_columns(schema: pa.Schema, path: Path) -> None:
+    """The split tables add the shard and audio-property columns: a label may not take them."""
+    taken = [name for name in (*SHARD_COLUMNS, *AUDIO_PROPERTY_COLUMNS) if name in schema.names]
+    if taken:
+        raise InputError(
+            f"{path}: column(s) {first_values(taken)} are names the split tables give to "
+            "where each sample's media are and what its audio is: rename them"
+        )
 
 
 def _string_column(table: pa.Table, name: str, path: Path) -> list[str]:

@@ -19,7 +19,7 @@ from datasets import load_dataset
 from sousa import shards as shards_module
 from sousa import tables as tables_module
 from sousa.demo import write_demo
-from sousa.layout import SHARD_COLUMNS, SPLITS, member_key, split_table_path
+from sousa.layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS, SPLITS, member_key, split_table_path
 from sousa.package import main, parse_size
 from sousa.pipeline import PackageOptions, package_dataset
 from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
@@ -74,14 +74,18 @@ def test_offsets_locate_each_source_file_exactly(staging, demo_template):
     assert checked == sum(1 for r in sources.values() for c in ("audio_path", "midi_path") if r[c])
 
 
-def test_split_tables_keep_every_label_column_and_add_the_shard_columns(staging, demo_template):
+def test_split_tables_keep_every_label_column_and_add_audio_and_shard_columns(
+    staging, demo_template
+):
     labels = pq.read_schema(demo_template / "labels" / "samples.parquet").names
     scores = pq.read_schema(demo_template / "labels" / "exercises.parquet").names
     expected = [c for c in labels if c not in ("audio_path", "midi_path")]
     expected += [c for c in scores if c != "sample_id"]
-    assert pq.read_schema(staging / split_table_path("train")).names == expected + list(
-        SHARD_COLUMNS
-    )
+    assert pq.read_schema(staging / split_table_path("train")).names == [
+        *expected,
+        *AUDIO_PROPERTY_COLUMNS,
+        *SHARD_COLUMNS,
+    ]
     split_of = json.loads((demo_template / "splits.json").read_text())
     for split, key in zip(SPLITS, ("train_profile_ids", "val_profile_ids", "test_profile_ids")):
         assert {r["profile_id"] for r in split_rows(staging, split)} <= set(split_of[key])
