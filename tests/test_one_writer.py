@@ -135,19 +135,22 @@ def test_two_runs_started_together_one_is_refused_and_the_folder_is_consistent(s
 
 
 def test_a_push_holds_the_folder_while_it_reads_it(source, tmp_path, monkeypatch, capsys):
-    """A run started while `--push` reads the folder is refused (the push is the packager's
-    own, stopped at its start: what it would read is the folder as the lock found it)."""
+    """A run started while a push reads the folder is refused, whether the push is the
+    packager's own (`--push`) or a library call of `sousa.hub.push` (the push's work is
+    stopped at its start: what it would read is the folder as the lock found it)."""
     out = tmp_path / "out"
     during: list[subprocess.CompletedProcess] = []
 
-    def push_staging(staging, repo_id, **kwargs) -> int:
+    def pushing(staging, repo_id, *args) -> sousa.hub.PushResult:
         during.append(subprocess.run([*_command(source, out), "--quiet"], capture_output=True))
-        return 0
+        return sousa.hub.PushResult(repo_id, "main", "main")
 
-    monkeypatch.setattr(sousa.hub, "push_staging", push_staging)
+    monkeypatch.setattr(sousa.hub, "_push", pushing)
     argv = [str(source), "--out", str(out), "--push", "--repo-id", "user/sousa", "--quiet"]
     assert main(argv) == 0
-    assert during[0].returncode == 2 and b"another sousa.package" in during[0].stderr
+    sousa.hub.push(out, "user/sousa")
+    assert [run.returncode for run in during] == [2, 2]
+    assert all(b"another sousa.package" in run.stderr for run in during)
     assert main([str(source), "--out", str(out), "--quiet"]) == 0  # released after the push
 
 
