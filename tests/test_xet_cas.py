@@ -21,7 +21,7 @@ import pytest
 from huggingface_hub import HfApi, HfFileSystem
 
 from tests.helpers import source_rows
-from tests.xet_format import (
+from tests.hub_emulator.xet_format import (
     XetFormatError,
     bg4_ungroup,
     decompress,
