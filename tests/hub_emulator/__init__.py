@@ -34,8 +34,7 @@ Hub API (server.py), one handler per endpoint:
   transfer ``PUT`` and its ``verify`` action (``lfs.py:post_lfs_batch_info``, ``lfs_upload``;
   the Git LFS batch API spec).
 - Faults on demand (``HubEmulator.fail``, ``fail_commit``): an HTTP status with any headers (a
-  ``Retry-After``), or
-  dropped connection, for the push's retry and resume tests.
+  ``Retry-After``), or a dropped connection, for the push's retry and resume tests.
 
 Xet storage (xet_routes.py, xet_cas.py, xet_format.py, xet_shard.py):
 
