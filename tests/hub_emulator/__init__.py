@@ -47,17 +47,13 @@ Xet storage (xet_routes.py, xet_cas.py, xet_format.py, xet_shard.py):
   downloads through ``/v{1,2}/reconstructions/{file}`` plus ranged xorb GETs
   (``docs/xet/download-protocol.md``).
 
-Helpers (server.py): ``HubEmulator`` (in-process; ``stats`` of requests and bytes, ``repos``),
-``emulated_hub`` (the ``hub`` fixture: clients pointed at it, non-loopback DNS refused),
-``point_clients_at``, ``guard_network``; ``python -m tests.hub_emulator`` serves one standalone.
+Helpers: ``HubEmulator`` (server.py: in-process; ``stats`` of requests and bytes, ``repos``),
+``emulated_hub`` (server.py: the ``hub`` fixture, clients pointed at it, non-loopback DNS
+refused), ``point_clients_at`` and ``guard_network`` (clients.py); ``python -m
+tests.hub_emulator`` (__main__.py) serves one standalone.
 """
 
-from .server import (
-    LFS_THRESHOLD,
-    HubEmulator,
-    emulated_hub,
-    guard_network,
-    point_clients_at,
-)
+from .clients import guard_network, point_clients_at
+from .server import LFS_THRESHOLD, HubEmulator, emulated_hub
 
 __all__ = ["LFS_THRESHOLD", "HubEmulator", "emulated_hub", "guard_network", "point_clients_at"]
