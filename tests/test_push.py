@@ -33,6 +33,7 @@ def remote_matches_manifest(hub, staging) -> None:
     assert managed <= set(manifest)
 
 
+@pytest.mark.lfs_too
 def test_push_uploads_verifies_and_prints_how_to_load(hub, source, capsys):
     assert push_cli(source, "--shard-size", "400KB") == 0
     out = capsys.readouterr().out
@@ -43,6 +44,7 @@ def test_push_uploads_verifies_and_prints_how_to_load(hub, source, capsys):
     assert {op["path"] for op in last["operations"]} >= {"README.md", MANIFEST}, "card last"
 
 
+@pytest.mark.lfs_too
 def test_round_trip_through_the_hub_loads_natively_equal_to_the_source(hub, source, native_audio):
     assert push_cli(source, "--shard-size", "400KB") == 0
     rows = source_rows(source)
@@ -72,6 +74,7 @@ def test_a_second_push_of_an_unchanged_dataset_uploads_nothing(hub, source):
     assert len(hub.stats.commits) == 0 and commits > 0
 
 
+@pytest.mark.lfs_too
 def test_a_failed_commit_then_a_rerun_completes_without_resending_committed_files(
     hub, source, monkeypatch, capsys
 ):

@@ -1,4 +1,4 @@
-"""The Hub's rules for pull requests, as the emulator (tests/hub_emulator.py) applies them.
+"""The Hub's rules for pull requests, as the emulator (server.py) applies them.
 
 Each rule, with where it is written:
 - A commit with `create_pr` opens a pull request against the branch it names
