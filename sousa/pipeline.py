@@ -19,8 +19,18 @@ from tqdm import tqdm
 from . import __version__
 from .card import build_card
 from .card_checks import card_warnings
+from .card_figures import render_figures
+from .card_stats import label_stats, statistics_section
 from .errors import InputError
-from .layout import BUILDER_PATH, CARD_PATH, MANIFEST_PATH, MEDIA_KINDS, ORDERS, SPLITS
+from .layout import (
+    BUILDER_PATH,
+    CARD_PATH,
+    FIGURES_FOLDER,
+    MANIFEST_PATH,
+    MEDIA_KINDS,
+    ORDERS,
+    SPLITS,
+)
 from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
@@ -59,6 +69,7 @@ class PackageOptions:
     order: str = "shuffled"  # within each split: "shuffled" by (seed, sample_id), or "sorted"
     seed: int = 0
     shard_multiple: int = 1  # every split's shard count (per kind) is a multiple of this
+    repo_id: str | None = None  # the repo the card's code names (`--repo-id`); None: placeholder
 
     @property
     def out_dir(self) -> Path:
@@ -122,6 +133,11 @@ class Summary:
             per_folder[folder] = per_folder.get(folder, 0) + 1
         lines = [
             f"staging folder: {self.out}" + (" (unchanged source: reused)" if self.reused else ""),
+            f"card: {self.out / CARD_PATH}; figures: "
+            + (
+                ", ".join(str(self.out / p) for p in self.files if p.startswith(FIGURES_FOLDER))
+                or "none"
+            ),
             "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
             "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
             self.configs_line(),
@@ -151,7 +167,7 @@ def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     if _is_current(out, fingerprint):
         return summarize(plan, out, read_manifest(out)["files"], reused=True)
     prepare_out_dir(out, options.overwrite)
-    digests = write_plan(plan, out, options.workers, progress)
+    digests = write_plan(plan, out, options.workers, progress, options.repo_id)
     remove_stale(out, set(digests))
     write_manifest(out, digests, fingerprint, plan.order, plan.seed)
     return summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
@@ -171,6 +187,10 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
         raise InputError(f"--seed must be between 0 and 2**64 - 1, got {options.seed}")
     if options.order not in ORDERS:
         raise InputError(f"--order must be one of {', '.join(ORDERS)}, got {options.order!r}")
+    if options.repo_id is not None:
+        from .hub import check_repo_id  # the card's code names it: refused unless a repo id
+
+        check_repo_id(options.repo_id)
     source = read_source(
         root,
         include_audio=options.include_audio,
@@ -189,8 +209,11 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
     return source, plan
 
 
-def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str, FileDigest]:
-    """Write every planned file (shards in `workers` processes), then the card and builder."""
+def write_plan(
+    plan: Plan, out: Path, workers: int, progress: bool, repo_id: str | None = None
+) -> dict[str, FileDigest]:
+    """Write every planned file (shards in `workers` processes), then the builder, the card's
+    figures (from the split tables just written) and the card, whose code names `repo_id`."""
     with _progress_bar(plan.shards, progress) as bar:
         digests = write_shards(plan.shards, out, workers, lambda shard: bar.update(shard.size))
     for dest, src in sorted(plan.copies.items()):
@@ -205,6 +228,11 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
     digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder_source())
+    stats = label_stats(out)
+    figures = render_figures(stats)
+    for rel, (png, _) in figures.items():
+        digests[rel] = write_bytes_atomic(out / rel, png)
+    first = [s.samples[0] for s in plan.shards[:1]] or plan.source.samples[:1]  # first config's
     card = build_card(
         plan.source.readme,
         plan.source.labels.schema,
@@ -213,6 +241,9 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
         order=plan.order,
         seed=plan.seed,
         num_samples=len(plan.source.samples),
+        repo_id=repo_id,
+        example_id=first[0].sample_id if first else None,
+        statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     return digests
