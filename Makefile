@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 	$(PY) -m sousa.demo $(DEMO_DIR)
 	$(PY) -m sousa.package $(DEMO_DIR) --shard-size 1MB
 	$(PY) -m sousa.peek $(DEMO_DIR)/hf_staging
+	@echo "dataset card: $(DEMO_DIR)/hf_staging/README.md; its figures: $(DEMO_DIR)/hf_staging/figures/"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

@@ -27,6 +27,7 @@ from .layout import (
 GREY = "#8c8c8c"  # text, axes, ticks: ≥ 3:1 contrast on white and on the Hub's dark page
 TIER_COLOURS = ("#e4572e", "#f0a202", "#2e9e6a", "#3c7dd9", "#a05fd0", "#8c8c8c")
 DPI = 120
+CHAR_INCHES = 0.068  # about the widest average character of DejaVu Sans at 9 pt, in inches
 _STYLE = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
@@ -58,7 +59,7 @@ def render_figures(stats: LabelStats) -> dict[str, tuple[bytes, str]]:
     figures = {}
     with matplotlib.style.context("default"), matplotlib.rc_context(_STYLE):
         for path, draw, alt in wanted:
-            figure = Figure(layout="constrained")
+            figure = Figure()  # margins set by hand: a layout engine draws everything twice
             draw(figure, stats)
             for ax in figure.axes:  # sample counts are whole numbers
                 (ax.xaxis if draw is _rudiment_figure else ax.yaxis).set_major_locator(
@@ -80,13 +81,21 @@ def _rudiment_alt(stats: LabelStats) -> str:
     return f"Samples per {RUDIMENT_COLUMN}{by}, all splits"
 
 
+def _margins(figure, width: float, height: float, left: float, bottom: float, top: float):
+    """Size the figure and place its axes with margins in inches (right: 0.2 in)."""
+    figure.set_size_inches(width, height)
+    figure.subplots_adjust(
+        left=left / width, right=1 - 0.2 / width, bottom=bottom / height, top=1 - top / height
+    )
+
+
 def _label(value: object) -> str:
     return "(null)" if value is None else str(value)
 
 
 def _score_figure(figure, stats: LabelStats) -> None:
     """One step histogram per tier over the same bins (all samples as one without tiers)."""
-    figure.set_size_inches(7.0, 3.2)
+    _margins(figure, 7.0, 3.4, left=0.7, bottom=0.5, top=0.6)
     ax = figure.add_subplot()
     edges = stats.score_edges
     for i, (tier, counts) in enumerate(stats.score_hist.items()):
@@ -97,14 +106,16 @@ def _score_figure(figure, stats: LabelStats) -> None:
     ax.set_xlabel(SCORE_COLUMN)
     ax.set_ylabel("samples")
     ax.set_xlim(edges[0], edges[-1])
-    ax.legend(title=TIER_COLUMN if stats.has_tiers else None, loc="upper left")
+    _legend(ax, stats, len(stats.score_hist))
 
 
 def _rudiment_figure(figure, stats: LabelStats) -> None:
     """Horizontal bars, one per rudiment, stacked by tier (one colour without tiers)."""
     rudiments = sorted({r for r, _ in stats.rudiment_tiers}, key=lambda r: (r is None, str(r)))
     tiers = tier_order({t for _, t in stats.rudiment_tiers})
-    figure.set_size_inches(7.0, 1.0 + 0.2 * len(rudiments))
+    longest = max(len(_label(r)) for r in rudiments)
+    height = 1.1 + 0.2 * len(rudiments)
+    _margins(figure, 7.0, height, left=0.25 + CHAR_INCHES * longest, bottom=0.5, top=0.6)
     ax = figure.add_subplot()
     positions = list(range(len(rudiments)))[::-1]  # the first rudiment on top
     left = [0] * len(rudiments)
@@ -118,9 +129,10 @@ def _rudiment_figure(figure, stats: LabelStats) -> None:
     ax.set_ylim(-0.6, len(rudiments) - 0.4)
     ax.set_xlabel("samples")
     ax.tick_params(axis="y", length=0)
-    ax.legend(
-        title=TIER_COLUMN if stats.has_tiers else None,
-        loc="lower center",
-        bbox_to_anchor=(0.5, 1.0),
-        ncols=max(1, len(tiers)),
-    )
+    _legend(ax, stats, len(tiers))
+
+
+def _legend(ax, stats: LabelStats, entries: int) -> None:
+    """The tiers in one row above the axes, clear of the data."""
+    title = TIER_COLUMN if stats.has_tiers else None
+    ax.legend(title=title, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=max(1, entries))
