@@ -95,7 +95,8 @@ def label_stats(out: Path) -> LabelStats:
         ]
     for split, path in paths.items():
         _count_categories(stats, split, path)
-        stats.numeric[split] = {c: _summarize(path, c) for c in stats.numeric_columns}
+        parquet = pq.ParquetFile(path)  # opened once: its footer parsed once
+        stats.numeric[split] = {c: _summarize(parquet, c) for c in stats.numeric_columns}
     if SCORE_COLUMN in stats.numeric_columns:
         _score_histogram(stats, paths)
     return stats
@@ -144,15 +145,15 @@ def _count_categories(stats: LabelStats, split: str, path: Path) -> None:
         stats.rudiments[split] = rudiments
 
 
-def _present(path: Path, column: str) -> np.ndarray:
+def _present(parquet: pq.ParquetFile, column: str) -> np.ndarray:
     """One numeric column of one table as float64, nulls and NaN left out."""
-    values = pq.read_table(path, columns=[column]).column(column).drop_null()
+    values = parquet.read(columns=[column]).column(column).drop_null()
     array = values.to_numpy().astype(np.float64, copy=False)
     return array[~np.isnan(array)]
 
 
-def _summarize(path: Path, column: str) -> NumericSummary:
-    values = _present(path, column)
+def _summarize(parquet: pq.ParquetFile, column: str) -> NumericSummary:
+    values = _present(parquet, column)
     if not len(values):
         return NumericSummary(0, None, None, None)
     low, mid, high = (float(v) for v in (values.min(), np.median(values), values.max()))
