@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 	$(PY) -m sousa.demo $(DEMO_DIR)
 	$(PY) -m sousa.package $(DEMO_DIR) --shard-size 1MB
 	$(PY) -m sousa.peek $(DEMO_DIR)/hf_staging
+	@echo "dataset card: $(DEMO_DIR)/hf_staging/README.md; its figures: $(DEMO_DIR)/hf_staging/figures/"
 
 # The suite is CPU-bound: one pytest worker per core (pytest-xdist), a test file per worker
 # at a time so that module fixtures are built once.

@@ -110,7 +110,7 @@ ORDERS = ("shuffled", "sorted")  # by a keyed hash of (seed, sample_id), or by k
 CARD_PATH = "README.md"
 BUILDER_PATH = "builder/sousa.py"  # never a root-level sousa.py: datasets >= 4 refuses it
 AUXILIARY_TABLES = ("strokes", "measures")
-MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder")
+MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder", "figures")
 MAX_MEMBER_NAME_BYTES = 100  # a ustar header's name field; longer names need pax headers
 
 

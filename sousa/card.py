@@ -12,13 +12,14 @@ features equal those `datasets` derives from the same schema.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pyarrow as pa
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .card_checks import size_category
-from .card_training import training_section
+from .card_training import REPO_PLACEHOLDER, training_section
 from .layout import (
     MEDIA_KINDS,
     SPLITS,
@@ -74,6 +75,9 @@ def build_card(
     order: str = "shuffled",
     seed: int = 0,
     bad_media: Sequence[str] = (),
+    repo_id: str | None = None,
+    example_id: str | None = None,
+    statistics: str = "",
 ) -> DatasetCard:
     """The card: source YAML keys and prose kept, configs + dataset_info + generated sections.
 
@@ -82,6 +86,10 @@ def build_card(
     `num_samples` (all splits, labels-only samples too) sets `size_categories`. `order` and
     `seed` say how samples are ordered within a split (the "Training" section). `bad_media`
     names the samples packaged labels-only because a media file was bad (--skip-bad-media).
+    `repo_id`
+    is the repo every code example names (`<user>/sousa` when it is not known) and
+    `example_id` the sample its `fetch` example reads; `statistics` is the "Label statistics"
+    section (`card_stats.statistics_section`), placed after "How to load".
     """
     base = DatasetCard(source_readme) if source_readme else None
     data = DatasetCardData(**(base.data.to_dict() if base else {}))
@@ -94,10 +102,11 @@ def build_card(
         data["configs"] = [_tables_config_yaml(files)]
         data.pop("dataset_info", None)
     body = (base.text.strip() + "\n\n") if base and base.text.strip() else ""
-    body += generated_sections(split_stats, files, num_samples)
+    body += generated_sections(split_stats, files, num_samples, repo_id, example_id)
+    body += statistics
     body += bad_media_section(bad_media)
     if names:
-        body += training_section(files, order, seed)
+        body += training_section(files, order, seed, repo_id)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
@@ -134,10 +143,15 @@ def generated_sections(
     split_stats: dict[str, dict[str, tuple[int, int]]],
     files: dict[str, int],
     num_samples: int | None = None,
+    repo_id: str | None = None,
+    example_id: str | None = None,
 ) -> str:
     """Markdown: what is in the repo, how to load it, the split sizes, the label types.
 
-    The examples name a config the repo has (`audio` when there is audio)."""
+    The examples name a config the repo has (`audio` when there is audio), the repo `repo_id`
+    (else the placeholder `<user>/sousa`) and, for `fetch`, the sample `example_id`."""
+    repo = repo_id or REPO_PLACEHOLDER
+    example = json.dumps(example_id or "<sample_id>")
     folders: dict[str, list[int]] = {}
     for path, size in files.items():
         folder = path.split("/", 1)[0] + "/" if "/" in path else path
@@ -189,7 +203,7 @@ Natively with `datasets` (audio decodes with torchcodec; the `midi` config skips
 ```python
 from datasets import load_dataset
 
-ds = load_dataset("<user>/sousa",{config} split="train", streaming=True)
+ds = load_dataset("{repo}",{config} split="train", streaming=True)
 sample = next(iter(ds))
 {media}
 ```
@@ -204,11 +218,11 @@ The labels alone, without any media, with pandas or duckdb:
 ```python
 import pandas as pd
 
-labels = pd.read_parquet("hf://datasets/<user>/sousa/data/train-00000-of-00001.parquet")
+labels = pd.read_parquet("hf://datasets/{repo}/data/train-00000-of-00001.parquet")
 ```
 
 ```sql
-SELECT * FROM 'hf://datasets/<user>/sousa/data/*.parquet' WHERE overall_score > 90;
+SELECT * FROM 'hf://datasets/{repo}/data/*.parquet' WHERE overall_score > 90;
 ```
 
 With the `sousa` package (decodes FLAC with soundfile, no torch; downloads only the shards that
@@ -217,8 +231,8 @@ hold the rows you select; `fetch` reads one sample's bytes with an HTTP range re
 ```python
 import sousa
 
-ds = sousa.load("<user>/sousa",{load_config} split="validation", streaming=True)
-one = sousa.fetch("<user>/sousa", "<sample_id>"{fetch_config})
+ds = sousa.load("{repo}",{load_config} split="validation", streaming=True)
+one = sousa.fetch("{repo}", {example}{fetch_config})
 ```
 
 `builder/sousa.py` is the `GeneratorBasedBuilder` behind `sousa.load`, readable on its own.
@@ -257,6 +271,7 @@ FOLDER_ROLES = {
     "data/": "parquet: one row per sample, labels + shard columns",
     "auxiliary/": "parquet: per-stroke and per-measure labels, split like the samples",
     "builder/": "the reference loader (`sousa.load`)",
+    "figures/": "PNG figures of the label statistics, embedded below",
     "manifest.json": "every file with its size and sha256",
 }
 

@@ -53,11 +53,14 @@ _DECODE = {  # what the recipe's workers make of an example, per config
 }
 
 
-def training_section(files: dict[str, int], order: str, seed: int) -> str:
+def training_section(
+    files: dict[str, int], order: str, seed: int, repo_id: str | None = None
+) -> str:
     """Markdown: order and seed, shard counts per split, and the streaming training recipe.
 
     The recipe reads the first config with data (`audio`, else `midi`) and its `train` split
-    (else the first split it has), so the card never names what the repo lacks.
+    (else the first split it has), so the card never names what the repo lacks. It names the
+    repo `repo_id`, or REPO_PLACEHOLDER when that is not known.
     """
     counts = shard_counts(files)
     kinds = [k for k in MEDIA_KINDS if k in counts]
@@ -101,7 +104,7 @@ def to_tensors(example):
 {_DECODE[config]}
 
 
-ds = load_dataset("{REPO_PLACEHOLDER}", "{config}", split="{split}", streaming=True)
+ds = load_dataset("{repo_id or REPO_PLACEHOLDER}", "{config}", split="{split}", streaming=True)
 ds = ds.shuffle(seed=0, buffer_size=1000)  # shuffles the shard order, then a buffer
 rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)  # whole shards per rank

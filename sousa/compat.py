@@ -81,6 +81,7 @@ class DatasetUploader:
             sharding=c.use_tar_shards,
             unassigned=c.unassigned,
             allow_missing=c.allow_missing,
+            repo_id=c.repo_id,
         )
 
     def prepare(self) -> Path:

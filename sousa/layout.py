@@ -37,7 +37,7 @@ ORDERS = ("shuffled", "sorted")  # by a keyed hash of (seed, sample_id), or by k
 CARD_PATH = "README.md"
 BUILDER_PATH = "builder/sousa.py"  # never a root-level sousa.py: datasets >= 4 refuses it
 AUXILIARY_TABLES = ("strokes", "measures")
-MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder")
+MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder", "figures")
 MAX_MEMBER_NAME_BYTES = 100  # a ustar header's name field; longer names need pax headers
 
 
@@ -185,3 +185,14 @@ def layout_block(text: str) -> str:
     begin = text.index("# ---- BEGIN sousa.layout")
     end = text.index("# ---- END sousa.layout ----")
     return text[begin:end]
+
+
+# ---- the card's label statistics: the source label columns it summarises, and its figures ----
+TIER_COLUMN = "skill_tier"
+TIER_ORDER = ("beginner", "intermediate", "advanced", "professional")  # the generator's tiers
+RUDIMENT_COLUMN = "rudiment_slug"
+SCORE_COLUMN = "overall_score"
+EXPECTED_NUMERIC_LABELS = (SCORE_COLUMN, "tempo_bpm", "duration_sec")  # said when absent
+FIGURES_FOLDER = "figures"  # one of MANAGED_FOLDERS: images the card embeds
+SCORE_FIGURE_PATH = f"{FIGURES_FOLDER}/overall_score_by_tier.png"
+RUDIMENT_FIGURE_PATH = f"{FIGURES_FOLDER}/samples_by_rudiment_and_tier.png"

@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_progress_flags(p)
     hub = p.add_argument_group("push to the Hub")
     hub.add_argument("--push", action="store_true", help="upload the staging folder and verify it")
-    hub.add_argument("--repo-id", help="user/name of the dataset repo")
+    hub.add_argument(
+        "--repo-id",
+        help="user/name of the dataset repo; the card's code names it (also without --push)",
+    )
     hub.add_argument("--private", action="store_true")
     hub.add_argument("--revision", help="branch to push to (default main)")
     how = hub.add_mutually_exclusive_group()
@@ -143,6 +146,7 @@ def options_from_args(args: argparse.Namespace) -> PackageOptions:
         order=args.order,
         seed=args.seed,
         shard_multiple=args.shard_multiple,
+        repo_id=args.repo_id,
     )
 
 

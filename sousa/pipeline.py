@@ -21,10 +21,13 @@ from tqdm import tqdm
 from . import __version__
 from .card import build_card
 from .card_checks import card_warnings
+from .card_figures import render_figures
+from .card_stats import label_stats, statistics_section
 from .errors import InputError
 from .layout import (
     BUILDER_PATH,
     CARD_PATH,
+    FIGURES_FOLDER,
     MANIFEST_PATH,
     MEDIA_KINDS,
     ORDERS,
@@ -78,6 +81,7 @@ class PackageOptions:
     shard_multiple: int = 1  # every split's shard count (per kind) is a multiple of this
     verify_audio: bool = False  # decode every FLAC whole (else its head only)
     skip_bad_media: bool = False  # a sample with a bad media file is labels-only (else exit 2)
+    repo_id: str | None = None  # the repo the card's code names (`--repo-id`); None: placeholder
 
     @property
     def out_dir(self) -> Path:
@@ -142,6 +146,11 @@ class Summary:
             per_folder[folder] = per_folder.get(folder, 0) + 1
         lines = [
             f"staging folder: {self.out}" + (" (unchanged source: reused)" if self.reused else ""),
+            f"card: {self.out / CARD_PATH}; figures: "
+            + (
+                ", ".join(str(self.out / p) for p in self.files if p.startswith(FIGURES_FOLDER))
+                or "none"
+            ),
             "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
             "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
             self.configs_line(),
@@ -193,7 +202,9 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
         prepare_out_dir(out, options.overwrite)
         remove_stale(out, set(planned))  # room for what comes, before it is written
         try:
-            digests = write_plan(plan, out, options.workers, progress, stamps, fingerprint)
+            digests = write_plan(
+                plan, out, options.workers, progress, stamps, fingerprint, options.repo_id
+            )
         except BaseException:
             remove_incomplete(out)  # shard writers are stopped: what they left is partial
             raise
@@ -217,6 +228,10 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
         raise InputError(f"--seed must be between 0 and 2**64 - 1, got {options.seed}")
     if options.order not in ORDERS:
         raise InputError(f"--order must be one of {', '.join(ORDERS)}, got {options.order!r}")
+    if options.repo_id is not None:
+        from .hub import check_repo_id  # the card's code names it: refused unless a repo id
+
+        check_repo_id(options.repo_id)
     source = read_source(
         root,
         include_audio=options.include_audio,
@@ -240,9 +255,16 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
 
 
 def write_plan(
-    plan: Plan, out: Path, workers: int, progress: bool, stamps: Stamps, fingerprint: str
+    plan: Plan,
+    out: Path,
+    workers: int,
+    progress: bool,
+    stamps: Stamps,
+    fingerprint: str,
+    repo_id: str | None = None,
 ) -> dict[str, FileDigest]:
-    """Write every planned file (shards in `workers` processes), then the card and builder.
+    """Write every planned file (shards in `workers` processes), then the builder, the card's
+    figures (from the split tables just written) and the card, whose code names `repo_id`.
 
     Shards and copies that `stamps` trusts as this fingerprint's are kept, not written again;
     each one written is stamped as it completes (the others once all are written).
@@ -281,6 +303,11 @@ def write_plan(
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
     digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder_source())
+    stats = label_stats(out)
+    figures = render_figures(stats)
+    for rel, (png, _) in figures.items():
+        digests[rel] = write_bytes_atomic(out / rel, png)
+    first = [s.samples[0] for s in plan.shards[:1]] or plan.source.samples[:1]  # first config's
     card = build_card(
         plan.source.readme,
         plan.source.labels.schema,
@@ -290,6 +317,9 @@ def write_plan(
         seed=plan.seed,
         num_samples=len(plan.source.samples),
         bad_media=[b.sample_id for b in plan.source.bad_media],
+        repo_id=repo_id,
+        example_id=first[0].sample_id if first else None,
+        statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     for rel in sorted(digests.keys() - kept - stamps.recorded):  # tables, builder, card

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from datasets import Audio, Features, Value
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from sousa.card import features_yaml, json_safe_schema
+from sousa.card_training import REPO_PLACEHOLDER
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
+from sousa.package import main
 from sousa.pipeline import PackageOptions, package_dataset
+from sousa.staging import MANIFEST
 
 
 def datasets_features(config: str, label_schema: pa.Schema) -> Features:
@@ -109,3 +120,99 @@ def test_card_is_regenerated_on_every_packaging(source):
     sizes = DatasetInfosDict.from_dataset_card_data(DatasetCard(second).data)
     total = sum(p.stat().st_size for p in (source / "hf_staging" / "audio").glob("train-*.tar"))
     assert sizes["audio"].splits["train"].num_bytes == total
+
+
+REPO = "user/sousa"
+PY_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def repo_mentions(card: str) -> list[str]:
+    """Every repo id the card's code names: load_dataset, sousa.load/fetch, hf:// paths."""
+    calls = re.findall(r'(?:load_dataset|sousa\.load|sousa\.fetch)\("([^"]+)"', card)
+    return calls + re.findall(r"hf://datasets/([^/]+/[^/]+)/", card)
+
+
+def test_the_cards_code_names_the_repo_id_given_and_the_placeholder_only_without(
+    demo_template, tmp_path
+):
+    named = tmp_path / "named"
+    package_dataset(PackageOptions(source=demo_template, out=named, repo_id="zkeown/sousa"))
+    card = (named / "README.md").read_text()
+    mentions = repo_mentions(card)
+    assert len(mentions) >= 6 and set(mentions) == {"zkeown/sousa"}, mentions
+    assert REPO_PLACEHOLDER not in card
+    assert 'load_dataset("zkeown/sousa", "audio", split="train"' in card, "the Training recipe"
+    fetched = re.search(r'sousa\.fetch\("zkeown/sousa", "([^"]+)"\)', card).group(1)
+    assert fetched in {r["sample_id"] for r in pq.read_table(named / "data").to_pylist()}
+    unnamed = tmp_path / "unnamed"
+    package_dataset(PackageOptions(source=demo_template, out=unnamed))
+    mentions = repo_mentions((unnamed / "README.md").read_text())
+    assert len(mentions) >= 6 and set(mentions) == {REPO_PLACEHOLDER}
+
+
+def test_the_repo_id_is_part_of_the_reuse_key_and_the_manifest_lists_the_new_card(source):
+    staging = source / "hf_staging"
+    assert not package_dataset(PackageOptions(source=source)).reused
+    again = package_dataset(PackageOptions(source=source, repo_id=REPO))
+    assert not again.reused
+    card = (staging / "README.md").read_bytes()
+    assert f'"{REPO}"'.encode() in card
+    listed = json.loads((staging / MANIFEST).read_text())["files"]["README.md"]
+    assert listed == {"size": len(card), "sha256": hashlib.sha256(card).hexdigest()}
+    assert package_dataset(PackageOptions(source=source, repo_id=REPO)).reused
+
+
+def test_packaging_refuses_a_repo_id_that_is_not_one(source, capsys):
+    assert main([str(source), "--quiet", "--repo-id", 'me/"sousa"']) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --repo-id 'me/\"sousa\"': expected 'user/name' (letters, digits, - _ .)"
+    )
+    assert not (source / "hf_staging").exists()
+
+
+def test_push_packages_with_its_repo_id_and_a_second_push_sends_nothing(hub, source):
+    assert main([str(source), "--quiet"]) == 0  # packaged first without a repo id
+    assert main([str(source), "--quiet", "--push", "--repo-id", REPO]) == 0
+    staging = source / "hf_staging"
+    card = hub.read_file(REPO, "README.md")
+    assert card == (staging / "README.md").read_bytes() and f'"{REPO}"'.encode() in card
+    assert REPO_PLACEHOLDER.encode() not in card
+    remote = hub.repo_files(REPO)
+    for path, entry in json.loads((staging / MANIFEST).read_text())["files"].items():
+        assert (remote[path]["size"], remote[path]["sha256"]) == (entry["size"], entry["sha256"])
+    assert {p for p in remote if p.startswith("figures/")} == {
+        "figures/overall_score_by_tier.png",
+        "figures/samples_by_rudiment_and_tier.png",
+    }
+    hub.reset_stats()
+    assert main([str(source), "--quiet", "--push", "--repo-id", REPO]) == 0
+    assert hub.stats.bytes_uploaded == 0 and len(hub.stats.commits) == 0
+
+
+@pytest.mark.parametrize("hub", ["xet"], indirect=True)
+def test_every_python_block_of_the_card_runs_as_written_against_the_hub(
+    hub, source, native_audio, tmp_path
+):
+    """The card as pushed, its Python blocks in order in a fresh process, the Hub emulated."""
+    assert main([str(source), "--quiet", "--push", "--repo-id", REPO]) == 0
+    card = hub.read_file(REPO, "README.md").decode()
+    blocks = PY_BLOCK.findall(card)
+    assert len(blocks) == 5, "how to load: 3; training: 2"
+    blocks[2] += "streamed = next(iter(ds))['sample_id']\n"  # the sousa.load block's stream
+    code = "\n".join(blocks) + (
+        "\nimport json\n"
+        "print(json.dumps({'labels': len(labels), 'fetched': one['sample_id'], "
+        "'streamed': streamed, 'batch': len(batch), 'state': bool(state)}))\n"
+    )
+    (tmp_path / "card.py").write_text(code)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    done = subprocess.run(
+        [sys.executable, "card.py"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    train = pq.read_table(source / "hf_staging" / split_table_path("train"))
+    assert seen["labels"] == train.num_rows and seen["batch"] >= 1 and seen["state"]
+    assert f'"{seen["fetched"]}"' in card
+    validation = pq.read_table(source / "hf_staging" / split_table_path("validation"))
+    assert seen["streamed"] in validation.column("sample_id").to_pylist()
