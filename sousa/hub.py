@@ -43,6 +43,7 @@ from tqdm import tqdm
 from .errors import InputError, first_values
 from .hub_calls import LOGIN_HINT, check_xet_write_token, hub_call
 from .hub_publish import Work, open_work, publish
+from .layout import FileDigest
 from .limits import (
     HUB_MAX_BYTES_PER_COMMIT,
     HUB_MAX_FILES_PER_COMMIT,
@@ -134,8 +135,8 @@ def push(
 ) -> PushResult:
     """Check, upload what differs away from the target, verify, publish; see the docstring."""
     check_repo_id(repo_id)
-    files: dict[str, dict] = read_manifest(staging)["files"]
-    check_push_limits({p: f["size"] for p, f in files.items()}, private)
+    files = read_manifest(staging).files
+    check_push_limits({p: f.size for p, f in files.items()}, private)
     api = api or HfApi()
     token, user = _require_token(api, token)
     check_card(staging, repo_id)
@@ -184,13 +185,13 @@ def check_card(staging: Path, repo_id: str) -> None:
 
 
 def _upload(
-    api: HfApi, work: Work, token: str, staging: Path, files: dict[str, dict], progress: bool
+    api: HfApi, work: Work, token: str, staging: Path, files: dict[str, FileDigest], progress: bool
 ) -> PushResult:
     """Commit the data files that differ at `work.ref`, in batches, then the last commit."""
     repo_id = work.repo_id
     remote = hub_call("listing the upload", repo_id, remote_files, api, repo_id, work.ref, token)
     data = [p for p in sorted(files) if p not in LAST_FILES]
-    to_send = {p: files[p]["size"] for p in data if not _same(remote.get(p), files[p], staging / p)}
+    to_send = {p: files[p].size for p in data if not _same(remote.get(p), files[p], staging / p)}
     batches = list(commit_batches(to_send, COMMIT_FILES, COMMIT_BYTES))
     pace = commit_pace(len(batches) + 1)
     for i, batch in enumerate(tqdm(batches, desc="commits", disable=not progress, file=sys.stderr)):
@@ -210,7 +211,7 @@ def _upload(
 
 
 def _commit_last(
-    api: HfApi, ref: str, repo_id: str, token: str, staging: Path, files: dict[str, dict]
+    api: HfApi, ref: str, repo_id: str, token: str, staging: Path, files: dict[str, FileDigest]
 ) -> tuple[list[str], list[str]]:
     """Delete stale files, add the card and manifest: computed from the tree on every try, so
     a retry after a commit whose answer was lost finds nothing left to do."""
@@ -228,7 +229,7 @@ def _commit_last(
 
 
 def verify(
-    api: HfApi, repo_id: str, revision: str, token: str, staging: Path, files: dict[str, dict]
+    api: HfApi, repo_id: str, revision: str, token: str, staging: Path, files: dict[str, FileDigest]
 ) -> list[str]:
     """Files whose remote size/hash differ from the manifest (or that are missing/stale)."""
     remote = hub_call("verifying the upload", repo_id, remote_files, api, repo_id, revision, token)
@@ -238,12 +239,14 @@ def verify(
     return wrong + _stale(remote, files)
 
 
-def _differences(remote: dict[str, RemoteFile], files: dict[str, dict], staging: Path) -> bool:
+def _differences(
+    remote: dict[str, RemoteFile], files: dict[str, FileDigest], staging: Path
+) -> bool:
     changed = any(not _same(remote.get(p), f, staging / p) for p, f in files.items())
     return changed or not _same_as_local(remote, staging, MANIFEST) or bool(_stale(remote, files))
 
 
-def _stale(remote: dict[str, RemoteFile], files: dict[str, dict]) -> list[str]:
+def _stale(remote: dict[str, RemoteFile], files: dict[str, FileDigest]) -> list[str]:
     """Remote files in the folders we manage that the manifest no longer lists."""
     return sorted(p for p in remote if p.split("/", 1)[0] in MANAGED_FOLDERS and p not in files)
 
@@ -272,11 +275,11 @@ def git_blob_id(path: Path) -> str:
     return h.hexdigest()
 
 
-def _same(remote: RemoteFile | None, local: dict, path: Path) -> bool:
-    if remote is None or remote.size != local["size"]:
+def _same(remote: RemoteFile | None, local: FileDigest, path: Path) -> bool:
+    if remote is None or remote.size != local.size:
         return False
     if remote.sha256 is not None:
-        return remote.sha256 == local["sha256"]
+        return remote.sha256 == local.sha256
     return remote.blob_id == git_blob_id(path)
 
 
@@ -284,7 +287,7 @@ def _same_as_local(remote: dict[str, RemoteFile], staging: Path, rel: str) -> bo
     """`rel` on the remote equals the staging folder's file (hashed here: the manifest itself
     is in no manifest)."""
     path = staging / rel
-    local = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    local = FileDigest(path.stat().st_size, sha256_file(path))
     return _same(remote.get(rel), local, path)
 
 

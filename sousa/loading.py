@@ -1,8 +1,8 @@
 """`sousa.load` and `sousa.fetch`: read a sousa staging folder or Hub repo back.
 
-`load` runs the reference builder (`builder/sousa.py`, installed as `sousa_builder.sousa`)
-directly: `datasets` >= 4 runs no loading scripts, so the builder class is instantiated here
-rather than through `load_dataset`. `fetch` reads samples by id with byte-range reads: the
+`load` runs the reference builder (`sousa.builder`, staged as `builder/sousa.py`) directly:
+`datasets` >= 4 runs no loading scripts, so the builder class is instantiated here rather
+than through `load_dataset`. `fetch` reads samples by id with byte-range reads: the
 `sample_id` and shard columns of the split tables, then the row groups holding those rows,
 then only the samples' members, from `{kind}_offset` in their shards (`plan_spans`), and
 builds each example with the builder's `sample_example`.
@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.download.download_config import DownloadConfig
 from datasets.exceptions import DatasetGenerationError
-from sousa_builder.sousa import (
+
+from .builder import (
     CONFIGS,
     Sousa,
     SousaDataError,
@@ -43,7 +44,6 @@ from sousa_builder.sousa import (
     span_examples,
     split_table_path,
 )
-
 from .errors import InputError
 
 __all__ = ["LoadError", "Sousa", "fetch", "load", "read_range", "resolve"]

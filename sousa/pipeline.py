@@ -11,12 +11,12 @@ import hashlib
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import __version__
+from .builder_file import standalone_builder
 from .card import build_card
 from .card_checks import card_warnings
 from .errors import InputError
@@ -71,7 +71,7 @@ class PackageOptions:
 
 
 def code_fingerprint(package_dir: Path | None = None) -> str:
-    """sha256 over the packager's own source files (and the builder it copies).
+    """sha256 over the packager's own source files and the builder file it stages.
 
     Part of the reuse key: after any edit to the code, an unchanged source is packaged again
     rather than served from a staging folder an older version wrote.
@@ -81,7 +81,7 @@ def code_fingerprint(package_dir: Path | None = None) -> str:
     for path in sorted(package_dir.rglob("*.py")):
         h.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
         h.update(hashlib.sha256(path.read_bytes()).digest())
-    h.update(hashlib.sha256(builder_source()).digest())
+    h.update(hashlib.sha256(standalone_builder(package_dir)).digest())
     return h.hexdigest()
 
 
@@ -149,12 +149,12 @@ def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     out = options.out_dir
     fingerprint = source.fingerprint(options.fingerprint_fields())
     if _is_current(out, fingerprint):
-        return summarize(plan, out, read_manifest(out)["files"], reused=True)
+        return summarize(plan, out, read_manifest(out).files, reused=True)
     prepare_out_dir(out, options.overwrite)
     digests = write_plan(plan, out, options.workers, progress)
     remove_stale(out, set(digests))
     write_manifest(out, digests, fingerprint, plan.order, plan.seed)
-    return summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
+    return summarize(plan, out, digests)
 
 
 def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
@@ -204,7 +204,7 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
     }
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
-    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder_source())
+    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, standalone_builder())
     card = build_card(
         plan.source.readme,
         plan.source.labels.schema,
@@ -216,11 +216,6 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     return digests
-
-
-def builder_source() -> bytes:
-    """The reference loader, copied into every staging folder as builder/sousa.py."""
-    return resources.files("sousa_builder").joinpath("sousa.py").read_bytes()
 
 
 class _QuietMonitorBar(tqdm):
@@ -256,7 +251,7 @@ def split_stats(plan: Plan) -> dict[str, dict[str, tuple[int, int]]]:
     return stats
 
 
-def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = False) -> Summary:
+def summarize(plan: Plan, out: Path, files: dict[str, FileDigest], reused: bool = False) -> Summary:
     source = plan.source
     shards: dict[str, int] = {}
     for shard in plan.shards:
@@ -268,7 +263,7 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
     for shard in plan.shards:
         configs[shard.kind] += len(shard.samples)
     configs = {kind: n for kind, n in configs.items() if n} or {"default": len(source.samples)}
-    staged = {p: f["size"] for p, f in files.items()}
+    staged = {p: f.size for p, f in files.items()}
     return Summary(
         configs=configs,
         labels_only=sum(s.audio is None and s.midi is None for s in source.samples),
@@ -291,9 +286,9 @@ def _is_current(out: Path, fingerprint: str) -> bool:
         manifest = read_manifest(out)
     except InputError:
         return False
-    if manifest.get("source_fingerprint") != fingerprint:
+    if manifest.source_fingerprint != fingerprint:
         return False
     return all(
-        (out / p).is_file() and (out / p).stat().st_size == f["size"]
-        for p, f in manifest["files"].items()
+        (out / p).is_file() and (out / p).stat().st_size == f.size
+        for p, f in manifest.files.items()
     )
