@@ -101,6 +101,8 @@ from .layout import (
     json_label_type,
     labels_json,
     member_key,
+    shard_column,
+    shard_file_path,
     shard_path,
     split_table_path,
 )
@@ -427,20 +429,21 @@ def sample_example(row: dict, labels, kind: str, members: dict, shard: str) -> d
     `{"bytes": FLAC, "path": member}` (audio config; decoded by `FlacAudio`) and `midi` bytes
     or None. Checked against the row: member present, size as the table says, FLAC marker.
     """
-    name = row[f"{kind}_filename"]
+    name = row[shard_column(kind, "filename")]
     example = labels(row)
     data = _member(row, kind, members, shard)
     if kind == "audio":
         check_flac_header(data, name, shard)
         example["audio"] = {"bytes": data, "path": name}
-        example["midi"] = _member(row, "midi", members, shard) if row["midi_filename"] else None
+        has_midi = row[shard_column("midi", "filename")]
+        example["midi"] = _member(row, "midi", members, shard) if has_midi else None
     else:
         example["midi"] = data
     return example
 
 
 def _member(row: dict, kind: str, members: dict, shard: str) -> bytes:
-    name, expected = row[f"{kind}_filename"], row[f"{kind}_size"]
+    name, expected = row[shard_column(kind, "filename")], row[shard_column(kind, "size")]
     data = members.get(name)
     if data is None:
         raise SousaDataError(
@@ -595,7 +598,7 @@ def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, 
         )
     for row in rows:
         example = sample_example(row, labels, kind, members, shard)
-        yield example.get("sample_id", member_key(row[f"{kind}_filename"])), example
+        yield example.get("sample_id", member_key(row[shard_column(kind, "filename")])), example
 
 
 @dataclass(frozen=True)
@@ -614,7 +617,7 @@ class ShardJob:
 
     @property
     def shard(self) -> str:
-        return f"{self.kind}/{self.name}"
+        return shard_file_path(self.kind, self.name)
 
     def stems(self) -> frozenset:
         return frozenset(member_key(name) for name in self.members.to_pylist())
@@ -724,9 +727,10 @@ class Sousa(datasets.GeneratorBasedBuilder):
         filter must not change it.
         """
         kind = self.config.name
-        shard, offset = f"{kind}_shard", f"{kind}_offset"
-        columns = [*label_columns(table.schema), f"{kind}_filename", offset, f"{kind}_size"]
-        columns += [] if kind == "midi" else ["midi_filename", "midi_size"]
+        shard, offset = shard_column(kind, "shard"), shard_column(kind, "offset")
+        member, size = shard_column(kind, "filename"), shard_column(kind, "size")
+        columns = [*label_columns(table.schema), member, offset, size]
+        columns += [] if kind == "midi" else [shard_column("midi", f) for f in ("filename", "size")]
         names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
         if getattr(dl_manager, "is_streaming", False):
             names = sorted(pc.unique(table.column(shard).drop_null()).to_pylist())
@@ -734,7 +738,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
         for name in names:
             rows = selected.filter(pc.equal(selected.column(shard), name)).select(columns)
             in_shard = table.filter(pc.equal(table.column(shard), name))
-            job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(f"{kind}_filename"))
+            job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(member))
             if len(rows) == 0:
                 pass  # streaming: kept so the job count does not depend on the filter
             elif spans := self._spans_if_they_pay(job, in_shard):
@@ -753,14 +757,15 @@ class Sousa(datasets.GeneratorBasedBuilder):
         return entry.size if entry else None
 
     def _spans(self, job: ShardJob, in_shard: pa.Table) -> list[Span]:
-        offset = f"{job.kind}_offset"
+        offset = shard_column(job.kind, "offset")
         whole = [False] * len(job.rows)
         if job.kind == "audio":  # a sample with MIDI: read on to the next sample
-            whole = [m is not None for m in job.rows.column("midi_filename").to_pylist()]
+            midi = job.rows.column(shard_column("midi", "filename")).to_pylist()
+            whole = [m is not None for m in midi]
         return plan_spans(
             job.rows.column(offset).to_pylist(),
             whole,
-            job.rows.column(f"{job.kind}_size").to_pylist(),
+            job.rows.column(shard_column(job.kind, "size")).to_pylist(),
             sorted(in_shard.column(offset).drop_null().to_pylist()),
             (self._shard_size(job) or 0) - END_OF_ARCHIVE,
         )
@@ -801,8 +806,9 @@ class Sousa(datasets.GeneratorBasedBuilder):
     def _generate_shard(self, job: ShardJob, labels):
         """Stream one shard; group each sample's adjacent members; check against the table."""
         stems = job.stems()
-        selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}
-        wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
+        member, midi = shard_column(job.kind, "filename"), shard_column("midi", "filename")
+        selected = {row[member]: row for row in job.rows.to_pylist()}
+        wanted = set(selected) | {r[midi] for r in selected.values()} - {None}
         seen: set = set()
         members = archive_members(job.archive, job.shard)
         yield from self._walk(job, labels, selected, wanted, stems, members, seen)
