@@ -107,9 +107,8 @@ def load(
     decoded on access.
 
     `decode_threads` (streaming): decode FLAC in that many threads (soundfile releases the
-    GIL). Measured on 2 cores: 2 threads streamed 5 s clips 1.06-1.45 × faster (noisy), but
-    halved the rate of 0.05 s clips, where handing a clip to a thread costs more than
-    decoding it; so the default is 0.
+    GIL); 0, the default, decodes in the iterating thread. Threads pay off on long clips only
+    (BENCHMARKS.md, "decode_threads").
     """
     _check_config(config)
     root = resolve(path_or_repo_id, revision)
