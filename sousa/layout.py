@@ -92,8 +92,8 @@ def member_key_and_part(name: str) -> tuple[str, str]:
     """(key, part) of a shard member named by `sample_members`, its inverse: the key up to the
     FIRST dot (`member_key`), the part ("audio", "labels", "midi") from the extension after it.
     Any other name is a ValueError naming it."""
-    key, _, extension = name.partition(".")
-    part = _PART_OF_EXTENSION.get(extension)
+    key = member_key(name)
+    part = _PART_OF_EXTENSION.get(name[len(key) + 1 :])
     if part is None or key_problem(key):
         raise ValueError(
             f"member {name!r} is not a sample member (key.{', key.'.join(_PART_OF_EXTENSION)})"
