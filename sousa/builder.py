@@ -106,7 +106,14 @@ from .layout import (
     shard_path,
     split_table_path,
 )
-from .tar_format import BLOCK, END_OF_ARCHIVE, ZERO_BLOCK, TarHeaderError, parse_tar_header
+from .tar_format import (
+    BLOCK,
+    END_OF_ARCHIVE,
+    ZERO_BLOCK,
+    TarHeaderError,
+    member_span,
+    parse_tar_header,
+)
 
 # What `sousa.loading` (and any other reader) may use; the rest may change without notice.
 __all__ = [
@@ -570,7 +577,7 @@ def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
         if len(body) != size:
             raise SousaDataError(f"shard {shard}: member {name!r} runs past its span")
         members[name] = body
-        pos += BLOCK + -(-size // BLOCK) * BLOCK
+        pos += member_span(size)
     return members
 
 
