@@ -16,6 +16,7 @@ A `ValueError` says which rule a source file breaks.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = "sousa"
@@ -29,15 +30,22 @@ HEADER = (
 def standalone_builder(package_dir: Path | None = None) -> bytes:
     """The builder of `package_dir` (default: this package) with its format modules inlined."""
     package_dir = package_dir or Path(__file__).parent
+    names = (*INLINED, "builder")
+    return _produce(
+        tuple((package_dir / f"{name}.py").read_text(encoding="utf-8") for name in names)
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _produce(sources: tuple[str, ...]) -> bytes:
+    """The standalone builder from the sources of `INLINED` and then of the builder."""
     bindings: dict[str, tuple[str, object]] = {}
     inlined = []
-    for name in INLINED:
-        source = (package_dir / f"{name}.py").read_text(encoding="utf-8")
+    for name, source in zip(INLINED, sources):
         body = _strip(source, f"{name}.py", keep_docstring=False)
         _bind(bindings, body, f"{name}.py")
         inlined.append(f"# ---- sousa/{name}.py, inlined ----\n{body.strip()}\n")
-    source = (package_dir / "builder.py").read_text(encoding="utf-8")
-    body = _strip(source, "builder.py", keep_docstring=True, mark=_MARK)
+    body = _strip(sources[-1], "builder.py", keep_docstring=True, mark=_MARK)
     if body.count(_MARK) != 1:
         raise ValueError(f"builder.py imports none of {', '.join(INLINED)}: nothing to inline")
     _bind(bindings, body.replace(_MARK, ""), "builder.py")
@@ -72,7 +80,7 @@ def _strip(source: str, where: str, keep_docstring: bool, mark: str = "") -> str
         is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         if is_doc or (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
             cut[node.lineno - 1] = (node.end_lineno, "")
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if not isinstance(node, (ast.Import, ast.ImportFrom)) or not _sousa_module(node):
             continue
         module = _sousa_module(node)
@@ -119,7 +127,18 @@ def _bind(bindings: dict[str, tuple[str, object]], source: str, where: str) -> N
                 )
 
 
+def _statements(body: list[ast.stmt]):
+    """Every statement of `body`, nested ones included (imports are statements: no need to
+    walk the expressions)."""
+    for node in body:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list):
+                yield from _statements(inner)
+
+
 def _check_self_contained(text: str) -> None:
-    for node in ast.walk(ast.parse(text)):
+    for node in _statements(ast.parse(text).body):
         if isinstance(node, (ast.Import, ast.ImportFrom)) and _sousa_module(node):
             raise ValueError(f"standalone builder line {node.lineno}: still imports from sousa")

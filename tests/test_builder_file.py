@@ -20,7 +20,7 @@ from .test_builder import assert_matches_source
 
 # Run with `python -I` (no PYTHONPATH, no script folder on sys.path) and a finder placed first
 # on sys.meta_path that refuses every `sousa` module, whatever installed it (the editable
-# install's finder included).
+# install's finder included); `-B`: no __pycache__ written into the (shared) staging folder.
 WITHOUT_SOUSA = r"""
 import importlib.abc, importlib.util, pickle, sys
 
@@ -57,7 +57,7 @@ def run_without_sousa(builder_file: Path, staging: Path, tmp_path: Path):
     out = tmp_path / "examples.pickle"
     args = [str(builder_file), str(staging), str(tmp_path / "cache"), str(out)]
     done = subprocess.run(
-        [sys.executable, "-I", "-c", WITHOUT_SOUSA, *args],
+        [sys.executable, "-I", "-B", "-c", WITHOUT_SOUSA, *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,
