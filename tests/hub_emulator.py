@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .hub_card_rules import card_errors
+from .hub_pulls import NO_DISCUSSIONS, conflicts, merge, pulls_refused
 from .xet_cas import CasError, XetCas
 from .xet_format import XetFormatError
 from .xet_routes import XetRoutes
@@ -104,6 +105,7 @@ class Repo:
     lfs_oids: set[str] = field(default_factory=set)  # LFS objects uploaded + verified for it
     next_pr: int = 1
     discussions: dict[int, dict] = field(default_factory=dict)  # pull requests, by number
+    discussions_disabled: bool = False  # the repo's setting (tests/hub_pulls.py)
 
 
 @dataclass
@@ -683,7 +685,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         role = self._token_role()
         if role is None:
             raise HubError(401, "Invalid username or password.")
-        if level == "write" and role != "write":
+        if level == "write" and role not in ("write", NO_DISCUSSIONS):
             raise HubError(403, "You don't have the rights to write to this repository.")
         return role
 
@@ -924,6 +926,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             emu._commit_fault([ln.get("value", {}).get("path") for ln in lines])
             _check_committed_card(emu, lines)
             create_pr = self.query.get("create_pr", "") in ("1", "true", "True")
+            if create_pr and (refused := pulls_refused(self, "POST", repo_type, repo_id)):
+                raise HubError(403, refused)
             header = next((ln["value"] for ln in lines if ln["key"] == "header"), {})
             parent = header.get("parentCommit")
             if revision not in repo.refs and not revision.startswith("refs/heads/"):
@@ -974,7 +978,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             if create_pr:
                 ref = f"refs/pr/{repo.next_pr}"
                 pr_url = f"{emu._repo_url(repo)}/discussions/{repo.next_pr}"
-                _new_pull_request(emu, repo, title, base)["status"] = "open"
+                target = revision.removeprefix("refs/heads/")  # tests/hub_pulls.py
+                _new_pull_request(emu, repo, title, base, target)["status"] = "open"
             else:
                 ref = revision.removeprefix("refs/heads/")
             repo.refs[ref] = commit.sha
@@ -1110,16 +1115,18 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
 # ====================================================================== pull requests
 # Discussions that are pull requests, as `create_pull_request`, `get_repo_discussions`,
 # `get_discussion_details`, `change_discussion_status` and `merge_pull_request` use them. A pull
-# request is a ref `refs/pr/N` started at main's head. Created through the API it is a "draft"
+# request is a ref `refs/pr/N` started at its target's head. Created through the API (always
+# against main) it is a "draft"
 # (huggingface_hub's docs say so) and stays one, commits or not, until its status is changed
 # to "open"; only an open one merges (the strict reading: what the Hub does with a draft that
-# has commits is not documented). One opened by a commit with `?create_pr=1` is open.
-# Merging applies the pull request's changes (its head against the commit it started from) to
-# main's current tree in one new commit; a path changed differently on both sides is a
-# conflict (409), as on the Hub.
+# has commits is not documented). One opened by a commit with `?create_pr=1` is open, against
+# the branch committed to. Merging, conflicts, disabled pull requests and tokens without
+# discussion rights: tests/hub_pulls.py, which cites the source of each rule.
 
 
 def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str, rest: list):
+    if refused := pulls_refused(h, method, repo_type, repo_id):
+        raise HubError(403, refused)
     if not rest and method == "POST":
         return "create-discussion", _create_discussion, (h, repo_type, repo_id)
     if not rest and method == "GET":
@@ -1133,11 +1140,12 @@ def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str
     raise HubError(404, f"Not found: {method} discussions/{'/'.join(rest)}")
 
 
-def _new_pull_request(emu: HubEmulator, repo: Repo, title: str, base: str) -> dict:
+def _new_pull_request(emu: HubEmulator, repo: Repo, title: str, base: str, target="main") -> dict:
     num = repo.next_pr
     repo.next_pr += 1
     pr = {"num": num, "title": title, "author": emu.user, "status": "draft", "base": base,
-          "ref": f"refs/pr/{num}", "createdAt": time.strftime(_DATE, time.gmtime())}  # fmt: skip
+          "ref": f"refs/pr/{num}", "createdAt": time.strftime(_DATE, time.gmtime()),
+          "target": target}  # fmt: skip
     repo.discussions[num] = pr
     repo.refs[pr["ref"]] = base
     return pr
@@ -1194,10 +1202,11 @@ def _discussion_details(h: _HubHandler, repo_type: str, repo_id: str, num: int) 
         repo = h._readable_repo(repo_type, repo_id)
         pr = _pull_request(repo, num)
         out = _discussion_json(h.emu, repo, pr)
-        changes = {"base": "refs/heads/main"}
+        changes = {"base": f"refs/heads/{pr['target']}"}
         if pr.get("merge_commit"):
             changes["mergeCommitId"] = pr["merge_commit"]
-        out |= {"events": [], "changes": changes, "filesWithConflicts": [], "diff": ""}
+        clashes = conflicts(h.emu, repo, pr) if pr["status"] in ("open", "draft") else []
+        out |= {"events": [], "changes": changes, "filesWithConflicts": clashes, "diff": ""}
     h._json(out)
 
 
@@ -1210,6 +1219,8 @@ def _change_status(h: _HubHandler, repo_type: str, repo_id: str, num: int) -> No
         if body.get("status") not in ("open", "closed") or pr["status"] == "merged":
             raise HubError(400, f"Cannot change the status of #{num} to {body.get('status')!r}")
         pr["status"] = body["status"]
+        if body.get("comment"):
+            pr.setdefault("comments", []).append(body["comment"])
         event = {"id": uuid.uuid4().hex[:24], "type": "status-change",
                  "createdAt": time.strftime(_DATE, time.gmtime()), "author": {"name": h.emu.user},
                  "data": {"status": pr["status"]}}  # fmt: skip
@@ -1231,28 +1242,11 @@ def _merge_pull_request(h: _HubHandler, repo_type: str, repo_id: str, num: int) 
         pr = _pull_request(repo, num)
         if pr["status"] != "open":
             raise HubError(400, f"Pull request #{num} is {pr['status']}: only open ones merge")
-        base = repo.commits[pr["base"]].files
-        head = emu._commit_at(repo, pr["ref"]).files
-        main = emu._commit_at(repo, "main")
-
-        def changed(a: dict, b: dict) -> set[str]:
-            key = lambda e: e and (e.sha256, e.lfs)  # noqa: E731
-            return {p for p in a.keys() | b.keys() if key(a.get(p)) != key(b.get(p))}
-
-        ours, theirs = changed(base, head), changed(base, main.files)
-        conflicts = sorted(p for p in ours & theirs if p in changed(head, main.files))
-        if conflicts:
-            raise HubError(409, f"Merge conflict in {', '.join(conflicts[:5])}")
-        files = dict(main.files)
-        for path in ours:
-            if path in head:
-                files[path] = head[path]
-            else:
-                files.pop(path, None)
-        commit = emu._new_commit(repo, main.sha, f"Merge pull request #{num}", "", files)
-        repo.refs["main"] = commit.sha
-        pr["status"], pr["merge_commit"] = "merged", commit.sha
-        emu.stats.merges.append({"repo_id": repo_id, "num": num, "oid": commit.sha})
+        if clashes := conflicts(emu, repo, pr):
+            raise HubError(409, f"Merge conflict in {', '.join(clashes[:5])}")
+        sha = merge(emu, repo, pr)
+        pr["status"], pr["merge_commit"] = "merged", sha
+        emu.stats.merges.append({"repo_id": repo_id, "num": num, "oid": sha})
     h._json({})
 
 
@@ -1383,13 +1377,19 @@ def emulated_hub(
 
     with HubEmulator(tokens, xet=xet) as emu:
         point_clients_at(emu.endpoint, Path(home), token, monkeypatch, xet)
-        monkeypatch.setenv("SOUSA_HUB_RETRY_BASE", "0.01")  # sousa's retries wait 10 ms, not 2 s
+        monkeypatch.setattr("sousa.hub_calls.RETRY", _short_retries())  # 10 ms waits, not 2 s
         guard_network(monkeypatch, emu.blocked_hosts)
         try:
             yield emu
         finally:
             HfFileSystem.clear_instance_cache()
         assert not emu.errors, f"HubEmulator internal errors: {emu.errors}"
+
+
+def _short_retries():
+    from sousa.hub_calls import RetryPolicy
+
+    return RetryPolicy(base=0.01)
 
 
 # ====================================================================== standalone server

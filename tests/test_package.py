@@ -25,7 +25,14 @@ from sousa.pipeline import PackageOptions, package_dataset
 from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
 from sousa.staging import MANIFEST
 
-from .helpers import SMALL_SHARD, big_sparse_first_sample, source_rows, split_rows, tree_digest
+from .helpers import (
+    SMALL_SHARD,
+    big_sparse_first_sample,
+    source_rows,
+    split_rows,
+    staged_files,
+    tree_digest,
+)
 
 
 def read_range(path: Path, offset: int, size: int) -> bytes:
@@ -35,7 +42,7 @@ def read_range(path: Path, offset: int, size: int) -> bytes:
 
 
 def test_demo_packages_into_the_hub_layout_with_a_complete_manifest(staging):
-    files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(staging).as_posix() for p in staged_files(staging))
     manifest = json.loads((staging / MANIFEST).read_text())
     assert sorted(manifest["files"]) == [f for f in files if f != MANIFEST]
     for rel, entry in manifest["files"].items():
@@ -211,7 +218,7 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
     with pytest.raises(KeyboardInterrupt):
         package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert not (out / MANIFEST).exists()
-    leftovers = [p for p in out.rglob("*") if p.is_file()]
+    leftovers = staged_files(out)
     assert leftovers, "some shards were complete before the interruption"
     reference = tree_digest(staging)
     for path in leftovers:  # every final-named file is complete (equals a full run's)
@@ -234,9 +241,7 @@ def test_repackaging_with_larger_shards_removes_the_stale_ones(source):
     assert after == {f"{split}-00000.tar" for split in SPLITS} < before
     manifest = json.loads((staging / MANIFEST).read_text())["files"]
     assert sorted(manifest) == sorted(
-        p.relative_to(staging).as_posix()
-        for p in staging.rglob("*")
-        if p.is_file() and p.name != MANIFEST
+        p.relative_to(staging).as_posix() for p in staged_files(staging) if p.name != MANIFEST
     )
 
 
@@ -395,8 +400,8 @@ def test_a_process_killed_mid_shard_leaves_no_partial_file_and_the_rerun_complet
     assert not (out / MANIFEST).exists()
     survivors = {
         p.relative_to(out).as_posix(): sha256_file(p)
-        for p in out.rglob("*")
-        if p.is_file() and not p.name.endswith(".incomplete")
+        for p in staged_files(out)
+        if not p.name.endswith(".incomplete")
     }
     assert any(rel.startswith("audio/train-") for rel in survivors), "earlier shards were done"
     assert subprocess.run(command, check=False).returncode == 0
