@@ -48,7 +48,7 @@ def planned(staging: Path, ids: set) -> tuple[int, int, int]:
     """(requests, bytes read by range, bytes of the shards touched) for the audio config."""
     import json
 
-    from sousa_builder.sousa import END_OF_ARCHIVE, plan_spans  # noqa: I001
+    from sousa.builder import END_OF_ARCHIVE, plan_spans
 
     table = pq.read_table(staging / "data/train-00000-of-00001.parquet").to_pylist()
     sizes = json.loads((staging / "manifest.json").read_text())["files"]
@@ -73,9 +73,8 @@ def planned(staging: Path, ids: set) -> tuple[int, int, int]:
 
 
 def timed(root: str, ids: list[str], mode: str, where: str, rounds: int) -> float:
-    import sousa_builder.sousa as builder
-
     import sousa
+    import sousa.builder as builder
 
     builder.REQUEST_COST[where] = FORCE[mode]
     times = []

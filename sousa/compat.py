@@ -27,11 +27,11 @@ from .shards import (
     Member,
     ShardInfo,
     locations,
-    member_span,
     shard_size,
     write_shard,
 )
 from .source import STAGING_DEFAULT_NAME, read_source
+from .tar_format import member_span
 
 __all__ = ["DatasetUploader", "HubConfig", "ShardInfo", "UploadStats", "create_sharded_archives"]
 

@@ -38,6 +38,7 @@ from .errors import InputError, PushError
 from .hub_calls import RESUME_HINT, check_xet_write_token, hub_call
 from .hub_checks import check_card, check_repo_id, require_token
 from .hub_publish import ClosedPull, Pull, find_pull, forbidden_message, open_pull
+from .layout import FileDigest
 from .limits import check_push_limits, commit_batches, commit_pace
 from .shards import sha256_file
 from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest, writer_lock
@@ -121,8 +122,8 @@ def _push(
     check_repo_id(repo_id)
     if direct and create_pr:
         raise InputError("--direct and --create-pr: choose one (straight, or a pull request)")
-    files: dict[str, dict] = read_manifest(staging)["files"]
-    check_push_limits({p: f["size"] for p, f in files.items()}, private)
+    files = read_manifest(staging).files
+    check_push_limits({p: f.size for p, f in files.items()}, private)
     api = api or HfApi()
     token, user = require_token(api, token, repo_id)
     check_card(staging, repo_id)
@@ -154,7 +155,7 @@ def _push(
 
 
 def _through_pull(
-    api: HfApi, user: str, token: str, staging: Path, files: dict[str, dict], progress: bool,
+    api: HfApi, user: str, token: str, staging: Path, files: dict[str, FileDigest], progress: bool,
     result: PushResult, digest: str, create_pr: bool,
 ) -> PushResult:  # fmt: skip
     """Assemble the upload in a pull request against the target and merge it; a merge refused
@@ -205,7 +206,7 @@ def _through_pull(
 
 
 def _upload(
-    api: HfApi, into: _Into, user: str, token: str, staging: Path, files: dict[str, dict],
+    api: HfApi, into: _Into, user: str, token: str, staging: Path, files: dict[str, FileDigest],
     progress: bool, result: PushResult,
 ) -> None:  # fmt: skip
     """Commit the data files that differ at `into.ref`, in batches, then the last commit; the
@@ -214,7 +215,7 @@ def _upload(
     forbidden = forbidden_message(repo_id) if into.title else None
     remote = hub_call("listing the upload", repo_id, remote_files, api, repo_id, into.ref, token)
     data = [p for p in sorted(files) if p not in LAST_FILES]
-    to_send = {p: files[p]["size"] for p in data if not _same(remote.get(p), files[p], staging / p)}
+    to_send = {p: files[p].size for p in data if not _same(remote.get(p), files[p], staging / p)}
     most = (limits.HUB_MAX_FILES_PER_COMMIT, limits.HUB_MAX_BYTES_PER_COMMIT)
     batches = list(commit_batches(to_send, *most))
     pace = commit_pace(len(batches) + 1)
@@ -246,7 +247,7 @@ def _upload(
 
 def _commit_last(
     api: HfApi, into: _Into, user: str, repo_id: str, token: str, staging: Path,
-    files: dict[str, dict],
+    files: dict[str, FileDigest],
 ) -> tuple[list[str], list[str]]:  # fmt: skip
     """Delete stale files, add the card and manifest: computed from the tree on every try, so
     a retry after a commit whose answer was lost finds nothing left to do."""
@@ -269,7 +270,7 @@ def _commit_last(
 
 
 def verify(
-    api: HfApi, repo_id: str, revision: str, token: str, staging: Path, files: dict[str, dict]
+    api: HfApi, repo_id: str, revision: str, token: str, staging: Path, files: dict[str, FileDigest]
 ) -> list[str]:
     """Files whose remote size/hash differ from the manifest (or that are missing/stale)."""
     remote = hub_call("verifying the upload", repo_id, remote_files, api, repo_id, revision, token)
@@ -279,12 +280,14 @@ def verify(
     return wrong + _stale(remote, files)
 
 
-def _differences(remote: dict[str, RemoteFile], files: dict[str, dict], staging: Path) -> bool:
+def _differences(
+    remote: dict[str, RemoteFile], files: dict[str, FileDigest], staging: Path
+) -> bool:
     changed = any(not _same(remote.get(p), f, staging / p) for p, f in files.items())
     return changed or not _same_as_local(remote, staging, MANIFEST) or bool(_stale(remote, files))
 
 
-def _stale(remote: dict[str, RemoteFile], files: dict[str, dict]) -> list[str]:
+def _stale(remote: dict[str, RemoteFile], files: dict[str, FileDigest]) -> list[str]:
     """Remote files in the folders we manage that the manifest no longer lists."""
     return sorted(p for p in remote if p.split("/", 1)[0] in MANAGED_FOLDERS and p not in files)
 
@@ -313,11 +316,11 @@ def git_blob_id(path: Path) -> str:
     return h.hexdigest()
 
 
-def _same(remote: RemoteFile | None, local: dict, path: Path) -> bool:
-    if remote is None or remote.size != local["size"]:
+def _same(remote: RemoteFile | None, local: FileDigest, path: Path) -> bool:
+    if remote is None or remote.size != local.size:
         return False
     if remote.sha256 is not None:
-        return remote.sha256 == local["sha256"]
+        return remote.sha256 == local.sha256
     return remote.blob_id == git_blob_id(path)
 
 
@@ -325,5 +328,5 @@ def _same_as_local(remote: dict[str, RemoteFile], staging: Path, rel: str) -> bo
     """`rel` on the remote equals the staging folder's file (hashed here: the manifest itself
     is in no manifest)."""
     path = staging / rel
-    local = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    local = FileDigest(path.stat().st_size, sha256_file(path))
     return _same(remote.get(rel), local, path)

@@ -1,13 +1,12 @@
 """The staging format, defined once: every fact a writer and a reader of it must agree on.
 
 Split names, every staged path, the shard columns, the members a sample has in a shard of each
-kind, the manifest's format and version, WebDataset key rules and the labels-JSON encoding.
-Every writer and reader in `sousa/` takes these from here.
+kind and how a member name reads back, the manifest (`Manifest`: its JSON, format and
+version), WebDataset key rules and the labels-JSON encoding. The TAR dialect of the shards is
+its sibling `sousa.tar_format`. Every writer and reader in `sousa/` takes these from here.
 
-`builder/sousa.py` must stay self-contained (it is loaded from the Hub repo on its own), so it
-holds a copy of the block between the BEGIN and END marks, byte for byte;
-`tests/test_layout.py` fails when the two differ. The block uses the standard library only,
-for the same reason.
+Standard library only: `sousa.builder_file` inlines this module (and `tar_format`) into the
+self-contained builder that travels into every Hub repo.
 """
 
 from __future__ import annotations
@@ -17,8 +16,10 @@ import datetime
 import decimal
 import json
 import math
+from dataclasses import dataclass
 
-# ---- BEGIN sousa.layout (builder/sousa.py holds a byte-identical copy) ----
+from .tar_format import MAX_NAME_BYTES as MAX_MEMBER_NAME_BYTES
+
 FORMAT = "sousa-staging"
 FORMAT_VERSION = 1
 
@@ -31,14 +32,12 @@ SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name in SHARD
 AUDIO_PROPERTY_COLUMNS = ("audio_sample_rate", "audio_channels", "audio_frames")  # STREAMINFO
 
 MANIFEST_PATH = "manifest.json"  # written last: the mark of a complete staging folder
-MANIFEST_ORDER = "order"  # manifest key: how samples are ordered within a split (ORDERS)
-MANIFEST_SEED = "seed"  # manifest key: the seed of the "shuffled" order
 ORDERS = ("shuffled", "sorted")  # by a keyed hash of (seed, sample_id), or by key
 CARD_PATH = "README.md"
 BUILDER_PATH = "builder/sousa.py"  # never a root-level sousa.py: datasets >= 4 refuses it
 AUXILIARY_TABLES = ("strokes", "measures")
-MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder", "figures")
-MAX_MEMBER_NAME_BYTES = 100  # a ustar header's name field; longer names need pax headers
+FIGURES_FOLDER = "figures"  # images the card embeds
+MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder", FIGURES_FOLDER)
 
 
 def split_table_path(split: str) -> str:
@@ -47,7 +46,12 @@ def split_table_path(split: str) -> str:
 
 
 def shard_path(kind: str, split: str, index: int) -> str:
-    return f"{kind}/{split}-{index:05d}.tar"
+    return shard_file_path(kind, f"{split}-{index:05d}.tar")
+
+
+def shard_file_path(kind: str, shard_name: str) -> str:
+    """The staged path of the shard a `{kind}_shard` column names (a file name in `kind/`)."""
+    return f"{kind}/{shard_name}"
 
 
 def split_table_glob(split: str) -> str:
@@ -86,6 +90,22 @@ def member_key(name: str) -> str:
     return name.split(".", 1)[0]
 
 
+def member_key_and_part(name: str) -> tuple[str, str]:
+    """(key, part) of a shard member named by `sample_members`, its inverse: the key up to the
+    FIRST dot (`member_key`), the part ("audio", "labels", "midi") from the extension after it.
+    Any other name is a ValueError naming it."""
+    key = member_key(name)
+    part = _PART_OF_EXTENSION.get(name[len(key) + 1 :])
+    if part is None or key_problem(key):
+        raise ValueError(
+            f"member {name!r} is not a sample member (key.{', key.'.join(_PART_OF_EXTENSION)})"
+        )
+    return key, part
+
+
+_PART_OF_EXTENSION = {extension: part for part, extension in MEMBER_EXTENSIONS.items()}
+
+
 def key_problem(key: str) -> str | None:
     """Why `key` cannot be a WebDataset key, or None if it can."""
     longest = f"{key}.{max(MEMBER_EXTENSIONS.values(), key=len)}"
@@ -100,17 +120,81 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def manifest_problem(manifest: object) -> str | None:
-    """Why `manifest` is not one this code reads (naming both versions), or None."""
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return "not a sousa staging manifest (no 'files')"
-    found = (manifest.get("format"), manifest.get("version"))
-    if found != (FORMAT, FORMAT_VERSION):
-        return (
-            f"manifest format {found[0]!r} version {found[1]!r}; this code reads "
-            f"{FORMAT!r} version {FORMAT_VERSION} (upgrade sousa, or re-package)"
-        )
-    return None
+class ManifestError(ValueError):
+    """A manifest this code does not read; the message says why (naming both versions)."""
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """A staged file as the manifest lists it: its size in bytes and its sha256 (hex)."""
+
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """`manifest.json`: every staged file but itself, with its size and sha256. Written last,
+    it marks a complete staging folder.
+
+    `source_fingerprint` keys reuse (the input and the code that packaged it); `order` and
+    `seed` say how samples are ordered within a split (`ORDERS`; None in a manifest written
+    before they were recorded). `to_json` writes exactly what `from_json` reads: the one
+    place the manifest's keys, format and version are written and checked.
+    """
+
+    files: dict[str, FileDigest]
+    source_fingerprint: str
+    order: str | None = "shuffled"
+    seed: int | None = 0
+
+    def to_dict(self) -> dict:
+        """The JSON object, keys in a fixed order and files sorted (same manifest, same bytes)."""
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "source_fingerprint": self.source_fingerprint,
+            "order": self.order,
+            "seed": self.seed,
+            "files": {
+                path: {"size": d.size, "sha256": d.sha256} for path, d in sorted(self.files.items())
+            },
+        }
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.to_dict(), indent=1) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Manifest:
+        """The manifest in `data`; a `ManifestError` if it is not JSON, not a sousa manifest,
+        another format or version (naming both), or has a malformed entry."""
+        try:
+            found = json.loads(data)
+        except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+            raise ManifestError(f"unreadable ({err})") from None
+        if not isinstance(found, dict) or not isinstance(found.get("files"), dict):
+            raise ManifestError("not a sousa staging manifest (no 'files')")
+        format_, version = found.get("format"), found.get("version")
+        if (format_, version) != (FORMAT, FORMAT_VERSION):
+            raise ManifestError(
+                f"manifest format {format_!r} version {version!r}; this code reads "
+                f"{FORMAT!r} version {FORMAT_VERSION} (upgrade sousa, or re-package)"
+            )
+        files = {}
+        for path, entry in found["files"].items():
+            fields = entry if isinstance(entry, dict) else {}
+            size, sha256 = fields.get("size"), fields.get("sha256")
+            if not _is_count(size) or not isinstance(sha256, str):
+                raise ManifestError(f"malformed entry for {path!r}: {entry!r}")
+            files[path] = FileDigest(size, sha256)
+        order, seed = found.get("order"), found.get("seed")
+        if order not in (*ORDERS, None) or not (seed is None or _is_count(seed)):
+            raise ManifestError(f"malformed order {order!r} or seed {seed!r}")
+        return cls(files, str(found.get("source_fingerprint", "")), order, seed)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def labels_json(row: dict) -> bytes:
@@ -177,14 +261,6 @@ def _finite(value):
 _LABELS_ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
 )
-# ---- END sousa.layout ----
-
-
-def layout_block(text: str) -> str:
-    """The marked block of a file's text (for the test that pins the builder's copy)."""
-    begin = text.index("# ---- BEGIN sousa.layout")
-    end = text.index("# ---- END sousa.layout ----")
-    return text[begin:end]
 
 
 # ---- the card's label statistics: the source label columns it summarises, and its figures ----
@@ -193,6 +269,5 @@ TIER_ORDER = ("beginner", "intermediate", "advanced", "professional")  # the gen
 RUDIMENT_COLUMN = "rudiment_slug"
 SCORE_COLUMN = "overall_score"
 EXPECTED_NUMERIC_LABELS = (SCORE_COLUMN, "tempo_bpm", "duration_sec")  # said when absent
-FIGURES_FOLDER = "figures"  # one of MANAGED_FOLDERS: images the card embeds
 SCORE_FIGURE_PATH = f"{FIGURES_FOLDER}/overall_score_by_tier.png"
 RUDIMENT_FIGURE_PATH = f"{FIGURES_FOLDER}/samples_by_rudiment_and_tier.png"

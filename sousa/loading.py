@@ -1,8 +1,8 @@
 """`sousa.load` and `sousa.fetch`: read a sousa staging folder or Hub repo back.
 
-`load` runs the reference builder (`builder/sousa.py`, installed as `sousa_builder.sousa`)
-directly: `datasets` >= 4 runs no loading scripts, so the builder class is instantiated here
-rather than through `load_dataset`. `fetch` reads samples by id with byte-range reads: the
+`load` runs the reference builder (`sousa.builder`, staged as `builder/sousa.py`) directly:
+`datasets` >= 4 runs no loading scripts, so the builder class is instantiated here rather
+than through `load_dataset`. `fetch` reads samples by id with byte-range reads: the
 `sample_id` and shard columns of the split tables, then the row groups holding those rows,
 then only the samples' members, from `{kind}_offset` in their shards (`plan_spans`), and
 builds each example with the builder's `sample_example`.
@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.download.download_config import DownloadConfig
 from datasets.exceptions import DatasetGenerationError
-from sousa_builder.sousa import (
+
+from .builder import (
     CONFIGS,
     Sousa,
     SousaDataError,
@@ -43,12 +44,12 @@ from sousa_builder.sousa import (
     span_examples,
     split_table_path,
 )
-
 from .errors import InputError
+from .layout import member_key, shard_column, shard_file_path
 
 __all__ = ["LoadError", "Sousa", "fetch", "load", "read_range", "resolve"]
 
-INDEX = ("shard", "filename", "offset")  # shard columns `fetch` reads for every row
+INDEX = ("shard", "filename", "offset")  # the shard fields `fetch` reads for every row
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -106,9 +107,8 @@ def load(
     decoded on access.
 
     `decode_threads` (streaming): decode FLAC in that many threads (soundfile releases the
-    GIL). Measured on 2 cores: 2 threads streamed 5 s clips 1.06-1.45 × faster (noisy), but
-    halved the rate of 0.05 s clips, where handing a clip to a thread costs more than
-    decoding it; so the default is 0.
+    GIL); 0, the default, decodes in the iterating thread. Threads pay off on long clips only
+    (BENCHMARKS.md, "decode_threads").
     """
     _check_config(config)
     root = resolve(path_or_repo_id, revision)
@@ -183,9 +183,7 @@ def _find_rows(root: str, ids: set, splits: list[str], kind: str | None, token) 
             table = pq.ParquetFile(f)
             found.labels = label_converter(table.schema_arrow)
             columns = ["sample_id"]
-            columns += (
-                [f"{kind}_{name}" for name in ("shard", "filename", "offset")] if kind else []
-            )
+            columns += [shard_column(kind, name) for name in INDEX] if kind else []
             index = table.read(columns=columns)
             matches = pc.indices_nonzero(pc.is_in(index.column("sample_id"), pa.array(ids)))
             if len(matches) == 0:
@@ -214,13 +212,12 @@ def _row_groups(table: pq.ParquetFile, indices: list[int]) -> list[int]:
 
 
 def _index_shards(index: pa.Table, kind: str, found: _Found) -> None:
-    columns = (
-        index.column(f"{kind}_{name}").to_pylist() for name in ("shard", "filename", "offset")
-    )
+    columns = (index.column(shard_column(kind, name)).to_pylist() for name in INDEX)
     for shard, name, offset in zip(*columns):
         if shard is not None:
-            found.offsets.setdefault(f"{kind}/{shard}", []).append(offset)
-            found.stems.setdefault(f"{kind}/{shard}", set()).add(name.rsplit(".", 1)[0])
+            path = shard_file_path(kind, shard)
+            found.offsets.setdefault(path, []).append(offset)
+            found.stems.setdefault(path, set()).add(member_key(name))
     for values in found.offsets.values():
         values.sort()
 
@@ -228,16 +225,18 @@ def _index_shards(index: pa.Table, kind: str, found: _Found) -> None:
 def _read_examples(root: str, found: _Found, kind: str, manifest: dict, token) -> dict:
     """sample_id → example (audio as FLAC bytes), reading each shard's coalesced spans."""
     config = DownloadConfig(token=token)
+    shard_of, offset, size = (shard_column(kind, f) for f in ("shard", "offset", "size"))
+    midi_member = shard_column("midi", "filename")
     by_shard: dict[str, list[dict]] = {}
     for row in found.rows.values():
-        by_shard.setdefault(f"{kind}/{row[f'{kind}_shard']}", []).append(row)
+        by_shard.setdefault(shard_file_path(kind, row[shard_of]), []).append(row)
     examples = {}
     for shard, rows in sorted(by_shard.items()):
-        rows.sort(key=lambda row: row[f"{kind}_offset"])
+        rows.sort(key=lambda row: row[offset])
         spans = plan_spans(
-            [row[f"{kind}_offset"] for row in rows],
-            [kind == "audio" and row["midi_filename"] is not None for row in rows],
-            [row[f"{kind}_size"] for row in rows],
+            [row[offset] for row in rows],
+            [kind == "audio" and row[midi_member] is not None for row in rows],
+            [row[size] for row in rows],
             found.offsets[shard],
             shard_archive_end(manifest, shard),
         )
@@ -283,14 +282,17 @@ def fetch(
     if kind is None:
         examples = {i: found.labels(row) for i, row in found.rows.items()}
     else:
-        lacking = [i for i, row in found.rows.items() if row[f"{kind}_shard"] is None]
+        lacking = [i for i, row in found.rows.items() if row[shard_column(kind, "shard")] is None]
         if lacking:
             what = "audio" if kind == "audio" else "MIDI"
             raise LoadError(f"sample {lacking[0]!r} has no {what} (not in the {kind} config)")
         examples = _read_examples(root, found, kind, manifest, token)
         for sample_id, example in examples.items():
             if "audio" in example:
-                audio, shard = example["audio"], f"audio/{found.rows[sample_id]['audio_shard']}"
+                shard = shard_file_path(
+                    "audio", found.rows[sample_id][shard_column("audio", "shard")]
+                )
+                audio = example["audio"]
                 example["audio"] = decode_flac(audio["bytes"], audio["path"], shard)
     chosen = [examples[i] for i in ids]
     return chosen[0] if isinstance(sample_ids, str) else chosen

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .layout import ORDERS
-from .shards import END_OF_ARCHIVE
+from .tar_format import END_OF_ARCHIVE
 
 T = TypeVar("T")
 

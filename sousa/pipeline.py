@@ -13,12 +13,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import __version__
+from .builder_file import standalone_builder
 from .card import build_card
 from .card_checks import card_warnings
 from .card_figures import render_figures
@@ -94,7 +94,7 @@ class PackageOptions:
 
 
 def code_fingerprint(package_dir: Path | None = None) -> str:
-    """sha256 over the packager's own source files (and the builder it copies).
+    """sha256 over the packager's own source files and the builder file it stages.
 
     Part of the reuse key: after any edit to the code, an unchanged source is packaged again
     rather than served from a staging folder an older version wrote.
@@ -104,7 +104,7 @@ def code_fingerprint(package_dir: Path | None = None) -> str:
     for path in sorted(package_dir.rglob("*.py")):
         h.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
         h.update(hashlib.sha256(path.read_bytes()).digest())
-    h.update(hashlib.sha256(builder_source()).digest())
+    h.update(hashlib.sha256(standalone_builder(package_dir)).digest())
     return h.hexdigest()
 
 
@@ -192,12 +192,12 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
     fingerprint = source.fingerprint(options.fingerprint_fields())
     check_out_dir(out, options.overwrite)
     kept = Stamps(out)  # read unlocked to size the run; trusted only once locked, below
-    planned = planned_sizes(plan, len(builder_source()))
+    planned = planned_sizes(plan, len(standalone_builder()))
     check_free_space(out, planned, [p for p in planned if kept.trusted(p, fingerprint)])
     with writer_lock(out):
         stamps = Stamps(out)
         if _is_current(out, fingerprint, stamps):
-            yield summarize(plan, out, read_manifest(out)["files"], reused=True)
+            yield summarize(plan, out, read_manifest(out).files, reused=True)
             return
         prepare_out_dir(out, options.overwrite)
         remove_stale(out, set(planned))  # room for what comes, before it is written
@@ -211,7 +211,7 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
         remove_stale(out, set(digests))
         stamps.rewrite(digests, fingerprint)
         write_manifest(out, digests, fingerprint, plan.order, plan.seed)
-        yield summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
+        yield summarize(plan, out, digests)
 
 
 def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Source, Plan]:
@@ -302,7 +302,7 @@ def write_plan(
     }
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
-    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder_source())
+    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, standalone_builder())
     stats = label_stats(out)
     figures = render_figures(stats)
     for rel, (png, _) in figures.items():
@@ -325,11 +325,6 @@ def write_plan(
     for rel in sorted(digests.keys() - kept - stamps.recorded):  # tables, builder, card
         stamps.record(rel, fingerprint, digests[rel])
     return digests
-
-
-def builder_source() -> bytes:
-    """The reference loader, copied into every staging folder as builder/sousa.py."""
-    return resources.files("sousa_builder").joinpath("sousa.py").read_bytes()
 
 
 class _QuietMonitorBar(tqdm):
@@ -365,7 +360,7 @@ def split_stats(plan: Plan) -> dict[str, dict[str, tuple[int, int]]]:
     return stats
 
 
-def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = False) -> Summary:
+def summarize(plan: Plan, out: Path, files: dict[str, FileDigest], reused: bool = False) -> Summary:
     source = plan.source
     shards: dict[str, int] = {}
     for shard in plan.shards:
@@ -377,7 +372,7 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
     for shard in plan.shards:
         configs[shard.kind] += len(shard.samples)
     configs = {kind: n for kind, n in configs.items() if n} or {"default": len(source.samples)}
-    staged = {p: f["size"] for p, f in files.items()}
+    staged = {p: f.size for p, f in files.items()}
     return Summary(
         configs=configs,
         labels_only=sum(s.audio is None and s.midi is None for s in source.samples),
@@ -402,9 +397,6 @@ def _is_current(out: Path, fingerprint: str, stamps: Stamps) -> bool:
         manifest = read_manifest(out)
     except InputError:
         return False
-    if manifest.get("source_fingerprint") != fingerprint:
+    if manifest.source_fingerprint != fingerprint:
         return False
-    return all(
-        stamps.trusted(p, fingerprint) == FileDigest(f["size"], f["sha256"])
-        for p, f in manifest["files"].items()
-    )
+    return all(stamps.trusted(p, fingerprint) == f for p, f in manifest.files.items())

@@ -26,10 +26,11 @@ from .layout import (
 )
 from .limits import check_hub_file_limits
 from .order import balanced_cut, ordered
-from .shards import Member, ShardInfo, member_span, shard_size
+from .shards import Member, ShardInfo, shard_size
 from .shards import locations as locations_of
 from .source import MediaFile, Sample, Source
 from .tables import shard_columns, split_table
+from .tar_format import member_span
 
 
 @dataclass

@@ -4,9 +4,7 @@ The plan says, before any byte is written, which member goes to which shard at w
 offset; the writer only executes it. That is what makes the shard columns exact, dry runs
 free, and parallel writing byte-identical to serial writing.
 
-Tar layout written here: a 512-byte ustar header per member (mtime 0, mode 0644, uid/gid 0,
-no user names), the data padded to 512 bytes, and two zero blocks at the end; no record
-padding. GNU tar, Python's tarfile, webdataset and `datasets` all read it.
+The TAR dialect written here (headers, padding, end of archive) is `sousa.tar_format`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import errno
 import hashlib
 import os
 import queue
-import tarfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,9 +21,8 @@ from pathlib import Path
 
 from .errors import SourceChangedError
 from .staging import FileDigest, atomic_path
+from .tar_format import BLOCK, END_OF_ARCHIVE, member_span, tar_header_bytes
 
-BLOCK = 512
-END_OF_ARCHIVE = 2 * BLOCK
 COPY_CHUNK = 1 << 20
 WRITE_BUFFER = 4 << 20  # bytes gathered before one write (and one hash update)
 KERNEL_COPY_MIN = 4 << 20  # members this large are copied by the kernel, not through Python
@@ -53,11 +49,6 @@ class Member:
     data: bytes | None = None
 
 
-def member_span(size: int) -> int:
-    """Bytes a member takes in the archive: header plus data rounded up to a block."""
-    return BLOCK + -(-size // BLOCK) * BLOCK
-
-
 def shard_size(member_sizes: Iterable[int]) -> int:
     return sum(member_span(size) for size in member_sizes) + END_OF_ARCHIVE
 
@@ -68,48 +59,6 @@ def locations(shard_name: str, layout: Iterable[tuple[str, int]]) -> Iterator[Sh
     for member, size in layout:
         yield ShardInfo(shard_name, member, position + BLOCK, size)
         position += member_span(size)
-
-
-def tar_header(name: str, size: int) -> bytes:
-    """A deterministic ustar header: no timestamps, owners or modes taken from the disk.
-
-    Byte-identical to `tarfile.TarInfo.tobuf(USTAR_FORMAT)` for such a member (a test checks
-    it), built directly because tarfile's generic builder costs ~30 µs a member.
-    """
-    encoded = name.encode("utf-8")
-    if len(encoded) > 100:
-        raise ValueError(f"tar member name over 100 bytes: {name!r}")
-    header = bytearray(_HEADER_TEMPLATE)
-    header[0 : len(encoded)] = encoded
-    header[124:136] = b"%011o\0" % size
-    checksum = sum(header)  # the checksum field holds 8 spaces while it is summed
-    header[148:156] = b"%06o\0 " % checksum
-    return bytes(header)
-
-
-def _header_template() -> bytes:
-    fields = [
-        (100, b""),  # name
-        (8, b"0000644\0"),  # mode
-        (8, b"0000000\0"),  # uid
-        (8, b"0000000\0"),  # gid
-        (12, b"00000000000\0"),  # size
-        (12, b"00000000000\0"),  # mtime
-        (8, b" " * 8),  # checksum
-        (1, tarfile.REGTYPE),
-        (100, b""),  # linkname
-        (6, tarfile.POSIX_MAGIC[:6]),  # "ustar\0"
-        (2, b"00"),
-        (32, b""),  # uname
-        (32, b""),  # gname
-        (8, b""),  # devmajor (tarfile leaves it empty for regular files)
-        (8, b""),  # devminor
-        (155, b""),  # prefix
-    ]
-    return b"".join(value.ljust(width, b"\0") for width, value in fields).ljust(BLOCK, b"\0")
-
-
-_HEADER_TEMPLATE = _header_template()
 
 
 def write_shard(out_path: Path, members: Iterable[Member], size: int) -> FileDigest:
@@ -123,7 +72,7 @@ def write_shard(out_path: Path, members: Iterable[Member], size: int) -> FileDig
         sink = _HashingSink(out)
         try:
             for member in members:
-                sink.write(tar_header(member.name, member.size))
+                sink.write(tar_header_bytes(member.name, member.size))
                 if member.data is not None:
                     sink.write(member.data)
                 elif member.size >= KERNEL_COPY_MIN:

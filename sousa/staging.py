@@ -13,24 +13,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DISK_FULL_ERRNOS, InputError, disk_full
-from .layout import (
-    CARD_PATH,
-    FORMAT,
-    FORMAT_VERSION,
-    MANAGED_FOLDERS,
-    MANIFEST_ORDER,
-    MANIFEST_SEED,
-    manifest_problem,
-)
+from .layout import CARD_PATH, MANAGED_FOLDERS, FileDigest, Manifest, ManifestError
 from .layout import MANIFEST_PATH as MANIFEST
 
 MANAGED_FILES = (CARD_PATH, MANIFEST)
@@ -39,12 +29,6 @@ LOCK_NAME = ".sousa.lock"  # local: never in the manifest, never uploaded
 STAMPS_NAME = ".sousa-stamps.jsonl"  # local: what each file was when written (sousa.stamps)
 LOCAL_FILES = (LOCK_NAME, STAMPS_NAME)
 _HELD: dict[Path, int] = {}  # staging folders whose lock this process holds: nesting depth
-
-
-@dataclass(frozen=True)
-class FileDigest:
-    size: int
-    sha256: str
 
 
 class HashingWriter:
@@ -214,36 +198,25 @@ def write_manifest(
     order: str = "shuffled",
     seed: int = 0,
 ) -> Path:
-    """Write manifest.json: every file with size and sha256. Written last: it marks completion.
-
-    It also records how samples are ordered within each split (`order`, `seed`).
-    """
-    manifest = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "source_fingerprint": source_fingerprint,
-        MANIFEST_ORDER: order,
-        MANIFEST_SEED: seed,
-        "files": {path: {"size": d.size, "sha256": d.sha256} for path, d in sorted(files.items())},
-    }
-    data = (json.dumps(manifest, indent=1) + "\n").encode()
-    write_bytes_atomic(out / MANIFEST, data)
+    """Write manifest.json (`layout.Manifest`): every file with size and sha256, and how samples
+    are ordered within each split (`order`, `seed`). Written last: it marks completion."""
+    manifest = Manifest(files, source_fingerprint, order, seed)
+    write_bytes_atomic(out / MANIFEST, manifest.to_json())
     return out / MANIFEST
 
 
-def read_manifest(out: Path) -> dict:
-    """The manifest of a complete staging folder; an InputError if there is none."""
+def read_manifest(out: Path) -> Manifest:
+    """The manifest of a complete staging folder; an InputError naming it if there is none or
+    it is not one this code reads."""
     path = out / MANIFEST
     if not path.is_file():
         raise InputError(f"{out}: no {MANIFEST}, so not a complete staging folder (re-package it)")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        return Manifest.from_json(path.read_bytes())
+    except OSError as e:
         raise InputError(f"{path}: unreadable ({e})") from e
-    problem = manifest_problem(manifest)
-    if problem:
-        raise InputError(f"{path}: {problem}")
-    return manifest
+    except ManifestError as e:
+        raise InputError(f"{path}: {e}") from None
 
 
 def _is_managed(name: str) -> bool:

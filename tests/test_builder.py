@@ -1,4 +1,4 @@
-"""The reference builder (builder/sousa.py) against a real staging folder, both builder modes."""
+"""The reference builder (sousa/builder.py) against a real staging folder, both builder modes."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from sousa_builder.sousa import SHARD_COLUMNS, Sousa, SousaDataError
+
+from sousa.builder import Sousa, SousaDataError
+from sousa.layout import SHARD_COLUMNS, SPLITS
 
 from .helpers import split_rows
 
 # -- fixtures ----------------------------------------------------------------------------------
-
-SPLITS = ("train", "validation", "test")
 
 
 def label_names(staging: Path) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import sousa.pipeline as pipeline
+from sousa.builder_file import standalone_builder
 from sousa.demo import write_demo
 from sousa.errors import DiskFullError, InputError
 from sousa.package import main
@@ -115,7 +116,7 @@ def test_files_a_run_replaces_or_removes_count_as_free(small_source, small_disk,
 
 def _plan(source: Path):
     _, plan = pipeline.plan_package(PackageOptions(source=source, shard_size=SHARD))
-    return plan, len(pipeline.builder_source())
+    return plan, len(standalone_builder())
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -22,9 +22,9 @@ import pytest
 import soundfile as sf
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
-from sousa_builder.sousa import Sousa, SousaDataError
 
 import sousa
+from sousa.builder import Sousa, SousaDataError
 from sousa.card_checks import stale_mentions
 from sousa.demo import write_demo
 from sousa.errors import InputError

@@ -179,9 +179,9 @@ def test_archiver_exported_from_the_compat_module(tmp_path):
 )
 def test_our_tar_headers_equal_the_standard_librarys(name, size):
     """The fast header builder writes exactly what tarfile would for such a member."""
-    from sousa.shards import tar_header
+    from sousa.tar_format import tar_header_bytes
 
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode, info.uid, info.gid = size, 0, 0o644, 0, 0
     info.uname = info.gname = ""
-    assert tar_header(name, size) == info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    assert tar_header_bytes(name, size) == info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import soundfile as sf
 
 import sousa
 from sousa import loading
+from sousa.builder_file import standalone_builder
 from sousa.errors import InputError
 from sousa.layout import SHARD_COLUMNS
 
@@ -216,13 +216,13 @@ def test_read_range_refuses_a_truncated_shard(staging, tmp_path):
 
 
 def test_wheel_ships_the_builder_and_the_loader(tmp_path):
+    """An installed sousa holds the builder's source and produces the staged builder file."""
     project = tmp_path / "project"
     project.mkdir()
     for name in ("pyproject.toml", "README.md"):
         if (REPO / name).exists():
             shutil.copy(REPO / name, project / name)
-    for package in ("sousa", "builder"):
-        shutil.copytree(REPO / package, project / package, ignore=shutil.ignore_patterns("__py*"))
+    shutil.copytree(REPO / "sousa", project / "sousa", ignore=shutil.ignore_patterns("__py*"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
         + ["-w", str(tmp_path / "dist"), str(project)],
@@ -231,11 +231,11 @@ def test_wheel_ships_the_builder_and_the_loader(tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("sousa-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "sousa_builder/sousa.py" in names
-    assert "sousa/loading.py" in names
-    builder = importlib.resources.files("sousa_builder") / "sousa.py"
-    assert builder.is_file()
-    assert builder.read_bytes() == (REPO / "builder/sousa.py").read_bytes()
+    for module in ("builder", "builder_file", "layout", "tar_format", "loading", "demo/__init__"):
+        assert f"sousa/{module}.py" in names
+    assert not [name for name in names if not name.startswith(("sousa/", "sousa-"))]
+    zipfile.ZipFile(wheel).extractall(tmp_path / "installed")
+    assert standalone_builder(tmp_path / "installed" / "sousa") == standalone_builder()
 
 
 def test_decode_threads_stream_the_same_samples_decoded(staging, demo_template):
@@ -254,13 +254,13 @@ def test_loading_uses_only_the_builders_public_names():
     attribute of a builder (issue 11: `_splits` was read from outside)."""
     import ast
 
-    import sousa_builder.sousa as builder_module
+    import sousa.builder as builder_module
 
     tree = ast.parse((REPO / "sousa/loading.py").read_text())
     imported = [
         alias.name
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "sousa_builder.sousa"
+        if isinstance(node, ast.ImportFrom) and (node.level, node.module) == (1, "builder")
         for alias in node.names
     ]
     assert imported and set(imported) <= set(builder_module.__all__)

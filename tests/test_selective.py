@@ -11,17 +11,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from sousa_builder.sousa import Sousa, SousaDataError
 
 import sousa
+from sousa.builder import Sousa, SousaDataError
 from sousa.demo import write_demo
 from sousa.hub import push
+from sousa.layout import SPLITS
 from sousa.pipeline import PackageOptions, package_dataset
 
 from .helpers import split_rows
 
 REPO = "user/sousa-selective"
-SPLITS = ("train", "validation", "test")
 SHARD_SIZE = 4_000_000  # ~110 samples of 0.5 s a shard: 2 train shards, more than a request
 
 

@@ -22,9 +22,9 @@ import pytest
 from datasets import Features, load_dataset
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
-from sousa_builder.sousa import json_labels, label_converter
 
 import sousa
+from sousa.builder import json_labels, label_converter
 from sousa.demo import midi_file_bytes
 from sousa.package import main
 from sousa.pipeline import PackageOptions, package_dataset

@@ -24,7 +24,7 @@ equals the value (or one of the values; `None` matches nulls), all conditions AN
 `audio` decodes to `{"array": float32 ndarray (frames[, channels]), "sampling_rate": int,
 "path": member name}`; `midi` is the Standard MIDI File bytes or None.
 
-Label values follow the labels-JSON type rule (`json_label_type` in the layout block): the
+Label values follow the labels-JSON type rule (`json_label_type` in `sousa.layout`): the
 builder returns what native `load_dataset` reads from a sample's `.json` member (timestamps as
 ISO strings, durations as seconds, binary as base64, NaN as None, …), not the split tables'
 source types. A labels-only sample (no audio, no MIDI: null shard columns) is in the `labels`
@@ -36,7 +36,7 @@ Why a custom feature type (`FlacAudio`) for the audio: the Arrow cache written b
 is ~3-5x larger), and `datasets.Audio` needs torch + torchcodec + FFmpeg to decode (and to
 encode anything). `FlacAudio` is a registered feature whose Arrow storage is
 `struct{bytes, path}` (like `Audio`'s) and whose `decode_example` uses soundfile. So the cache
-stores the FLAC bytes (measured: cache ~1.0x the audio shards), `Dataset.__getitem__` /
+stores the FLAC bytes (about the size of the audio shards), `Dataset.__getitem__` /
 iteration decode on access, `.cast_column("audio", FlacAudio(decode=False))` gives raw bytes,
 and the cached `dataset_info.json` names the type so a re-opened cache decodes the same way.
 Both modes yield the FLAC bytes from `_generate_examples` and let the feature decode: in
@@ -57,17 +57,16 @@ files are used in place), streaming opens them through fsspec. `manifest.json` (
 the packager) must exist: it lists the splits and its hash keys the cache (a different or
 re-packaged staging folder never reuses a stale cache).
 
-This file only imports datasets, pyarrow, numpy, soundfile and the standard library, so it
-works as a copy in the staging folder (`builder/sousa.py`; never a root-level `sousa.py`,
-which datasets >= 4 refuses) as well as installed as `sousa_builder.sousa`.
+Besides datasets, pyarrow, numpy, soundfile and the standard library, this module imports only
+`sousa.layout` and `sousa.tar_format` (both standard library only). `sousa.builder_file`
+inlines those two into a self-contained copy, the `builder/sousa.py` of every staging folder
+and Hub repo (never a root-level `sousa.py`, which datasets >= 4 refuses), loadable where
+`sousa` is not installed.
 """
 
 from __future__ import annotations
 
-import base64
 import bisect
-import datetime
-import decimal
 import hashlib
 import io
 import json
@@ -91,166 +90,30 @@ from datasets.download.download_config import DownloadConfig
 from datasets.table import array_cast
 from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
-# ---- BEGIN sousa.layout (builder/sousa.py holds a byte-identical copy) ----
-FORMAT = "sousa-staging"
-FORMAT_VERSION = 1
-
-SPLITS = ("train", "validation", "test")
-MEDIA_KINDS = ("audio", "midi")  # each is a TAR config and a folder of shards
-CONFIGS = (*MEDIA_KINDS, "labels")  # what the reference loader offers
-MEMBER_EXTENSIONS = {"audio": "flac", "labels": "json", "midi": "mid"}
-SHARD_FIELDS = ("shard", "filename", "offset", "size")
-SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name in SHARD_FIELDS)
-AUDIO_PROPERTY_COLUMNS = ("audio_sample_rate", "audio_channels", "audio_frames")  # STREAMINFO
-
-MANIFEST_PATH = "manifest.json"  # written last: the mark of a complete staging folder
-MANIFEST_ORDER = "order"  # manifest key: how samples are ordered within a split (ORDERS)
-MANIFEST_SEED = "seed"  # manifest key: the seed of the "shuffled" order
-ORDERS = ("shuffled", "sorted")  # by a keyed hash of (seed, sample_id), or by key
-CARD_PATH = "README.md"
-BUILDER_PATH = "builder/sousa.py"  # never a root-level sousa.py: datasets >= 4 refuses it
-AUXILIARY_TABLES = ("strokes", "measures")
-MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder", "figures")
-MAX_MEMBER_NAME_BYTES = 100  # a ustar header's name field; longer names need pax headers
-
-
-def split_table_path(split: str) -> str:
-    """One row per sample of `split`: labels + shard columns."""
-    return f"data/{split}-00000-of-00001.parquet"
-
-
-def shard_path(kind: str, split: str, index: int) -> str:
-    return f"{kind}/{split}-{index:05d}.tar"
-
-
-def split_table_glob(split: str) -> str:
-    """The card's `data_files` pattern for `split_table_path`."""
-    return f"data/{split}-*.parquet"
-
-
-def shard_glob(kind: str, split: str) -> str:
-    """The card's `data_files` pattern for `shard_path`."""
-    return f"{kind}/{split}-*.tar"
-
-
-def auxiliary_table_path(table: str, split: str) -> str:
-    return f"auxiliary/{table}/{split}-00000-of-00001.parquet"
-
-
-def shard_column(kind: str, field: str) -> str:
-    """`audio_offset`, `midi_shard`, …: where a sample's `kind` member lives."""
-    return f"{kind}_{field}"
-
-
-def sample_members(kind: str, key: str, has_midi: bool) -> list[tuple[str, str]]:
-    """(member name, part) of one sample in a shard of `kind`, in archive order.
-
-    `part` names where the bytes come from: "audio" (the FLAC), "labels" (the labels JSON),
-    "midi" (the MIDI file). Audio shards hold flac, json and mid; MIDI shards json and mid.
-    Name order, so a sample's members are adjacent and sorted, as WebDataset wants.
-    """
-    parts = ["audio"] if kind == "audio" else []
-    parts += ["labels", "midi"] if has_midi else ["labels"]
-    return [(f"{key}.{MEMBER_EXTENSIONS[part]}", part) for part in parts]
-
-
-def member_key(name: str) -> str:
-    """A member's WebDataset key: its name up to the FIRST dot (as datasets and webdataset)."""
-    return name.split(".", 1)[0]
-
-
-def key_problem(key: str) -> str | None:
-    """Why `key` cannot be a WebDataset key, or None if it can."""
-    longest = f"{key}.{max(MEMBER_EXTENSIONS.values(), key=len)}"
-    if not key:
-        return "empty"
-    if "." in key:
-        return "contains a dot"
-    if key.startswith("__"):
-        return "starts with '__'"
-    if len(longest.encode()) > MAX_MEMBER_NAME_BYTES:
-        return f"makes a member name over {MAX_MEMBER_NAME_BYTES} bytes"
-    return None
-
-
-def manifest_problem(manifest: object) -> str | None:
-    """Why `manifest` is not one this code reads (naming both versions), or None."""
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return "not a sousa staging manifest (no 'files')"
-    found = (manifest.get("format"), manifest.get("version"))
-    if found != (FORMAT, FORMAT_VERSION):
-        return (
-            f"manifest format {found[0]!r} version {found[1]!r}; this code reads "
-            f"{FORMAT!r} version {FORMAT_VERSION} (upgrade sousa, or re-package)"
-        )
-    return None
-
-
-def labels_json(row: dict) -> bytes:
-    """A sample's labels as compact JSON, each value written by the type rule below."""
-    try:
-        text = _LABELS_ENCODER.encode(row)
-    except ValueError:  # a NaN or infinity somewhere: the slow path cleans it
-        text = _LABELS_ENCODER.encode(_finite(row))
-    return text.encode()
-
-
-def json_label_type(t, pa):
-    """The type rule: what a label column of Arrow type `t` is once written as labels JSON.
-
-    The card declares this type, native `load_dataset` returns it (the WebDataset loader
-    yields `json.loads` of the member) and the reference loader applies the same rule to the
-    split tables' values, so both return the same values. Exact for numbers, bool, strings,
-    null, lists and structs of them, and dictionaries (their values); otherwise (README's
-    table): timestamp, date, time → ISO 8601 string (`isoformat`, with the UTC offset when
-    the column has a time zone); duration → float64 seconds; decimal → float64; binary →
-    base64 string; NaN and infinities → null. `pa` is pyarrow, passed in so that this block
-    imports nothing beyond the standard library.
-    """
-    is_ = pa.types
-    if is_.is_timestamp(t) or is_.is_date(t) or is_.is_time(t):
-        return pa.string()
-    if is_.is_duration(t) or is_.is_decimal(t):
-        return pa.float64()
-    if is_.is_binary(t) or is_.is_large_binary(t) or is_.is_fixed_size_binary(t):
-        return pa.string()
-    if is_.is_dictionary(t):
-        return json_label_type(t.value_type, pa)
-    if is_.is_struct(t):
-        return pa.struct([f.with_type(json_label_type(f.type, pa)) for f in t])
-    if is_.is_fixed_size_list(t):
-        return pa.list_(json_label_type(t.value_type, pa), t.list_size)
-    if is_.is_list(t) or is_.is_large_list(t):
-        return pa.list_(json_label_type(t.value_type, pa))
-    return t
-
-
-def _json_default(value):
-    """Label values JSON has no type for, by the rule of `json_label_type`."""
-    if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, (decimal.Decimal, datetime.timedelta)):
-        seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else value
-        return _finite(float(seconds))
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-_LABELS_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+from .layout import (
+    CONFIGS,
+    MANIFEST_PATH,
+    MEDIA_KINDS,
+    SHARD_COLUMNS,
+    SPLITS,
+    Manifest,
+    ManifestError,
+    json_label_type,
+    labels_json,
+    member_key,
+    shard_column,
+    shard_file_path,
+    shard_path,
+    split_table_path,
 )
-# ---- END sousa.layout ----
+from .tar_format import (
+    BLOCK,
+    END_OF_ARCHIVE,
+    ZERO_BLOCK,
+    TarHeaderError,
+    member_span,
+    parse_tar_header,
+)
 
 # What `sousa.loading` (and any other reader) may use; the rest may change without notice.
 __all__ = [
@@ -409,38 +272,37 @@ def join(root: str, relative: str) -> str:
     return f"{root}/{relative}" if _is_url(root) else os.path.join(root, *relative.split("/"))
 
 
-def read_manifest(root: str, download_config: DownloadConfig) -> dict:
+def read_manifest(root: str, download_config: DownloadConfig) -> Manifest:
+    """The staging folder's manifest; a `SousaDataError` naming it if missing or unreadable."""
     path = join(root, MANIFEST_PATH)
     try:
         with xopen(path, "rb", download_config=download_config) as f:
-            manifest = json.loads(f.read())
+            return Manifest.from_json(f.read())
     except FileNotFoundError as err:
         raise SousaDataError(
             f"{root} is not a complete sousa staging folder: {MANIFEST_PATH} is missing"
         ) from err
-    problem = manifest_problem(manifest)
-    if problem:
-        raise SousaDataError(f"{path}: {problem}")
-    return manifest
+    except ManifestError as err:
+        raise SousaDataError(f"{path}: {err}") from None
 
 
-def manifest_splits(manifest: dict) -> list[str]:
-    return [s for s in SPLITS if split_table_path(s) in manifest["files"]]
+def manifest_splits(manifest: Manifest) -> list[str]:
+    return [s for s in SPLITS if split_table_path(s) in manifest.files]
 
 
-def config_splits(manifest: dict) -> dict[str, list[str]]:
+def config_splits(manifest: Manifest) -> dict[str, list[str]]:
     """The splits each config has data in: a media config where the split has a shard (they
     are numbered from 0), `labels` wherever there is a split table. A config with no split
     has no data: the card does not declare it and loading it is refused."""
     splits = manifest_splits(manifest)
     found = {
-        kind: [s for s in splits if shard_path(kind, s, 0) in manifest["files"]]
+        kind: [s for s in splits if shard_path(kind, s, 0) in manifest.files]
         for kind in MEDIA_KINDS
     }
     return found | {"labels": splits}
 
 
-def no_data_message(root: str, manifest: dict, config: str, split: str | None = None) -> str:
+def no_data_message(root: str, manifest: Manifest, config: str, split: str | None = None) -> str:
     """Why `config` (in `split`) cannot be loaded, naming what can be, or "" if it can."""
     available = config_splits(manifest)
     if not available.get(config):
@@ -457,9 +319,9 @@ def no_data_message(root: str, manifest: dict, config: str, split: str | None = 
     return ""
 
 
-def manifest_fingerprint(root: str, manifest: dict) -> str:
+def manifest_fingerprint(root: str, manifest: Manifest) -> str:
     """A cache key: where the data is and what it is (the manifest lists every file's sha256)."""
-    text = json.dumps({"root": root, "files": manifest["files"]}, sort_keys=True)
+    text = json.dumps({"root": root, "files": manifest.to_dict()["files"]}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -487,9 +349,7 @@ def label_converter(schema: pa.Schema):
 
     Integers, bool, strings and nulls pass through (JSON gives them back unchanged); a float
     column only loses NaN and infinities; every other column goes through `json_labels`. A
-    test checks the result equals `json_labels` on a row of every type. Measured on 100,000
-    rows of 15 SOUSA-like columns: 0.33 s, against 6.0 s for `json_labels` and 0.5 s for
-    `to_pylist` itself (it matters for the `labels` config).
+    test checks the result equals `json_labels` on a row of every type.
     """
     rules = []  # (column, rule) in schema order: "exact", "float" or "json"
     for name in label_columns(schema):
@@ -555,9 +415,6 @@ def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Tab
         return pq.read_table(f, **kwargs)
 
 
-BLOCK = 512  # a TAR header; members are padded to it
-END_OF_ARCHIVE = 2 * BLOCK  # two zero blocks close a sousa shard (no record padding)
-ZERO_BLOCK = bytes(BLOCK)
 # Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
 # time, for choosing between range reads of a shard's selected members and streaming it whole
 # (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
@@ -579,20 +436,21 @@ def sample_example(row: dict, labels, kind: str, members: dict, shard: str) -> d
     `{"bytes": FLAC, "path": member}` (audio config; decoded by `FlacAudio`) and `midi` bytes
     or None. Checked against the row: member present, size as the table says, FLAC marker.
     """
-    name = row[f"{kind}_filename"]
+    name = row[shard_column(kind, "filename")]
     example = labels(row)
     data = _member(row, kind, members, shard)
     if kind == "audio":
         check_flac_header(data, name, shard)
         example["audio"] = {"bytes": data, "path": name}
-        example["midi"] = _member(row, "midi", members, shard) if row["midi_filename"] else None
+        has_midi = row[shard_column("midi", "filename")]
+        example["midi"] = _member(row, "midi", members, shard) if has_midi else None
     else:
         example["midi"] = data
     return example
 
 
 def _member(row: dict, kind: str, members: dict, shard: str) -> bytes:
-    name, expected = row[f"{kind}_filename"], row[f"{kind}_size"]
+    name, expected = row[shard_column(kind, "filename")], row[shard_column(kind, "size")]
     data = members.get(name)
     if data is None:
         raise SousaDataError(
@@ -646,13 +504,13 @@ def plan_spans(
     return spans
 
 
-def shard_archive_end(manifest: dict, shard: str) -> int:
+def shard_archive_end(manifest: Manifest, shard: str) -> int:
     """Where the last member of `shard` (e.g. `audio/train-00000.tar`) ends: its size in the
     manifest less the end-of-archive blocks."""
-    entry = manifest["files"].get(shard)
+    entry = manifest.files.get(shard)
     if entry is None:
         raise SousaDataError(f"the manifest does not list {shard}, which the split table names")
-    return entry["size"] - END_OF_ARCHIVE
+    return entry.size - END_OF_ARCHIVE
 
 
 def use_ranges(spans: list[Span], shard_size: int, where: str) -> bool:
@@ -692,29 +550,18 @@ def read_exactly(f: BinaryIO, start: int, length: int, where: str) -> bytes:
     return data
 
 
-def tar_header(header: bytes, shard: str, offset: int) -> tuple[str, int]:
-    """(name, size) of the ustar header at `offset` of a shard, its checksum verified.
-
-    sousa writes one TAR dialect (ustar, regular files, names under 100 bytes, no pax): this
-    reads it with a few slices, where `tarfile` spent ~140 µs a member (profile of a
-    streaming pass, BENCHMARKS.md)."""
+def member_header(header: bytes, shard: str, offset: int) -> tuple[str, int]:
+    """(name, size) of the member header at `offset` of a shard (`parse_tar_header`); a block
+    that is not one is a `SousaDataError` naming the shard and offset."""
     try:
-        checksum = int(header[148:156].split(b"\0", 1)[0].strip() or b"-1", 8)
-        size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
-    except ValueError:
-        checksum = size = -1
-    if checksum != sum(header) - sum(header[148:156]) + 8 * 32 or size < 0:
-        raise SousaDataError(
-            f"shard {shard}: no TAR header at offset {offset}: the split table's offsets do "
-            "not match the shard, or the shard is damaged"
-        )
-    name = header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    prefix = header[345:500].split(b"\0", 1)[0]
-    if prefix:
-        name = f"{prefix.decode('utf-8', 'surrogateescape')}/{name}"
-    if header[156:157] not in (b"0", b"\0"):
-        raise SousaDataError(f"shard {shard}: unexpected TAR entry {name!r} (not a file)")
-    return name, size
+        return parse_tar_header(header)
+    except TarHeaderError as err:
+        if str(err) == "no TAR header":
+            raise SousaDataError(
+                f"shard {shard}: no TAR header at offset {offset}: the split table's offsets do "
+                "not match the shard, or the shard is damaged"
+            ) from None
+        raise SousaDataError(f"shard {shard}: {err}") from None
 
 
 def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
@@ -725,12 +572,12 @@ def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
         header = data[pos : pos + BLOCK]
         if header == ZERO_BLOCK:
             break  # the end-of-archive blocks
-        name, size = tar_header(header, shard, start + pos)
+        name, size = member_header(header, shard, start + pos)
         body = data[pos + BLOCK : pos + BLOCK + size]
         if len(body) != size:
             raise SousaDataError(f"shard {shard}: member {name!r} runs past its span")
         members[name] = body
-        pos += BLOCK + -(-size // BLOCK) * BLOCK
+        pos += member_span(size)
     return members
 
 
@@ -750,7 +597,7 @@ def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, 
     """(key, example) of each selected row in a span read from a shard (`rows`: the span's
     rows); a member whose sample is not in the split table (`stems`) is a mismatch."""
     members = span_members(data, span.start, shard)
-    strangers = sorted(name for name in members if _stem(name) not in stems)
+    strangers = sorted(name for name in members if member_key(name) not in stems)
     if strangers:
         raise SousaDataError(
             f"member {strangers[0]!r} of shard {shard} belongs to no sample of the split table "
@@ -758,7 +605,7 @@ def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, 
         )
     for row in rows:
         example = sample_example(row, labels, kind, members, shard)
-        yield example.get("sample_id", _stem(row[f"{kind}_filename"])), example
+        yield example.get("sample_id", member_key(row[shard_column(kind, "filename")])), example
 
 
 @dataclass(frozen=True)
@@ -777,14 +624,10 @@ class ShardJob:
 
     @property
     def shard(self) -> str:
-        return f"{self.kind}/{self.name}"
+        return shard_file_path(self.kind, self.name)
 
     def stems(self) -> frozenset:
-        return frozenset(_stem(name) for name in self.members.to_pylist())
-
-
-def _stem(name: str) -> str:
-    return name.rsplit(".", 1)[0] if "." in name else name
+        return frozenset(member_key(name) for name in self.members.to_pylist())
 
 
 class Sousa(datasets.GeneratorBasedBuilder):
@@ -821,8 +664,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
         return list(self._splits)
 
     @property
-    def manifest(self) -> dict:
-        """The staging folder's manifest (format, version, every file's size and sha256)."""
+    def manifest(self) -> Manifest:
+        """The staging folder's manifest (every file's size and sha256, the samples' order)."""
         return self._manifest
 
     # -- info --------------------------------------------------------------------------------
@@ -891,9 +734,10 @@ class Sousa(datasets.GeneratorBasedBuilder):
         filter must not change it.
         """
         kind = self.config.name
-        shard, offset = f"{kind}_shard", f"{kind}_offset"
-        columns = [*label_columns(table.schema), f"{kind}_filename", offset, f"{kind}_size"]
-        columns += [] if kind == "midi" else ["midi_filename", "midi_size"]
+        shard, offset = shard_column(kind, "shard"), shard_column(kind, "offset")
+        member, size = shard_column(kind, "filename"), shard_column(kind, "size")
+        columns = [*label_columns(table.schema), member, offset, size]
+        columns += [] if kind == "midi" else [shard_column("midi", f) for f in ("filename", "size")]
         names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
         if getattr(dl_manager, "is_streaming", False):
             names = sorted(pc.unique(table.column(shard).drop_null()).to_pylist())
@@ -901,7 +745,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
         for name in names:
             rows = selected.filter(pc.equal(selected.column(shard), name)).select(columns)
             in_shard = table.filter(pc.equal(table.column(shard), name))
-            job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(f"{kind}_filename"))
+            job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(member))
             if len(rows) == 0:
                 pass  # streaming: kept so the job count does not depend on the filter
             elif spans := self._spans_if_they_pay(job, in_shard):
@@ -916,17 +760,19 @@ class Sousa(datasets.GeneratorBasedBuilder):
         return jobs
 
     def _shard_size(self, job: ShardJob) -> int | None:
-        return self._manifest["files"].get(job.shard, {}).get("size")
+        entry = self._manifest.files.get(job.shard)
+        return entry.size if entry else None
 
     def _spans(self, job: ShardJob, in_shard: pa.Table) -> list[Span]:
-        offset = f"{job.kind}_offset"
+        offset = shard_column(job.kind, "offset")
         whole = [False] * len(job.rows)
         if job.kind == "audio":  # a sample with MIDI: read on to the next sample
-            whole = [m is not None for m in job.rows.column("midi_filename").to_pylist()]
+            midi = job.rows.column(shard_column("midi", "filename")).to_pylist()
+            whole = [m is not None for m in midi]
         return plan_spans(
             job.rows.column(offset).to_pylist(),
             whole,
-            job.rows.column(f"{job.kind}_size").to_pylist(),
+            job.rows.column(shard_column(job.kind, "size")).to_pylist(),
             sorted(in_shard.column(offset).drop_null().to_pylist()),
             (self._shard_size(job) or 0) - END_OF_ARCHIVE,
         )
@@ -967,8 +813,9 @@ class Sousa(datasets.GeneratorBasedBuilder):
     def _generate_shard(self, job: ShardJob, labels):
         """Stream one shard; group each sample's adjacent members; check against the table."""
         stems = job.stems()
-        selected = {row[f"{job.kind}_filename"]: row for row in job.rows.to_pylist()}
-        wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
+        member, midi = shard_column(job.kind, "filename"), shard_column("midi", "filename")
+        selected = {row[member]: row for row in job.rows.to_pylist()}
+        wanted = set(selected) | {r[midi] for r in selected.values()} - {None}
         seen: set = set()
         members = archive_members(job.archive, job.shard)
         yield from self._walk(job, labels, selected, wanted, stems, members, seen)
@@ -982,14 +829,14 @@ class Sousa(datasets.GeneratorBasedBuilder):
     def _walk(self, job: ShardJob, labels, selected: dict, wanted: set, stems, archive, seen):
         stem, members = None, {}
         for name, data in archive:
-            if _stem(name) not in stems:
+            if member_key(name) not in stems:
                 raise SousaDataError(
                     f"member {name!r} of shard {job.shard} belongs to no sample of "
                     "the split table (mismatched ids: shard and table disagree)"
                 )
-            if _stem(name) != stem:
+            if member_key(name) != stem:
                 yield from self._finish_sample(job, labels, selected, members, seen)
-                stem, members = _stem(name), {}
+                stem, members = member_key(name), {}
             if name in wanted:
                 members[name] = data
         yield from self._finish_sample(job, labels, selected, members, seen)
@@ -999,4 +846,4 @@ class Sousa(datasets.GeneratorBasedBuilder):
             if name in selected:
                 seen.add(name)
                 example = sample_example(selected[name], labels, job.kind, members, job.shard)
-                yield example.get("sample_id", _stem(name)), example
+                yield example.get("sample_id", member_key(name)), example
