@@ -12,6 +12,7 @@ from datasets import load_dataset
 from huggingface_hub import constants as hub_constants
 
 import sousa.limits
+from sousa.layout import MANAGED_FOLDERS
 from sousa.package import main
 from sousa.staging import MANIFEST
 
@@ -30,8 +31,7 @@ def manifest_files(source) -> set[str]:
 
 
 def managed(hub, revision: str = "main") -> set[str]:
-    tops = ("data", "audio", "midi", "auxiliary", "builder")
-    return {p for p in hub.repo_files(REPO, revision) if p.split("/")[0] in tops}
+    return {p for p in hub.repo_files(REPO, revision) if p.split("/")[0] in MANAGED_FOLDERS}
 
 
 def sample_counts(revision: str = "main") -> Counter:
