@@ -30,14 +30,15 @@ HERE = Path(__file__).resolve().parent
 SPLIT = "train"
 CROP_SECONDS = 2.0  # the card recipe's crop
 BATCH = 16
-SHAPES = {  # name: write_demo arguments, shard size
-    "5 s stereo 24-bit": ({"n_samples": 300, "seconds": 5.0}, "100MB"),
+SHAPES = {  # name: write_demo arguments, shard size, samples each loader reads
+    "5 s stereo 24-bit": ({"n_samples": 300, "seconds": 5.0}, "100MB", 128),
     "1.5 s mono 16-bit": (
         {"n_samples": 2000, "seconds": 1.5, "channels": 1, "subtype": "PCM_16"},
         "40MB",
+        640,
     ),
 }
-MEMORY_SHAPE = ({"n_samples": 100_000, "seconds": 0.05}, None)
+MEMORY_SHAPE = ({"n_samples": 100_000, "seconds": 0.05}, None)  # all of train, and half
 
 
 # -- the loaders (run in a child process) --------------------------------------------------------
@@ -242,10 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     results = {}
-    for name, (demo, shard_size) in SHAPES.items():
+    for name, (demo, shard_size, limit) in SHAPES.items():
         root = staged(args.work, name, demo, shard_size)
         print(f"{name}:", file=sys.stderr)
-        results[name] = measure(list(LOADERS + DATALOADERS), root, args.rounds)
+        results[name] = measure(list(LOADERS + DATALOADERS), root, args.rounds, limit)
     memory = None
     if args.memory:
         root = staged(args.work, "100,000 × 0.05 s", *MEMORY_SHAPE)

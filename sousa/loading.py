@@ -108,9 +108,7 @@ def load(
     decoded on access.
 
     `decode_threads` (streaming): decode FLAC in that many threads (soundfile releases the
-    GIL). Measured on 2 cores: 2 threads streamed 5 s clips 1.06-1.45 × faster (noisy), but
-    halved the rate of 0.05 s clips, where handing a clip to a thread costs more than
-    decoding it; so the default is 0.
+    GIL); it pays on long clips only (BENCHMARKS.md), so the default is 0.
 
     `seed` (streaming): read each split's shards in an order drawn from (`seed`, `epoch`)
     (`shard_order`), the same in every process, instead of in name order. Call `load` again

@@ -176,6 +176,16 @@ def test_seed_and_epoch_give_each_epoch_its_own_shard_order_the_same_in_every_ru
     assert shards[:TRAIN_SHARDS] != shards[TRAIN_SHARDS:], "the shard order itself changes"
 
 
+def test_seed_without_streaming_is_refused_naming_the_fix(training_staging):
+    import sousa
+    from sousa.loading import LoadError
+
+    with pytest.raises(LoadError, match=r"seed= orders the shards of a stream"):
+        sousa.load(training_staging, split="train", seed=0)
+    with pytest.raises(LoadError, match=r"integers ≥ 0, got seed=-1"):
+        sousa.load(training_staging, split="train", streaming=True, seed=-1)
+
+
 def test_a_stateful_dataloader_with_two_workers_resumes_the_epoch_in_a_new_process_exactly(
     training_staging, torch_dataloader, tmp_path
 ):
