@@ -2,15 +2,17 @@
 
 Contract: generates (or reuses, under `--work`) SOUSA-shaped demo folders with
 `sousa.demo.write_demo` and stages them with `sousa.package`; then, for each clip shape,
-runs every loader of `LOADERS` in a fresh process, interleaved (the order rotates each round),
+runs every loader of `LOADERS` and `DATALOADERS` interleaved (the order rotates each round),
 `--rounds` times, with the page cache warm, and reports medians of samples/s and the ratios
 the issue sets targets for. Prints one markdown table and writes it as the "Loading (issue 16)"
 block of `--out`. Each loader reads the `train` split's audio shards (or its source files)
 and decodes every FLAC to float32; the clock starts after imports (torch, datasets,
 torchcodec, webdataset are imported by every loader, so none pays them on the clock).
 
-Run a single loader: `python benchmarks/loading.py --child KIND ROOT [LIMIT]`; its last
-stdout line is `{"samples": n, "seconds": t}`.
+Loaders run in a child process per clip shape, `python benchmarks/loading.py --child
+KIND,KIND… ROOT LIMIT ROUNDS`, every loader once a round in rotated order; its last stdout line
+is `{kind: [samples/s of each round]}`. Peak RSS is measured with the child alone
+(`--memory`: `sousa.load` over half and all of train, 100,000 samples in all).
 """
 
 from __future__ import annotations
@@ -113,8 +115,6 @@ def sousa_crop(example: dict) -> dict:
 def loader_samples(kind: str, root: Path):
     import datasets
     import torch.utils.data
-    import torchcodec.decoders  # noqa: F401
-    import webdataset  # noqa: F401
 
     import sousa
 
@@ -138,14 +138,35 @@ def loader_samples(kind: str, root: Path):
     return torch.utils.data.DataLoader(ds, num_workers=2, **batch)
 
 
-def child(kind: str, root: Path, limit: int) -> None:
-    samples_of = loader_samples(kind, root)  # imports done: the clock starts
+def timed(kind: str, root: Path, limit: int) -> float:
+    """Samples/s of one pass of `kind` over `root` (at most `limit` samples; 0: all)."""
+    samples_of = loader_samples(kind, root)
     start, n = time.perf_counter(), 0
     for item in samples_of:
         n += len(item["audio"]) if kind.endswith("_batched") else 1
         if limit and n >= limit:
             break
-    print(json.dumps({"samples": n, "seconds": time.perf_counter() - start}))
+    return n / (time.perf_counter() - start)
+
+
+def child(kinds: list[str], root: Path, limit: int, rounds: int) -> None:
+    """Every loader once per round in this process (imports paid once, before the clocks),
+    the order rotated each round; prints {kind: [samples/s per round]}."""
+    import datasets  # noqa: F401  (imports before the clocks)
+    import torch  # noqa: F401
+
+    if kinds != ["sousa"]:  # the memory runs import only what sousa.load needs
+        import torchcodec.decoders  # noqa: F401
+        import webdataset  # noqa: F401
+
+    import sousa  # noqa: F401
+
+    rates: dict[str, list[float]] = {k: [] for k in kinds}
+    for r in range(rounds):
+        for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
+            rates[kind].append(timed(kind, root, limit))
+            print(f"  {kind:17s} {rates[kind][-1]:8.1f} samples/s", file=sys.stderr)
+    print(json.dumps(rates))
 
 
 LOADERS = ("tar", "webdataset", "sousa", "native")
@@ -172,22 +193,15 @@ def staged(work: Path, name: str, demo: dict, shard_size: str | None) -> Path:
 
 
 def measure(kinds, root: Path, rounds: int, limit: int = 0) -> dict[str, dict[str, float]]:
-    """kind → medians of samples/s and peak RSS (MB), each run a fresh process, interleaved."""
+    """kind → median samples/s over the rounds (one child process, loaders interleaved) and
+    that process's peak RSS in MB (GNU time)."""
     from harness import files_under, run_measured, warm_cache
 
-    runs: dict[str, list] = {k: [] for k in kinds}
-    for r in range(rounds):
-        for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
-            warm_cache(files_under([root]))
-            cmd = [sys.executable, __file__, "--child", kind, str(root), str(limit)]
-            m = run_measured(cmd, ENV)
-            done = json.loads(m.stdout.strip().splitlines()[-1])
-            runs[kind].append((done["samples"] / done["seconds"], m.max_rss_mb))
-            print(f"  {kind:17s} {runs[kind][-1][0]:8.1f} samples/s", file=sys.stderr)
-    return {
-        k: {"rate": statistics.median(v[0] for v in runs[k]), "rss": max(v[1] for v in runs[k])}
-        for k in kinds
-    }
+    warm_cache(files_under([root]))
+    cmd = [sys.executable, __file__, "--child", ",".join(kinds), str(root), str(limit)]
+    m = run_measured([*cmd, str(rounds)], ENV)
+    rates = json.loads(m.stdout.strip().splitlines()[-1])
+    return {k: {"rate": statistics.median(v), "rss": m.max_rss_mb} for k, v in rates.items()}
 
 
 ENV = None  # set in main: offline, no progress bars
@@ -231,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        child(argv[1], Path(argv[2]), int(argv[3]) if len(argv) > 3 else 0)
+        child(argv[1].split(","), Path(argv[2]), int(argv[3]), int(argv[4]))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=HERE / "work")
