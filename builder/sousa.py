@@ -777,11 +777,12 @@ class TableRows:
     path: str
     indices: Any  # numpy int64 array, ascending
     download_config: Any = None
+    version: str = ""  # the table's sha256 (manifest): what the cache is keyed by, with path
 
     def read(self, columns: list[str]) -> pa.Table:
         """The rows, in `indices` order, with `columns`. The row groups of the last call stay
         cached (one process-wide entry): consecutive shards in one row group read it once."""
-        key = (self.path, tuple(columns))
+        key = (self.path, self.version, tuple(columns))
         sizes, cached = _ROW_GROUPS.get(key, (None, {}))
         if sizes is None or not set(self._groups(sizes)) <= set(cached):
             with xopen(self.path, "rb", download_config=self.download_config) as f:
@@ -806,7 +807,7 @@ class TableRows:
         return np.unique(np.searchsorted(starts, self.indices, side="right") - 1).tolist()
 
 
-_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, columns): {row group: table}}
+_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, version, columns): (sizes, groups)}
 
 
 @dataclass(frozen=True)
@@ -918,12 +919,12 @@ class Sousa(datasets.GeneratorBasedBuilder):
         generators = []
         for split in config_splits(self._manifest)[self.config.name]:
             table_path = dl_manager.download(join(self._root, split_table_path(split)))
+            version = self._manifest["files"][split_table_path(split)].get("sha256", "")
+            table = TableRows(table_path, None, download_config, version)
             if self.config.name == "labels":
-                rows = TableRows(table_path, None, download_config)
-                gen_kwargs = {"table": rows, "jobs": None}
+                gen_kwargs = {"table": table, "jobs": None}
             else:
-                jobs = self._shard_jobs(dl_manager, TableRows(table_path, None, download_config))
-                gen_kwargs = {"table": None, "jobs": jobs}
+                gen_kwargs = {"table": None, "jobs": self._shard_jobs(dl_manager, table)}
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
         return generators
 

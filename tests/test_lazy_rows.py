@@ -12,7 +12,7 @@ import pytest
 
 import sousa
 
-from .helpers import split_rows
+from .helpers import SMALL_SHARD, split_rows
 
 
 @pytest.fixture
@@ -41,3 +41,17 @@ def test_streaming_reads_a_splits_labels_only_when_its_first_shard_is_reached(
     ids = [example["sample_id"] for example in splits["train"]]
     assert first["sample_id"] == ids[0]
     assert sorted(ids) == sorted(row["sample_id"] for row in split_rows(training_staging, "train"))
+
+
+def test_a_folder_packaged_again_in_the_same_process_streams_its_new_rows(demo_template, tmp_path):
+    from sousa.pipeline import PackageOptions, package_dataset
+
+    out = tmp_path / "hf_staging"
+    for seed in (0, 1):  # another seed: the same samples in other shards and rows
+        options = PackageOptions(source=demo_template, out=out, seed=seed, shard_size=SMALL_SHARD)
+        package_dataset(options)
+        rows = split_rows(out, "train")
+        streamed = list(sousa.load(out, split="train", streaming=True))
+        assert [e["sample_id"] for e in streamed] == [r["sample_id"] for r in rows]
+        by_id = {r["sample_id"]: r for r in rows}
+        assert all(e["tempo_bpm"] == by_id[e["sample_id"]]["tempo_bpm"] for e in streamed)
