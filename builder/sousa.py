@@ -835,6 +835,36 @@ class ShardJob:
 ROW = "__sousa_row__"  # the row-number column added to a split table's index while planning
 
 
+class RowsByName:
+    """A shard's rows by member name (`key` column), made into dicts a batch of rows at a
+    time when first asked for: a shard of tens of thousands of samples is held as Arrow
+    columns, not as a dict a row. Asked in table order (as a shard streams), each row is
+    converted once."""
+
+    BATCH = 256
+
+    def __init__(self, table: pa.Table, key: str):
+        self._table = table
+        self._index = {name: i for i, name in enumerate(table.column(key).to_pylist())}
+        self._start, self._rows = 0, []
+
+    def __getitem__(self, name: str) -> dict:
+        i = self._index[name]
+        if not self._start <= i < self._start + len(self._rows):
+            self._start = i
+            self._rows = self._table.slice(i, self.BATCH).to_pylist()
+        return self._rows[i - self._start]
+
+    def __contains__(self, name) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 def _stem(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
@@ -1029,17 +1059,16 @@ class Sousa(datasets.GeneratorBasedBuilder):
                     row = convert(row)
                     yield row.get("sample_id", str(row)), row
 
-    def _job_rows(self, job: ShardJob) -> tuple[list[dict], frozenset]:
-        """(the filter's rows of the job's shard as dicts, in offset order; the member stems
-        of all its rows), read from the split table now."""
+    def _job_rows(self, job: ShardJob) -> tuple[pa.Table, frozenset]:
+        """(the filter's rows of the job's shard, in offset order; the member stems of all
+        its rows), read from the split table now."""
         kind = job.kind
         columns = [*label_columns(self._label_schema()), f"{kind}_filename"]
         columns += [f"{kind}_offset", f"{kind}_size"]
         columns += [] if kind == "midi" else ["midi_filename", "midi_size"]
         table = job.rows.read(columns)
         stems = frozenset(_stem(name) for name in table.column(f"{kind}_filename").to_pylist())
-        selected = filter_table(table, self.config.filter).sort_by(f"{kind}_offset")
-        return selected.to_pylist(), stems
+        return filter_table(table, self.config.filter).sort_by(f"{kind}_offset"), stems
 
     def _generate_ranges(self, job: ShardJob, labels):
         """Read only the selected samples' spans of a shard, one request per span."""
@@ -1047,15 +1076,14 @@ class Sousa(datasets.GeneratorBasedBuilder):
         with open_ranged(job.url, job.size, self._download_config) as f:
             for span in job.spans:
                 data = read_exactly(f, span.start, span.end - span.start, job.shard)
-                yield from span_examples(
-                    data, span, rows[span.first : span.stop], job.kind, labels, job.shard, stems
-                )
+                part = rows.slice(span.first, span.stop - span.first).to_pylist()
+                yield from span_examples(data, span, part, job.kind, labels, job.shard, stems)
 
     def _generate_shard(self, job: ShardJob, labels):
         """Stream one shard; group each sample's adjacent members; check against the table."""
         rows, stems = self._job_rows(job)
-        selected = {row[f"{job.kind}_filename"]: row for row in rows}
-        wanted = set(selected) | {r["midi_filename"] for r in selected.values()} - {None}
+        selected = RowsByName(rows, f"{job.kind}_filename")
+        wanted = set(selected) | set(rows.column("midi_filename").drop_null().to_pylist())
         seen: set = set()
         members = archive_members(job.archive, job.shard)
         yield from self._walk(job, labels, selected, wanted, stems, members, seen)
