@@ -74,6 +74,7 @@ python benchmarks/run.py --gb 1                          # ≈ 3,500 samples × 
 python benchmarks/run.py --samples 100000 --seconds 0.05 # many small files
 python benchmarks/run.py --gb 4 --skip-native            # packing RSS at 4 GB
 python benchmarks/mixing.py                              # mixing: sorted vs shuffled
+python benchmarks/loading.py --memory                    # loading vs its baselines (issue 16)
 ```
 
 Options: `--work DIR` (generated data and scratch output, default `benchmarks/work`, reused

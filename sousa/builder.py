@@ -241,9 +241,20 @@ class SousaConfig(datasets.BuilderConfig):
 
     `filter={column: value or [values]}`: keep rows whose column equals the value (or one of
     the values; `None` matches nulls); several columns are ANDed. It is part of the cache key.
+    `shard_seed` (streaming): read the shards in `shard_order(n, shard_seed, epoch)`, not in
+    name order; the order is fixed before `datasets` sees the shards, so a state dict taken
+    mid-epoch loads into a dataset made with the same seed and epoch.
     """
 
     filter: dict | None = None
+    shard_seed: int | None = None
+    epoch: int = 0
+
+
+def shard_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The order of a split's `n` shards in `epoch` for `seed`: a permutation that depends
+    only on (seed, epoch, n), the same in every process (numpy's PCG64 seeded with both)."""
+    return np.random.default_rng([seed, epoch]).permutation(n).tolist()
 
 
 def _is_url(path: str) -> bool:
@@ -408,11 +419,6 @@ def filter_table(table: pa.Table, filter: dict | None, where: str = "") -> pa.Ta
         matches = pc.fill_null(matches, False)
         mask = matches if mask is None else pc.and_(mask, matches)
     return table.filter(mask)
-
-
-def read_parquet(path: str, download_config: DownloadConfig, **kwargs) -> pa.Table:
-    with xopen(path, "rb", download_config=download_config) as f:
-        return pq.read_table(f, **kwargs)
 
 
 # Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
@@ -609,25 +615,102 @@ def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, 
 
 
 @dataclass(frozen=True)
+class TableRows:
+    """Rows of a parquet split table, by position: read when asked, not before.
+
+    `indices` (ascending) are row numbers of the table at `path` (a local path or a URL);
+    `read` reads only the row groups holding them, and only `columns`, so a job holds a few
+    integers a row until its shard is reached."""
+
+    path: str
+    indices: Any  # numpy int64 array, ascending
+    download_config: Any = None
+    version: str = ""  # the table's sha256 (manifest): what the cache is keyed by, with path
+
+    def read(self, columns: list[str]) -> pa.Table:
+        """The rows, in `indices` order, with `columns`. The row groups of the last call stay
+        cached (one process-wide entry): consecutive shards in one row group read it once."""
+        key = (self.path, self.version, tuple(columns))
+        sizes, cached = _ROW_GROUPS.get(key, (None, {}))
+        if sizes is None or not set(self._groups(sizes)) <= set(cached):
+            with xopen(self.path, "rb", download_config=self.download_config) as f:
+                table = pq.ParquetFile(f)
+                sizes = [table.metadata.row_group(g).num_rows for g in range(table.num_row_groups)]
+                cached = {g: cached.get(g) or table.read_row_group(g, columns=columns)
+                          for g in self._groups(sizes)}  # fmt: skip
+        groups = self._groups(sizes)
+        _ROW_GROUPS.clear()
+        _ROW_GROUPS[key] = (sizes, {g: cached[g] for g in groups})
+        starts = np.cumsum([0, *sizes])
+        group_of = np.searchsorted(starts, self.indices, side="right") - 1
+        read = pa.concat_tables([cached[g] for g in groups])
+        # where each chosen group starts in `read`, then each row's place in it
+        first_in_read = np.cumsum([0, *(sizes[g] for g in groups)])[:-1]
+        place = first_in_read[np.searchsorted(groups, group_of)]
+        return read.take(pa.array(place + self.indices - starts[group_of]))
+
+    def _groups(self, sizes: list[int]) -> list[int]:
+        """The row groups (ascending) holding `indices`, for row groups of `sizes` rows."""
+        starts = np.cumsum([0, *sizes])
+        return np.unique(np.searchsorted(starts, self.indices, side="right") - 1).tolist()
+
+
+_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, version, columns): (sizes, groups)}
+
+
+@dataclass(frozen=True)
 class ShardJob:
     """One shard to read: streamed whole (`archive`) or by range reads (`url` + `spans`).
-    Its rows stay Arrow until the shard is read (memory per shard, not per split)."""
+
+    `rows` locates every split-table row in this shard (`TableRows`); the builder reads them
+    when it reaches the shard (`Sousa._job_rows`), so jobs weigh a few bytes a row however
+    many shards and splits there are."""
 
     kind: str  # "audio" or "midi"
     name: str  # shard file name inside the kind's folder
-    rows: pa.Table  # the filter's rows in this shard, in offset order
-    members: pa.ChunkedArray  # member names of ALL the table's rows in this shard
+    rows: TableRows  # ALL the split table's rows in this shard
+    selected: int = 0  # how many of them the config's filter keeps
     archive: Any = None  # streamed: dl_manager.iter_archive(path): (name, file) pairs
     url: str | None = None  # range-read: the shard's path or URL
     size: int = 0  # range-read: the shard's size (manifest)
-    spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`)
+    spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`) of the selected rows
 
     @property
     def shard(self) -> str:
         return shard_file_path(self.kind, self.name)
 
-    def stems(self) -> frozenset:
-        return frozenset(member_key(name) for name in self.members.to_pylist())
+
+ROW = "__sousa_row__"  # the row-number column added to a split table's index while planning
+
+
+class RowsByName:
+    """A shard's rows by member name (`key` column), made into dicts a batch of rows at a
+    time when first asked for: a shard of tens of thousands of samples is held as Arrow
+    columns, not as a dict a row. Asked in table order (as a shard streams), each row is
+    converted once."""
+
+    BATCH = 256
+
+    def __init__(self, table: pa.Table, key: str):
+        self._table = table
+        self._index = {name: i for i, name in enumerate(table.column(key).to_pylist())}
+        self._start, self._rows = 0, []
+
+    def __getitem__(self, name: str) -> dict:
+        i = self._index[name]
+        if not self._start <= i < self._start + len(self._rows):
+            self._start = i
+            self._rows = self._table.slice(i, self.BATCH).to_pylist()
+        return self._rows[i - self._start]
+
+    def __contains__(self, name) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 class Sousa(datasets.GeneratorBasedBuilder):
@@ -710,45 +793,53 @@ class Sousa(datasets.GeneratorBasedBuilder):
         generators = []
         for split in config_splits(self._manifest)[self.config.name]:
             table_path = dl_manager.download(join(self._root, split_table_path(split)))
-            table = read_parquet(table_path, download_config)
-            selected = filter_table(table, self.config.filter, f" in {split_table_path(split)}")
+            version = self._manifest.files[split_table_path(split)].sha256
+            table = TableRows(table_path, None, download_config, version)
             if self.config.name == "labels":
-                convert = label_converter(selected.schema)
-                labels = selected.select(label_columns(selected.schema))
-                rows = [convert(row) for row in labels.to_pylist()]
-                gen_kwargs = {"rows": rows, "jobs": None}
+                gen_kwargs = {"table": table, "jobs": None}
             else:
-                gen_kwargs = {"rows": None, "jobs": self._shard_jobs(dl_manager, table, selected)}
+                gen_kwargs = {"table": None, "jobs": self._shard_jobs(dl_manager, table)}
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
         return generators
 
-    def _shard_jobs(self, dl_manager, table: pa.Table, selected: pa.Table) -> list[ShardJob]:
+    def _index(self, table: TableRows) -> pa.Table:
+        """The split table's shard columns of `kind`, the filter's columns and row numbers."""
+        kind = self.config.name
+        columns = [shard_column(kind, f) for f in ("shard", "offset", "size")]
+        columns += [shard_column("midi", "filename")] if kind == "audio" else []
+        columns += [c for c in (self.config.filter or {}) if c not in columns]
+        with xopen(table.path, "rb", download_config=table.download_config) as f:
+            index = pq.ParquetFile(f).read(columns=columns)
+        return index.append_column(ROW, pa.array(np.arange(len(index), dtype=np.int64)))
+
+    def _shard_jobs(self, dl_manager, table: TableRows) -> list[ShardJob]:
         """One job per shard holding selected rows: range reads of those rows' members when
         they cost less than the shard (`use_ranges`), else the whole shard, downloaded (or,
         streaming, located). Without a filter every shard streams whole, so every member is
-        checked against the table.
+        checked against the table. Only the split table's shard columns (and the filter's)
+        are read here; a job reads its rows' labels when its shard is reached.
 
         Streaming, every shard of the split is a job; one without selected rows has neither
         archive nor spans and yields nothing. `datasets` gives DataLoader workers and
         `split_dataset_by_node` ranks whole jobs only while their count divides evenly: a
-        filter must not change it.
+        filter must not change it. With the config's `shard_seed`, streamed jobs come in
+        the order `shard_order(n, shard_seed, epoch)` (every process computes the same).
         """
         kind = self.config.name
+        streaming = getattr(dl_manager, "is_streaming", False)
+        index = self._index(table)
         shard, offset = shard_column(kind, "shard"), shard_column(kind, "offset")
-        member, size = shard_column(kind, "filename"), shard_column(kind, "size")
-        columns = [*label_columns(table.schema), member, offset, size]
-        columns += [] if kind == "midi" else [shard_column("midi", f) for f in ("filename", "size")]
-        names = sorted(pc.unique(selected.column(shard).drop_null()).to_pylist())
-        if getattr(dl_manager, "is_streaming", False):
-            names = sorted(pc.unique(table.column(shard).drop_null()).to_pylist())
+        selected = filter_table(index, self.config.filter)
+        names = pc.unique((index if streaming else selected).column(shard).drop_null())
         jobs, streamed = [], []
-        for name in names:
-            rows = selected.filter(pc.equal(selected.column(shard), name)).select(columns)
-            in_shard = table.filter(pc.equal(table.column(shard), name))
-            job = ShardJob(kind, name, rows.sort_by(offset), in_shard.column(member))
+        for name in sorted(names.to_pylist()):
+            in_shard = index.filter(pc.equal(index.column(shard), name))
+            rows = selected.filter(pc.equal(selected.column(shard), name)).sort_by(offset)
+            where = replace(table, indices=in_shard.column(ROW).to_numpy())
+            job = ShardJob(kind, name, where, selected=len(rows))
             if len(rows) == 0:
                 pass  # streaming: kept so the job count does not depend on the filter
-            elif spans := self._spans_if_they_pay(job, in_shard):
+            elif spans := self._spans_if_they_pay(job, rows, in_shard):
                 url = join(self._root, job.shard)
                 job = replace(job, url=url, size=self._shard_size(job), spans=tuple(spans))
             else:
@@ -757,41 +848,45 @@ class Sousa(datasets.GeneratorBasedBuilder):
         paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
         for i, path in zip(streamed, paths):
             jobs[i] = replace(jobs[i], archive=dl_manager.iter_archive(path))
+        if streaming and self.config.shard_seed is not None:
+            order = shard_order(len(jobs), self.config.shard_seed, self.config.epoch)
+            jobs = [jobs[i] for i in order]
         return jobs
 
     def _shard_size(self, job: ShardJob) -> int | None:
         entry = self._manifest.files.get(job.shard)
         return entry.size if entry else None
 
-    def _spans(self, job: ShardJob, in_shard: pa.Table) -> list[Span]:
+    def _spans(self, job: ShardJob, rows: pa.Table, in_shard: pa.Table) -> list[Span]:
+        """`rows`: the selected rows of the shard in offset order; `in_shard`: all of them."""
         offset = shard_column(job.kind, "offset")
-        whole = [False] * len(job.rows)
+        whole = [False] * len(rows)
         if job.kind == "audio":  # a sample with MIDI: read on to the next sample
-            midi = job.rows.column(shard_column("midi", "filename")).to_pylist()
-            whole = [m is not None for m in midi]
+            whole = [
+                m is not None for m in rows.column(shard_column("midi", "filename")).to_pylist()
+            ]
         return plan_spans(
-            job.rows.column(offset).to_pylist(),
+            rows.column(offset).to_pylist(),
             whole,
-            job.rows.column(shard_column(job.kind, "size")).to_pylist(),
+            rows.column(shard_column(job.kind, "size")).to_pylist(),
             sorted(in_shard.column(offset).drop_null().to_pylist()),
             (self._shard_size(job) or 0) - END_OF_ARCHIVE,
         )
 
-    def _spans_if_they_pay(self, job: ShardJob, in_shard: pa.Table) -> list[Span] | None:
+    def _spans_if_they_pay(self, job: ShardJob, rows: pa.Table, in_shard: pa.Table):
         """A filtered shard's spans when range-reading them costs less than streaming it."""
         size = self._shard_size(job)
         if not self.config.filter or not size:
             return None
-        spans = self._spans(job, in_shard)
+        spans = self._spans(job, rows, in_shard)
         where = "remote" if _is_url(self._root) else "local"
         return spans if use_ranges(spans, size, where) else None
 
     # -- examples ----------------------------------------------------------------------------
 
-    def _generate_examples(self, rows=None, jobs=None):
-        if rows is not None:
-            for row in rows:
-                yield row.get("sample_id", str(row)), row
+    def _generate_examples(self, table=None, jobs=None):
+        if table is not None:  # the labels config: the split table's rows, a batch at a time
+            yield from self._generate_labels(table)
             return
         labels = label_converter(self._label_schema())
         for job in jobs:
@@ -800,22 +895,44 @@ class Sousa(datasets.GeneratorBasedBuilder):
             elif job.archive is not None:  # None: no selected row in that shard
                 yield from self._generate_shard(job, labels)
 
+    def _generate_labels(self, table: TableRows):
+        with xopen(table.path, "rb", download_config=table.download_config) as f:
+            parquet = pq.ParquetFile(f)
+            convert = label_converter(parquet.schema_arrow)
+            columns = label_columns(parquet.schema_arrow)
+            for group in range(parquet.num_row_groups):
+                batch = filter_table(parquet.read_row_group(group), self.config.filter)
+                for row in batch.select(columns).to_pylist():
+                    row = convert(row)
+                    yield row.get("sample_id", str(row)), row
+
+    def _job_rows(self, job: ShardJob) -> tuple[pa.Table, frozenset]:
+        """(the filter's rows of the job's shard, in offset order; the member stems of all
+        its rows), read from the split table now."""
+        kind = job.kind
+        member, offset = shard_column(kind, "filename"), shard_column(kind, "offset")
+        columns = [*label_columns(self._label_schema()), member, offset, shard_column(kind, "size")]
+        columns += [] if kind == "midi" else [shard_column("midi", f) for f in ("filename", "size")]
+        table = job.rows.read(columns)
+        stems = frozenset(member_key(name) for name in table.column(member).to_pylist())
+        return filter_table(table, self.config.filter).sort_by(offset), stems
+
     def _generate_ranges(self, job: ShardJob, labels):
         """Read only the selected samples' spans of a shard, one request per span."""
-        stems, rows = job.stems(), job.rows.to_pylist()
+        rows, stems = self._job_rows(job)
         with open_ranged(job.url, job.size, self._download_config) as f:
             for span in job.spans:
                 data = read_exactly(f, span.start, span.end - span.start, job.shard)
-                yield from span_examples(
-                    data, span, rows[span.first : span.stop], job.kind, labels, job.shard, stems
-                )
+                part = rows.slice(span.first, span.stop - span.first).to_pylist()
+                yield from span_examples(data, span, part, job.kind, labels, job.shard, stems)
 
     def _generate_shard(self, job: ShardJob, labels):
         """Stream one shard; group each sample's adjacent members; check against the table."""
-        stems = job.stems()
-        member, midi = shard_column(job.kind, "filename"), shard_column("midi", "filename")
-        selected = {row[member]: row for row in job.rows.to_pylist()}
-        wanted = set(selected) | {r[midi] for r in selected.values()} - {None}
+        rows, stems = self._job_rows(job)
+        selected = RowsByName(rows, shard_column(job.kind, "filename"))
+        wanted = set(selected) | set(
+            rows.column(shard_column("midi", "filename")).drop_null().to_pylist()
+        )
         seen: set = set()
         members = archive_members(job.archive, job.shard)
         yield from self._walk(job, labels, selected, wanted, stems, members, seen)

@@ -46,10 +46,20 @@ def _divisors(n: int) -> str:
     return ", ".join(found)
 
 
-_DECODE = {  # what the recipe's workers make of an example, per config
-    "audio": """    audio = example["flac"].get_all_samples()  # torchcodec
-    return {"audio": audio.data, "sample_rate": audio.sample_rate, "labels": example["json"]}""",
-    "midi": """    return {"midi": example["mid"], "labels": example["json"]}""",
+LABELS = ("sample_id", "rudiment_slug", "skill_tier", "tempo_bpm")  # what the recipe keeps
+CROP_SECONDS = 2.0  # the recipe's fixed crop length
+
+_TO_TENSORS = {  # what the recipe's workers make of an example, per config
+    "audio": """def to_tensors(example):  # runs in the DataLoader workers
+    audio = example["flac"].get_all_samples()  # torchcodec: (channels, frames)
+    wave, length = audio.data.mean(0), int(CROP_SECONDS * audio.sample_rate)
+    start = random.randint(0, max(0, len(wave) - length))  # a random crop, zero-padded
+    wave = torch.nn.functional.pad(wave[start : start + length], (0, max(0, length - len(wave))))
+    return {"audio": wave, "sample_rate": audio.sample_rate} | {
+        name: example["json"][name] for name in LABELS
+    }""",
+    "midi": """def to_tensors(example):  # runs in the DataLoader workers
+    return {"midi": example["mid"]} | {name: example["json"][name] for name in LABELS}""",
 }
 
 
@@ -72,7 +82,11 @@ def training_section(
     config = kinds[0]
     split = next(s for s in SPLITS if s in counts[config])
     shards = counts[config][split]
-    decoded = "audio decodes in the workers" if config == "audio" else "MIDI bytes, no audio"
+    decoded = "audio decoded and cropped" if config == "audio" else "MIDI bytes, no audio"
+    batched = "audio" if config == "audio" else "midi"
+    batch_shape = (
+        "a (16, frames) float tensor" if config == "audio" else "a list of 16 MIDI files (bytes)"
+    )
     return f"""
 ## Training
 
@@ -89,45 +103,64 @@ so that it divides the shard count of the split you read (here, for `{split}` an
 that does not divide the shard count every rank reads every shard and keeps one example in
 `world_size`.
 
-Streaming, with `DataLoader` workers, on one or several nodes (`RANK` and `WORLD_SIZE` as
-`torchrun` sets them); {decoded}:
+Streaming, in batches: every example is cut to the same length in the `DataLoader` workers
+so the default collate stacks a batch ({decoded}). Each epoch reads the shards in its own
+order, drawn from the seed and the epoch and given to `datasets` as the list of files: no
+`.shuffle()`, so torchdata's `StatefulDataLoader` can save and restore the position mid-epoch
+(with workers), and the next epoch still gets a new order. On several nodes `RANK` and
+`WORLD_SIZE` are as `torchrun` sets them:
 
 ```python
 import os
+import random
 
 import torch
-from datasets import load_dataset
+from datasets import load_dataset, load_dataset_builder
 from datasets.distributed import split_dataset_by_node
+from torchdata.stateful_dataloader import StatefulDataLoader
 
-
-def to_tensors(example):
-{_DECODE[config]}
-
-
-ds = load_dataset("{repo_id or REPO_PLACEHOLDER}", "{config}", split="{split}", streaming=True)
-ds = ds.shuffle(seed=0, buffer_size=1000)  # shuffles the shard order, then a buffer
+REPO, CONFIG = "{repo_id or REPO_PLACEHOLDER}", "{config}"
+SHARDS = [f"{config}/{split}-{{i:05d}}.tar" for i in range({shards})]
+FEATURES = load_dataset_builder(REPO, CONFIG).info.features  # the card's declared features
+LABELS = {LABELS!r}
+CROP_SECONDS = {CROP_SECONDS}
 rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)  # whole shards per rank
-ds = ds.map(to_tensors, remove_columns=ds.column_names)
-loader = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=2, collate_fn=list)
+
+
+{_TO_TENSORS[config]}
+
+
+def epoch_dataset(epoch, seed=0):
+    shards = random.Random(seed * 1_000_003 + epoch).sample(SHARDS, len(SHARDS))
+    ds = load_dataset(REPO, CONFIG, data_files={{"{split}": shards}}, features=FEATURES,
+                      split="{split}", streaming=True)  # fmt: skip
+    ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)  # whole shards per rank
+    return ds.map(to_tensors, remove_columns=ds.column_names)
+
+
 for epoch in range(2):
-    ds.set_epoch(epoch)  # another shard order and buffer draw every epoch
+    ds = epoch_dataset(epoch)
+    loader = StatefulDataLoader(ds, batch_size=16, num_workers=2)
     for batch in loader:
-        pass  # your training step: `batch` is a list of examples
+        pass  # your training step: batch["{batched}"] is {batch_shape}
 ```
 
-Resuming mid-epoch: save the dataset's state with your checkpoint and load it into the same
-pipeline when you restart (with `DataLoader` workers, torchdata's `StatefulDataLoader` does
-this for you). As `datasets` documents, the examples held in the shuffle buffer at the
-checkpoint are not replayed:
+Resuming mid-epoch: save the loader's state and the epoch with your checkpoint; on restart,
+rebuild that epoch's loader and load the state into it. The epoch carries on where it
+stopped: no sample repeated or lost.
 
 ```python
-for i, example in enumerate(ds):
-    if i == 9:
-        state = ds.state_dict()  # store it with your checkpoint
+loader = StatefulDataLoader(epoch_dataset(1), batch_size=16, num_workers=2)
+for step, batch in enumerate(loader):
+    if step == 0:  # a checkpoint step
+        state = loader.state_dict()  # store it (and the epoch, 1) with your checkpoint
         break
-ds.load_state_dict(state)  # the next iteration carries on from the checkpoint
+loader = StatefulDataLoader(epoch_dataset(1), batch_size=16, num_workers=2)
+loader.load_state_dict(state)
+for batch in loader:
+    pass  # the first batch is the one after the checkpoint
 ```
 
-`sousa.load(..., streaming=True)` returns a `datasets.IterableDataset` over the same shards.
+`sousa.load(..., streaming=True, seed=0, epoch=epoch)` returns a `datasets.IterableDataset`
+over the same shards in the same kind of per-epoch order (audio decoded by soundfile).
 """

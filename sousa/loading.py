@@ -96,6 +96,8 @@ def load(
     token: str | bool | None = None,
     cache_dir: str | os.PathLike | None = None,
     decode_threads: int = 0,
+    seed: int | None = None,
+    epoch: int = 0,
 ):
     """Load SOUSA from a staging folder or a Hub repo id (`user/sousa`).
 
@@ -109,14 +111,29 @@ def load(
     `decode_threads` (streaming): decode FLAC in that many threads (soundfile releases the
     GIL); 0, the default, decodes in the iterating thread. Threads pay off on long clips only
     (BENCHMARKS.md, "decode_threads").
+
+    `seed` (streaming): read each split's shards in an order drawn from (`seed`, `epoch`)
+    (`shard_order`), the same in every process, instead of in name order. Call `load` again
+    with the next `epoch` for a new order: the order is fixed before `datasets` sees the
+    shards, so no `.shuffle()` is needed and a state dict (`ds.state_dict()`, torchdata's
+    `StatefulDataLoader`) taken mid-epoch loads into `load(..., seed=s, epoch=e)` of a new
+    process, with DataLoader workers too. Samples keep their order within a shard (a shard is
+    already a shuffled sample of its split).
     """
     _check_config(config)
+    if seed is not None and not streaming:
+        raise LoadError("seed= orders the shards of a stream: pass streaming=True")
+    numbers = (epoch,) if seed is None else (seed, epoch)
+    if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in numbers):
+        raise LoadError(f"seed and epoch must be integers ≥ 0, got seed={seed!r} epoch={epoch!r}")
     root = resolve(path_or_repo_id, revision)
     kwargs = {"base_path": root, "config_name": config, "token": token}
     if cache_dir is not None:
         kwargs["cache_dir"] = os.fspath(cache_dir)
     if filter is not None:
         kwargs["filter"] = filter
+    if seed is not None:
+        kwargs |= {"shard_seed": seed, "epoch": epoch}
     if root.startswith("hf://datasets/"):
         kwargs["repo_id"] = root.removeprefix("hf://datasets/").split("@", 1)[0]
     builder = Sousa(**kwargs)

@@ -64,14 +64,15 @@ def native_audio() -> None:
 
 @pytest.fixture(scope="session")
 def torch_dataloader() -> None:
-    """torch's DataLoader must import, or the test skips (fails with SOUSA_REQUIRE_NATIVE_AUDIO=1,
-    as CI installs torch with the native-audio extra)."""
+    """torch's DataLoader and torchdata's StatefulDataLoader must import, or the test skips
+    (fails with SOUSA_REQUIRE_NATIVE_AUDIO=1, as CI installs both with the native-audio extra)."""
     import os
 
     try:
         import torch.utils.data  # noqa: F401
+        import torchdata.stateful_dataloader  # noqa: F401
     except Exception as e:
-        reason = f"DataLoader tests need torch (make test-native): {e}"
+        reason = f"DataLoader tests need torch and torchdata (make test-native): {e}"
         if os.environ.get("SOUSA_REQUIRE_NATIVE_AUDIO") == "1":
             pytest.fail(reason)
         pytest.skip(reason)

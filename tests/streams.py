@@ -4,8 +4,8 @@
 config; the FLAC is left undecoded: sharding does not depend on it, and it keeps torchcodec
 out of the loop where a test only counts sample ids). `sousa`: `sousa.load(where,
 streaming=True)` (the reference builder; FLAC decoded by soundfile). Also run as a module in
-child processes (`python -m tests.streams …`): resuming from a state dict in a NEW process, and
-`torch.distributed` ranks.
+child processes (`python -m tests.streams …`): resuming from a state dict in a NEW process (a
+dataset's, or a `StatefulDataLoader`'s with workers), and `torch.distributed` ranks.
 """
 
 from __future__ import annotations
@@ -53,6 +53,37 @@ def resume(case: dict) -> list[str]:
     return [sample_id(example) for example in ds]
 
 
+def batch_ids(batch: list[dict]) -> list[str]:
+    """DataLoader `collate_fn`: a batch's sample ids."""
+    return [sample_id(example) for example in batch]
+
+
+def stateful_loader(case: dict):
+    """torchdata's `StatefulDataLoader` (2 workers) over `sousa.load(seed=, epoch=)` of train."""
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    import sousa
+
+    ds = sousa.load(
+        case["where"], split="train", streaming=True, seed=case["seed"], epoch=case["epoch"]
+    )
+    return StatefulDataLoader(
+        ds, num_workers=2, batch_size=case["batch_size"], collate_fn=batch_ids
+    )
+
+
+def stateful_resume(case_file: str, out: str) -> None:
+    """Load the pickled state into a new loader made as the case says; write the rest's ids."""
+    import pickle
+
+    with open(case_file, "rb") as f:
+        case = pickle.load(f)
+    loader = stateful_loader(case)
+    loader.load_state_dict(case["state"])
+    with open(out, "w") as f:
+        json.dump([sid for batch in loader for sid in batch], f)
+
+
 def distributed_rank(where: str, out: str) -> None:
     """One `torch.distributed` rank (env: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): read
     this rank's part of train through a 2-worker DataLoader per loader; rank 0 writes every
@@ -84,6 +115,8 @@ if __name__ == "__main__":
             cases = json.load(f)
         with open(sys.argv[3], "w") as f:
             json.dump([resume(case) for case in cases], f)
+    elif sys.argv[1] == "stateful":  # stateful CASE.pkl OUT.json: the rest of the epoch's ids
+        stateful_resume(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "distributed":
         distributed_rank(sys.argv[2], sys.argv[3])
     else:

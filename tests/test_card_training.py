@@ -28,7 +28,7 @@ def test_training_section_gives_each_splits_shard_counts_and_the_order(staging):
         counts = [len(list((staging / kind).glob(f"{split}-*.tar"))) for kind in MEDIA_KINDS]
         assert f"| {split} | {counts[0]} | {counts[1]} |" in section
     assert "`--order shuffled`" in section and "`--seed 0`" in section
-    for needle in ("shuffle(seed=", "set_epoch(", "num_workers=", "split_dataset_by_node("):
+    for needle in ("StatefulDataLoader(", "num_workers=", "split_dataset_by_node(", "data_files="):
         assert needle in section
     assert "state_dict()" in section and "load_state_dict(" in section
 
@@ -48,10 +48,9 @@ def run_recipe(staging: Path, tmp_path: Path) -> dict:
     code = "\n".join(blocks).replace(f'"{REPO_PLACEHOLDER}"', repr(str(staging)))
     code += (  # what the recipe left behind, for this test to check
         "\nimport json\n"
-        "first = {k: getattr(v, 'shape', type(v).__name__) for k, v in batch[0].items()}\n"
-        "print(json.dumps({'batch': len(batch), 'first': first, "
-        "'labels': sorted(batch[0]['labels']), 'state': sorted(state), "
-        "'shards': ds.n_shards}, default=list))\n"
+        "first = {k: getattr(v, 'shape', type(v).__name__) for k, v in batch.items()}\n"
+        "print(json.dumps({'first': first, 'state': sorted(state), 'shards': ds.n_shards, "
+        "'rate': int(batch.get('sample_rate', [0])[0]), 'crop': CROP_SECONDS}, default=list))\n"
     )
     script = tmp_path / "recipe.py"
     script.write_text(code)
@@ -66,10 +65,11 @@ def run_recipe(staging: Path, tmp_path: Path) -> dict:
 
 def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_audio, tmp_path):
     seen = run_recipe(staging, tmp_path)
-    assert sorted(seen["first"]) == ["audio", "labels", "sample_rate"]
-    channels, frames = seen["first"]["audio"]
-    assert channels in (1, 2) and frames > 0, "decoded in the workers: (channels, samples)"
-    assert "sample_id" in seen["labels"] and seen["batch"] >= 1 and seen["state"]
+    labels = ["rudiment_slug", "sample_id", "skill_tier", "tempo_bpm"]
+    assert sorted(seen["first"]) == sorted(["audio", "sample_rate", *labels])
+    batch, frames = seen["first"]["audio"]
+    assert frames == int(seen["crop"] * seen["rate"]), "every clip cropped to the same length"
+    assert batch >= 1 and seen["rate"] > 0 and seen["state"]
     assert seen["shards"] == len(list((staging / "audio").glob("train-*.tar")))
 
 
@@ -77,8 +77,9 @@ def test_without_audio_the_recipe_reads_the_midi_config_and_runs(
     midi_only, torch_dataloader, tmp_path
 ):
     section = training_section(midi_only)
-    assert '"midi", split="train"' in section and '"audio"' not in section
+    assert '"midi/train-' in section and '"audio"' not in section
     seen = run_recipe(midi_only, tmp_path)
-    assert sorted(seen["first"]) == ["labels", "midi"] and seen["first"]["midi"] == "bytes"
-    assert "sample_id" in seen["labels"] and seen["state"]
+    labels = ["rudiment_slug", "sample_id", "skill_tier", "tempo_bpm"]
+    assert sorted(seen["first"]) == sorted(["midi", *labels]) and seen["first"]["midi"] == "list"
+    assert seen["state"]
     assert seen["shards"] == len(list((midi_only / "midi").glob("train-*.tar")))

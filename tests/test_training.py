@@ -141,3 +141,73 @@ def test_resuming_a_shuffle_buffer_repeats_nothing_and_loses_only_the_buffer(
     assert len(set(first + rest)) == len(first + rest), "a sample repeated"
     lost = set(full) - set(first) - set(rest)
     assert 0 < len(lost) < BUFFER
+
+
+# -- resume with workers, a new shard order every epoch (issue 16 item 6) ------------------------
+
+STATEFUL_BATCH = 2
+STATEFUL_AFTER = 5  # batches read before the state is saved: mid-shard in both workers
+
+
+def stateful_epoch(where: Path, seed: int, epoch: int) -> list[str]:
+    from .streams import stateful_loader
+
+    case = {"where": str(where), "seed": seed, "epoch": epoch, "batch_size": STATEFUL_BATCH}
+    return [sid for batch in stateful_loader(case) for sid in batch]
+
+
+def test_seed_and_epoch_give_each_epoch_its_own_shard_order_the_same_in_every_run(
+    training_staging, torch_dataloader
+):
+    import sousa
+
+    orders = {e: stateful_epoch(training_staging, 0, e) for e in (0, 1)}
+    assert stateful_epoch(training_staging, 0, 0) == orders[0], "same seed and epoch, same order"
+    assert orders[1] != orders[0], "epoch 1 kept epoch 0's order"
+    for order in orders.values():
+        assert sorted(order) == train_ids(training_staging)
+    shards = [
+        job.name
+        for e in (0, 1)
+        for job in sousa.load(
+            training_staging, split="train", streaming=True, seed=0, epoch=e
+        )._ex_iterable.kwargs["jobs"]
+    ]
+    assert shards[:TRAIN_SHARDS] != shards[TRAIN_SHARDS:], "the shard order itself changes"
+
+
+def test_seed_without_streaming_is_refused_naming_the_fix(training_staging):
+    import sousa
+    from sousa.loading import LoadError
+
+    with pytest.raises(LoadError, match=r"seed= orders the shards of a stream"):
+        sousa.load(training_staging, split="train", seed=0)
+    with pytest.raises(LoadError, match=r"integers ≥ 0, got seed=-1"):
+        sousa.load(training_staging, split="train", streaming=True, seed=-1)
+
+
+def test_a_stateful_dataloader_with_two_workers_resumes_the_epoch_in_a_new_process_exactly(
+    training_staging, torch_dataloader, tmp_path
+):
+    import pickle
+
+    from .streams import stateful_loader
+
+    full = stateful_epoch(training_staging, 0, 1)
+    case = {"where": str(training_staging), "seed": 0, "epoch": 1, "batch_size": STATEFUL_BATCH}
+    loader = stateful_loader(case)
+    first = []
+    for i, batch in enumerate(loader):
+        first += batch
+        if i + 1 == STATEFUL_AFTER:
+            case["state"] = loader.state_dict()
+            break
+    (tmp_path / "case.pkl").write_bytes(pickle.dumps(case))
+    out = tmp_path / "rest.json"
+    command = [sys.executable, "-m", "tests.streams", "stateful", tmp_path / "case.pkl", out]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rest = json.loads(out.read_text())
+    assert len(first) == STATEFUL_AFTER * STATEFUL_BATCH
+    assert first + rest == full, "the resumed epoch differs from the uninterrupted one"
+    assert sorted(full) == train_ids(training_staging)
