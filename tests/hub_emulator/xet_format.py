@@ -97,34 +97,32 @@ def verification_hash(chunk_hashes: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------------- compression
+def _lz4_length(nibble: int, src: bytes, i: int) -> tuple[int, int]:
+    """An LZ4 length: a token nibble of 15 continues in bytes until one below 255."""
+    if nibble == 15:
+        while True:
+            b = src[i]
+            i += 1
+            nibble += b
+            if b != 255:
+                break
+    return nibble, i
+
+
 def _lz4_block(src: bytes, out: bytearray) -> None:
     """Decode one LZ4 block into ``out`` (matches may reach into earlier blocks: linked mode)."""
     i, n = 0, len(src)
     while i < n:
         token = src[i]
         i += 1
-        lit = token >> 4
-        if lit == 15:
-            while True:
-                b = src[i]
-                i += 1
-                lit += b
-                if b != 255:
-                    break
+        lit, i = _lz4_length(token >> 4, src, i)
         out += src[i : i + lit]
         i += lit
         if i >= n:
             return
         off = src[i] | src[i + 1] << 8
         i += 2
-        ml = token & 15
-        if ml == 15:
-            while True:
-                b = src[i]
-                i += 1
-                ml += b
-                if b != 255:
-                    break
+        ml, i = _lz4_length(token & 15, src, i)
         ml += 4
         if off == 0 or off > len(out):
             raise XetFormatError("LZ4: match offset outside the decoded data")
