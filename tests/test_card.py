@@ -127,8 +127,10 @@ PY_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def repo_mentions(card: str) -> list[str]:
-    """Every repo id the card's code names: load_dataset, sousa.load/fetch, hf:// paths."""
+    """Every repo id the card's code names: load_dataset, sousa.load/fetch, hf:// paths, and
+    the Training recipe's `REPO`."""
     calls = re.findall(r'(?:load_dataset|sousa\.load|sousa\.fetch)\("([^"]+)"', card)
+    calls += re.findall(r'^REPO, CONFIG = "([^"]+)"', card, re.M)
     return calls + re.findall(r"hf://datasets/([^/]+/[^/]+)/", card)
 
 
@@ -141,7 +143,7 @@ def test_the_cards_code_names_the_repo_id_given_and_the_placeholder_only_without
     mentions = repo_mentions(card)
     assert len(mentions) >= 6 and set(mentions) == {"zkeown/sousa"}, mentions
     assert REPO_PLACEHOLDER not in card
-    assert 'load_dataset("zkeown/sousa", "audio", split="train"' in card, "the Training recipe"
+    assert 'REPO, CONFIG = "zkeown/sousa", "audio"' in card, "the Training recipe"
     fetched = re.search(r'sousa\.fetch\("zkeown/sousa", "([^"]+)"\)', card).group(1)
     assert fetched in {r["sample_id"] for r in pq.read_table(named / "data").to_pylist()}
     unnamed = tmp_path / "unnamed"

@@ -158,7 +158,7 @@ def test_a_merging_push_closes_its_earlier_open_pull_requests(hub, source, capsy
 def test_a_draft_found_by_its_title_is_published_then_merged(hub, source):
     """A draft does not merge until published (the Hub's rule): one with the push's title is
     resumed, published and merged."""
-    assert main([str(source), "--quiet"]) == 0
+    assert main([str(source), "--quiet", "--repo-id", REPO]) == 0  # the card the push makes
     manifest = (source / "hf_staging" / MANIFEST).read_bytes()
     title = PR_TITLE.format(digest=hashlib.sha256(manifest).hexdigest()[:12])
     api = HfApi()
