@@ -207,7 +207,7 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
     digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder_source())
     card = build_card(
         plan.source.readme,
-        plan.source.labels.schema,
+        plan.source.label_schema,
         split_stats(plan),
         {p: d.size for p, d in digests.items()},
         order=plan.order,

@@ -1,59 +1,141 @@
 """Read and validate a generated SOUSA folder into a `Source`: samples per split, plain data.
 
 Everything that can be wrong with the input is found here, before a byte is written, and
-reported with the file, the column and the first offending values. After `read_source`
-returns, nothing else reads the labels tables or stats the media (the auxiliary tables are
-streamed later, by `tables.py`).
+reported with the file, the column and the first offending values. A `Source` holds no label
+values and no object per sample: per source row, a few arrays (media paths, sizes, mtimes, the
+sample id) and, per split, its rows sorted by key, so its memory is a few tens of bytes a
+sample. The label columns are read again, batch by batch, when they are needed
+(`Source.label_batches`); the auxiliary tables are streamed by `tables.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
 from .errors import InputError, first_values
-from .layout import AUXILIARY_TABLES, SPLITS
-from .media import MediaFile, sample_keys, stat_media
+from .layout import AUXILIARY_TABLES, MEDIA_KINDS, SPLITS
+from .media import MediaFile, media_key, sample_keys, stat_media
 from .splits import Unassigned, assign_splits, read_splits
 
 PATH_COLUMNS = ("audio_path", "midi_path")
 STAGING_DEFAULT_NAME = "hf_staging"
+LABEL_BATCH_ROWS = 4096  # label rows read (and turned into Python values) at a time
 
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """A sample as the shard and table writers need it."""
+    """A sample as the shard and table writers need it (made on demand from `Source`)."""
 
     sample_id: str
     split: str
     key: str  # WebDataset key: the member names are f"{key}.flac", f"{key}.json", f"{key}.mid"
-    row: int  # row of `Source.labels`
+    row: int  # row of the source's label table
     audio: MediaFile | None
     midi: MediaFile | None
 
 
+@dataclass(frozen=True, eq=False)
+class Media:
+    """Every source row's media, as columns: `paths[kind]` is the path named in the table
+    (null if none), `sizes[kind]` the file's size, or -1 when it is not packaged (absent,
+    missing, or its kind left out), `mtimes[kind]` its mtime (ns)."""
+
+    sample_ids: pa.Array
+    paths: dict[str, pa.Array]
+    sizes: dict[str, np.ndarray]
+    mtimes: dict[str, np.ndarray]
+
+    def keys(self, rows: np.ndarray) -> list[str]:
+        """The WebDataset keys of `rows` (`media.media_key`)."""
+        take = pa.array(rows, type=pa.int64())
+        columns = [self.paths[k].take(take).to_pylist() for k in MEDIA_KINDS]
+        ids = self.sample_ids.take(take).to_pylist()
+        return [media_key(a, m, i) for a, m, i in zip(*columns, ids)]
+
+    def files(self, kind: str, rows: np.ndarray) -> list[MediaFile | None]:
+        """The packaged `kind` file of each of `rows`, or None."""
+        paths = self.paths[kind].take(pa.array(rows, type=pa.int64())).to_pylist()
+        sizes, mtimes = self.sizes[kind][rows].tolist(), self.mtimes[kind][rows].tolist()
+        return [
+            MediaFile(p, size, mtime) if size >= 0 else None
+            for p, size, mtime in zip(paths, sizes, mtimes)
+        ]
+
+
+class SplitSamples:
+    """The samples of one split, sorted by key, made into `Sample`s only while iterated."""
+
+    BATCH = 1024
+
+    def __init__(self, name: str, rows: np.ndarray, media: Media) -> None:
+        self.name, self.rows, self._media = name, rows, media
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for start in range(0, len(self.rows), self.BATCH):
+            rows = self.rows[start : start + self.BATCH]
+            ids = self._media.sample_ids.take(pa.array(rows, type=pa.int64())).to_pylist()
+            keys = self._media.keys(rows)
+            audio, midi = (self._media.files(kind, rows) for kind in MEDIA_KINDS)
+            yield from map(Sample, ids, [self.name] * len(rows), keys, rows.tolist(), audio, midi)
+
+
 @dataclass
 class Source:
-    """A validated source folder. `labels` holds the label columns (no media paths)."""
+    """A validated source folder: per-row media columns, each split's rows, the label schema."""
 
     root: Path
-    labels: pa.Table
-    splits: dict[str, list[Sample]]  # every split name, each sorted by key (empty list allowed)
+    label_schema: pa.Schema  # the label columns: the samples table's (no media paths) + exercises'
+    media: Media
+    split_rows: dict[str, np.ndarray]  # every split name → its source rows, sorted by key
     auxiliary: dict[str, Path]  # strokes/measures tables that exist
     readme: str | None
+    labels: LabelColumns
     missing: list[str] = field(default_factory=list)  # media paths allowed to be missing
     dropped: list[str] = field(default_factory=list)  # sample ids of unassigned profiles dropped
     input_files: list[Path] = field(default_factory=list)  # tables, splits.json, README
 
     @property
+    def splits(self) -> dict[str, SplitSamples]:
+        return {
+            name: SplitSamples(name, rows, self.media) for name, rows in self.split_rows.items()
+        }
+
+    @property
     def samples(self) -> list[Sample]:
         return [s for split in SPLITS for s in self.splits[split]]
+
+    @property
+    def num_samples(self) -> int:
+        return sum(len(rows) for rows in self.split_rows.values())
+
+    def media_count(self, kind: str) -> int:
+        """Samples (of any split) whose `kind` file is packaged."""
+        return sum(
+            int((self.media.sizes[kind][rows] >= 0).sum()) for rows in self.split_rows.values()
+        )
+
+    def labels_only_count(self) -> int:
+        """Samples (of any split) with neither audio nor MIDI packaged."""
+        audio, midi = (self.media.sizes[kind] for kind in MEDIA_KINDS)
+        return sum(
+            int(((audio[rows] < 0) & (midi[rows] < 0)).sum()) for rows in self.split_rows.values()
+        )
+
+    def label_batches(self, rows: int | None = None) -> Iterator[tuple[int, pa.Table]]:
+        """(first source row, label rows) of every source row, in row order, a batch at a time."""
+        return self.labels.batches(rows or LABEL_BATCH_ROWS)
 
     def fingerprint(self, options: dict) -> str:
         """A digest of every input (path, size, mtime) and the options: equal ⇒ same output."""
@@ -61,11 +143,74 @@ class Source:
         for path in self.input_files:
             st = path.stat()
             h.update(f"{path.relative_to(self.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        for s in self.samples:
-            for media in (s.audio, s.midi):
-                if media is not None:
-                    h.update(f"{media.relpath}\0{media.size}\0{media.mtime_ns}\n".encode())
+        for split in SPLITS:
+            for s in self.splits[split]:
+                for media in (s.audio, s.midi):
+                    if media is not None:
+                        h.update(f"{media.relpath}\0{media.size}\0{media.mtime_ns}\n".encode())
         return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class LabelColumns:
+    """Where the label columns are read from: the samples table without its media paths, then
+    the exercises table's columns joined on sample_id (`exercise_rows`: its row for each
+    samples row, -1 if none)."""
+
+    samples_path: Path
+    columns: list[str]
+    exercises_path: Path | None = None
+    exercise_rows: np.ndarray | None = None
+    reserved: tuple[str, ...] = ()  # the media path columns the samples table has
+
+    def batches(self, rows: int) -> Iterator[tuple[int, pa.Table]]:
+        start = 0
+        exercises = _ExerciseRows(self.exercises_path) if self.exercises_path else None
+        for batch in pq.ParquetFile(self.samples_path).iter_batches(rows, columns=self.columns):
+            table = pa.Table.from_batches([batch])
+            if exercises is not None:
+                wanted = self.exercise_rows[start : start + table.num_rows]
+                table = _append_exercises(table, exercises.take(wanted), self.reserved)
+            yield start, table
+            start += table.num_rows
+
+
+class _ExerciseRows:
+    """Rows of the exercises table by number, reading only the row groups that hold them."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = pq.ParquetFile(path)
+        names = [n for n in self._file.schema_arrow.names if n != "sample_id"]
+        self._columns = names
+        counts = [
+            self._file.metadata.row_group(i).num_rows for i in range(self._file.num_row_groups)
+        ]
+        self._starts = np.cumsum([0, *counts])
+        self._loaded: tuple[list[int], pa.Table] | None = None
+
+    def take(self, rows: np.ndarray) -> pa.Table:
+        present = rows >= 0
+        groups = np.searchsorted(self._starts, rows[present], side="right") - 1
+        needed = sorted(set(groups.tolist()))
+        if self._loaded is None or self._loaded[0] != needed:
+            self._loaded = (needed, self._file.read_row_groups(needed, columns=self._columns))
+        first = np.zeros(len(self._starts), dtype=np.int64)  # each group's first loaded row
+        if needed:
+            sizes = np.diff(self._starts)[needed]
+            first[needed] = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        positions = np.zeros(len(rows), dtype=np.int64)
+        positions[present] = rows[present] - self._starts[groups] + first[groups]
+        return self._loaded[1].take(pa.array(positions, mask=~present))
+
+
+def _append_exercises(table: pa.Table, picked: pa.Table, reserved: tuple[str, ...]) -> pa.Table:
+    """The exercises' columns after the samples', renamed `{name}_exercise` on a clash with a
+    column before it (the media path columns, `reserved`, count though they are not labels)."""
+    for name, column in zip(picked.column_names, picked.columns):
+        clash = name in table.column_names or name in reserved
+        out_name = f"{name}_exercise" if clash else name
+        table = table.append_column(out_name, column)
+    return table
 
 
 def read_source(
@@ -76,53 +221,74 @@ def read_source(
     unassigned: Unassigned = "error",
     allow_missing: bool = False,
 ) -> Source:
-    """Read `root`'s labels and splits, check every rule, stat every media file once."""
+    """Read `root`'s sample ids, media paths and splits, check every rule, stat every media file
+    once. Reads only the columns it checks; the label values stay on disk."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
     samples_path = root / "labels" / "samples.parquet"
-    table = _read_table(samples_path, required=("sample_id", "profile_id"))
+    table, schema = _read_table(
+        samples_path, required=("sample_id", "profile_id"), only=PATH_COLUMNS
+    )
     if not any(c in table.column_names for c in PATH_COLUMNS):
         raise InputError(f"{samples_path}: needs an 'audio_path' or 'midi_path' column")
     sample_ids = _string_column(table, "sample_id", samples_path)
     profile_ids = _string_column(table, "profile_id", samples_path)
     _check_unique(sample_ids, "sample_id", samples_path)
     input_files = [samples_path]
+    label_columns = [n for n in schema.names if n not in PATH_COLUMNS]
+    labels = LabelColumns(samples_path, label_columns)
+    label_schema = pa.schema([schema.field(n) for n in label_columns], metadata=schema.metadata)
 
     exercises_path = root / "labels" / "exercises.parquet"
     if exercises_path.exists():
-        table = _merge_exercises(table, sample_ids, exercises_path)
+        labels, label_schema = _merge_exercises(
+            labels, label_schema, schema, sample_ids, exercises_path
+        )
         input_files.append(exercises_path)
 
     splits_path = root / "splits.json"
     split_of_profile = read_splits(splits_path)
     input_files.append(splits_path)
     split_of_row, dropped = assign_splits(sample_ids, profile_ids, split_of_profile, unassigned)
+    del profile_ids
 
     audio_paths = _optional_strings(table, "audio_path", samples_path)
     midi_paths = _optional_strings(table, "midi_path", samples_path)
     keys = sample_keys(audio_paths, midi_paths, sample_ids, samples_path)
     missing: list[str] = []
-    audio = stat_media(root, audio_paths, "audio_path", include_audio, missing)
-    midi = stat_media(root, midi_paths, "midi_path", include_midi, missing)
+    media = Media(
+        pa.array(sample_ids, type=pa.string()),
+        {
+            "audio": pa.array(audio_paths, type=pa.string()),
+            "midi": pa.array(midi_paths, type=pa.string()),
+        },
+        {},
+        {},
+    )
+    for kind, paths, include in (
+        ("audio", audio_paths, include_audio),
+        ("midi", midi_paths, include_midi),
+    ):
+        files = stat_media(root, paths, f"{kind}_path", include, missing)
+        media.sizes[kind] = np.array([f.size if f else -1 for f in files], dtype=np.int64)
+        media.mtimes[kind] = np.array([f.mtime_ns if f else 0 for f in files], dtype=np.int64)
+        del files
+    del table, audio_paths, midi_paths
     if missing and not allow_missing:
         raise InputError(
             f"{len(missing)} media file(s) named in {samples_path} are missing: "
             f"{first_values(missing)} (use --allow-missing to package without them)"
         )
 
-    splits: dict[str, list[Sample]] = {name: [] for name in SPLITS}
-    for row, split in enumerate(split_of_row):
-        if split is not None:
-            splits[split].append(
-                Sample(sample_ids[row], split, keys[row], row, audio[row], midi[row])
-            )
-    for split, samples in splits.items():
-        samples.sort(key=lambda s: s.key)
-        _check_unique_keys(samples, split, samples_path)
+    split_rows: dict[str, np.ndarray] = {}
+    for split in SPLITS:
+        rows = sorted((r for r, s in enumerate(split_of_row) if s == split), key=keys.__getitem__)
+        _check_unique_keys([(keys[r], sample_ids[r]) for r in rows], split, samples_path)
+        split_rows[split] = np.array(rows, dtype=np.int64)
+    del keys, sample_ids, split_of_row
 
-    labels = table.drop_columns([c for c in PATH_COLUMNS if c in table.column_names])
-    _check_label_types(labels.schema, samples_path)
+    _check_label_types(label_schema, samples_path)
     auxiliary = {
         name: root / "labels" / f"{name}.parquet"
         for name in AUXILIARY_TABLES
@@ -134,7 +300,10 @@ def read_source(
     readme = _read_readme(root / "README.md")
     if readme is not None:
         input_files.append(root / "README.md")
-    return Source(root, labels, splits, auxiliary, readme, missing, dropped, input_files)
+    return Source(
+        root, label_schema, media, split_rows, auxiliary, readme, labels, missing, dropped,
+        input_files,
+    )  # fmt: skip
 
 
 def _read_readme(path: Path) -> str | None:
@@ -154,15 +323,20 @@ def _read_readme(path: Path) -> str | None:
 # -- tables ------------------------------------------------------------------------------
 
 
-def _read_table(path: Path, required: tuple[str, ...]) -> pa.Table:
+def _read_table(
+    path: Path, required: tuple[str, ...], only: tuple[str, ...] = ()
+) -> tuple[pa.Table, pa.Schema]:
+    """The `required` and `only` columns of a parquet file, and the whole file's schema."""
     if not path.exists():
         raise InputError(f"{path}: required file is missing")
     try:  # ParquetFile, not read_table: that loads pyarrow.dataset (~40 MB) for one small file
-        table = pq.ParquetFile(path).read()
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        _check_columns(schema, required, path)
+        table = parquet.read(columns=[n for n in schema.names if n in required + only])
     except (OSError, pa.ArrowException) as e:
         raise InputError(f"{path}: not a readable parquet file ({e})") from e
-    _check_columns(table.schema, required, path)
-    return table
+    return table, schema
 
 
 def _check_columns(schema: pa.Schema, required: tuple[str, ...], path: Path) -> None:
@@ -230,24 +404,33 @@ def _check_unique(values: list[str], name: str, path: Path) -> None:
         first_row[value] = row
 
 
-def _merge_exercises(table: pa.Table, sample_ids: list[str], path: Path) -> pa.Table:
-    """Left-join exercises on sample_id, keeping the samples' row order and every column."""
-    exercises = _read_table(path, required=("sample_id",))
+def _merge_exercises(
+    labels: LabelColumns,
+    schema: pa.Schema,
+    sample_schema: pa.Schema,
+    sample_ids: list[str],
+    path: Path,
+) -> tuple[LabelColumns, pa.Schema]:
+    """Left-join exercises on sample_id, keeping the samples' row order and every column:
+    the row of each sample in the exercises table, and the joined label schema."""
+    exercises, exercise_schema = _read_table(path, required=("sample_id",))
     exercise_ids = _string_column(exercises, "sample_id", path)
     _check_unique(exercise_ids, "sample_id", path)
     row_of = {sid: i for i, sid in enumerate(exercise_ids)}
-    take = pa.array([row_of.get(sid) for sid in sample_ids], type=pa.int64())
-    picked = exercises.drop_columns(["sample_id"]).take(take)
-    for name, column in zip(picked.column_names, picked.columns):
-        out_name = name if name not in table.column_names else f"{name}_exercise"
-        table = table.append_column(out_name, column)
-    return table
+    rows = np.array([row_of.get(sid, -1) for sid in sample_ids], dtype=np.int64)
+    names = [n for n in exercise_schema.names if n != "sample_id"]
+    reserved = tuple(n for n in PATH_COLUMNS if n in sample_schema.names)
+    picked = exercise_schema.empty_table().select(names)
+    empty = _append_exercises(schema.empty_table(), picked, reserved)
+    labels = LabelColumns(labels.samples_path, labels.columns, path, rows, reserved)
+    return labels, empty.schema
 
 
-def _check_unique_keys(samples: list[Sample], split: str, path: Path) -> None:
-    for a, b in zip(samples, samples[1:]):
-        if a.key == b.key:
+def _check_unique_keys(keyed: list[tuple[str, str]], split: str, path: Path) -> None:
+    """`keyed`: (key, sample_id) of a split's samples, sorted by key."""
+    for (key, a), (other, b) in zip(keyed, keyed[1:]):
+        if key == other:
             raise InputError(
-                f"{path}: samples {a.sample_id!r} and {b.sample_id!r} of split '{split}' would "
-                f"both be stored as member {a.key!r} (their media files share a file name)"
+                f"{path}: samples {a!r} and {b!r} of split '{split}' would "
+                f"both be stored as member {key!r} (their media files share a file name)"
             )
