@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
@@ -116,6 +117,13 @@ class Source:
     def samples(self) -> list[Sample]:
         return [s for split in SPLITS for s in self.splits[split]]
 
+    def num_samples_of(self, split: str) -> int:
+        return len(self.split_rows[split])
+
+    def sample_ids(self, split: str) -> pa.Array:
+        """The sample ids of `split`, in key order."""
+        return self.media.sample_ids.take(pa.array(self.split_rows[split]))
+
     @property
     def num_samples(self) -> int:
         return sum(len(rows) for rows in self.split_rows.values())
@@ -144,10 +152,19 @@ class Source:
             st = path.stat()
             h.update(f"{path.relative_to(self.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         for split in SPLITS:
-            for s in self.splits[split]:
-                for media in (s.audio, s.midi):
-                    if media is not None:
-                        h.update(f"{media.relpath}\0{media.size}\0{media.mtime_ns}\n".encode())
+            rows = self.split_rows[split]
+            for start in range(0, len(rows), SplitSamples.BATCH):
+                batch = rows[start : start + SplitSamples.BATCH]
+                columns = []
+                for kind in MEDIA_KINDS:
+                    paths = self.media.paths[kind].take(pa.array(batch)).to_pylist()
+                    sizes = self.media.sizes[kind][batch].tolist()
+                    mtimes = self.media.mtimes[kind][batch].tolist()
+                    columns.append(zip(paths, sizes, mtimes))
+                for row in zip(*columns):
+                    for relpath, size, mtime in row:
+                        if size >= 0:
+                            h.update(f"{relpath}\0{size}\0{mtime}\n".encode())
         return h.hexdigest()
 
 
@@ -232,9 +249,10 @@ def read_source(
     )
     if not any(c in table.column_names for c in PATH_COLUMNS):
         raise InputError(f"{samples_path}: needs an 'audio_path' or 'midi_path' column")
-    sample_ids = _string_column(table, "sample_id", samples_path)
-    profile_ids = _string_column(table, "profile_id", samples_path)
-    _check_unique(sample_ids, "sample_id", samples_path)
+    id_column = _string_array(table, "sample_id", samples_path)
+    profiles = _string_array(table, "profile_id", samples_path)
+    _check_unique_array(id_column, "sample_id", samples_path)
+    sample_ids = id_column.to_pylist()
     input_files = [samples_path]
     label_columns = [n for n in schema.names if n not in PATH_COLUMNS]
     labels = LabelColumns(samples_path, label_columns)
@@ -243,22 +261,22 @@ def read_source(
     exercises_path = root / "labels" / "exercises.parquet"
     if exercises_path.exists():
         labels, label_schema = _merge_exercises(
-            labels, label_schema, schema, sample_ids, exercises_path
+            labels, label_schema, schema, id_column, exercises_path
         )
         input_files.append(exercises_path)
 
     splits_path = root / "splits.json"
     split_of_profile = read_splits(splits_path)
     input_files.append(splits_path)
-    split_of_row, dropped = assign_splits(sample_ids, profile_ids, split_of_profile, unassigned)
-    del profile_ids
+    split_code, dropped = _assign_splits(sample_ids, profiles, split_of_profile, unassigned)
+    del profiles
 
     audio_paths = _optional_strings(table, "audio_path", samples_path)
     midi_paths = _optional_strings(table, "midi_path", samples_path)
     keys = sample_keys(audio_paths, midi_paths, sample_ids, samples_path)
     missing: list[str] = []
     media = Media(
-        pa.array(sample_ids, type=pa.string()),
+        id_column,
         {
             "audio": pa.array(audio_paths, type=pa.string()),
             "midi": pa.array(midi_paths, type=pa.string()),
@@ -283,10 +301,11 @@ def read_source(
 
     split_rows: dict[str, np.ndarray] = {}
     for split in SPLITS:
-        rows = sorted((r for r, s in enumerate(split_of_row) if s == split), key=keys.__getitem__)
+        rows = np.flatnonzero(split_code == SPLITS.index(split)).tolist()
+        rows.sort(key=keys.__getitem__)
         _check_unique_keys([(keys[r], sample_ids[r]) for r in rows], split, samples_path)
         split_rows[split] = np.array(rows, dtype=np.int64)
-    del keys, sample_ids, split_of_row
+    del keys, sample_ids, split_code
 
     _check_label_types(label_schema, samples_path)
     auxiliary = {
@@ -394,6 +413,35 @@ def _json_carries(t: pa.DataType) -> bool:
     return any(check(t) for check in (*simple, is_.is_duration))
 
 
+def _string_array(table: pa.Table, name: str, path: Path) -> pa.Array:
+    """A required non-null column, as one Arrow array (`_string_column` names a bad row)."""
+    column = table.column(name)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        _string_column(table, name, path)
+    if column.null_count or pc.any(pc.equal(column, "")).as_py():
+        _string_column(table, name, path)
+    return column.combine_chunks()
+
+
+def _check_unique_array(values: pa.Array, name: str, path: Path) -> None:
+    """`_check_unique` with Arrow: Python values are made only when there is a repeat to name."""
+    if pc.count_distinct(values).as_py() != len(values):
+        _check_unique(values.to_pylist(), name, path)
+
+
+def _assign_splits(
+    sample_ids: list[str], profiles: pa.Array, split_of_profile: dict, unassigned: Unassigned
+) -> tuple[np.ndarray, list[str]]:
+    """`splits.assign_splits`, asked once a profile: each row's index in SPLITS (-1: dropped)."""
+    encoded = profiles.dictionary_encode()
+    uniques = encoded.dictionary.to_pylist()
+    split_of_unique, _ = assign_splits(uniques, uniques, split_of_profile, unassigned)
+    codes = np.array([SPLITS.index(s) if s else -1 for s in split_of_unique], dtype=np.int8)
+    split_code = codes[encoded.indices.to_numpy()]
+    dropped = [sample_ids[r] for r in np.flatnonzero(split_code < 0).tolist()]
+    return split_code, dropped
+
+
 def _check_unique(values: list[str], name: str, path: Path) -> None:
     first_row: dict[str, int] = {}
     for row, value in enumerate(values):
@@ -408,16 +456,16 @@ def _merge_exercises(
     labels: LabelColumns,
     schema: pa.Schema,
     sample_schema: pa.Schema,
-    sample_ids: list[str],
+    sample_ids: pa.Array,
     path: Path,
 ) -> tuple[LabelColumns, pa.Schema]:
     """Left-join exercises on sample_id, keeping the samples' row order and every column:
     the row of each sample in the exercises table, and the joined label schema."""
     exercises, exercise_schema = _read_table(path, required=("sample_id",))
-    exercise_ids = _string_column(exercises, "sample_id", path)
-    _check_unique(exercise_ids, "sample_id", path)
-    row_of = {sid: i for i, sid in enumerate(exercise_ids)}
-    rows = np.array([row_of.get(sid, -1) for sid in sample_ids], dtype=np.int64)
+    exercise_ids = _string_array(exercises, "sample_id", path)
+    _check_unique_array(exercise_ids, "sample_id", path)
+    found = pc.index_in(sample_ids, value_set=exercise_ids.cast(sample_ids.type))
+    rows = pc.fill_null(found, -1).to_numpy().astype(np.int64)
     names = [n for n in exercise_schema.names if n != "sample_id"]
     reserved = tuple(n for n in PATH_COLUMNS if n in sample_schema.names)
     picked = exercise_schema.empty_table().select(names)
