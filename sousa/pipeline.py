@@ -198,9 +198,9 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
     for rel, table in plan.tables.items():
         digests[rel] = write_table(table, out / rel)
     ids_by_split = {
-        split: [s.sample_id for s in plan.source.splits[split]]
+        split: plan.source.sample_ids(split)
         for split in SPLITS
-        if plan.source.splits[split]
+        if plan.source.num_samples_of(split)
     }
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
@@ -212,7 +212,7 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
         {p: d.size for p, d in digests.items()},
         order=plan.order,
         seed=plan.seed,
-        num_samples=len(plan.source.samples),
+        num_samples=plan.source.num_samples,
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     return digests
@@ -261,18 +261,16 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
     shards: dict[str, int] = {}
     for shard in plan.shards:
         shards[shard.kind] = shards.get(shard.kind, 0) + 1
-    media = {
-        kind: sum(getattr(s, kind) is not None for s in source.samples) for kind in MEDIA_KINDS
-    }
+    media = {kind: source.media_count(kind) for kind in MEDIA_KINDS}
     configs = {kind: 0 for kind in MEDIA_KINDS}
     for shard in plan.shards:
         configs[shard.kind] += len(shard.samples)
-    configs = {kind: n for kind, n in configs.items() if n} or {"default": len(source.samples)}
+    configs = {kind: n for kind, n in configs.items() if n} or {"default": source.num_samples}
     staged = {p: f["size"] for p, f in files.items()}
     return Summary(
         configs=configs,
-        labels_only=sum(s.audio is None and s.midi is None for s in source.samples),
-        warnings=card_warnings(source.readme, staged, len(source.samples)),
+        labels_only=source.labels_only_count(),
+        warnings=card_warnings(source.readme, staged, source.num_samples),
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
         shards=shards,

@@ -8,7 +8,7 @@ checks: `{kind}_shard` (shard file name inside the `{kind}/` folder), `{kind}_fi
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +153,7 @@ def write_table(table: pa.Table | PlannedTable, path: Path) -> FileDigest:
 
 
 def write_auxiliary(
-    name: str, source_path: Path, ids_by_split: dict[str, list[str]], out: Path
+    name: str, source_path: Path, ids_by_split: dict[str, Sequence[str] | pa.Array], out: Path
 ) -> dict[str, FileDigest]:
     """Split a (possibly huge) per-sample table by its sample_id, one record batch at a time.
 
@@ -163,7 +163,7 @@ def write_auxiliary(
     parquet = pq.ParquetFile(source_path)
     schema = parquet.schema_arrow.remove_metadata()
     id_type = schema.field("sample_id").type
-    value_sets = {split: pa.array(ids, type=id_type) for split, ids in ids_by_split.items()}
+    value_sets = {split: pa.array(ids).cast(id_type) for split, ids in ids_by_split.items()}
     sinks: dict[str, HashingWriter] = {}
     with ExitStack() as stack:
         writers: dict[str, pq.ParquetWriter] = {}
