@@ -23,8 +23,11 @@ demo: $(VENV)/.installed
 	$(PY) -m sousa.package $(DEMO_DIR) --shard-size 1MB
 	$(PY) -m sousa.peek $(DEMO_DIR)/hf_staging
 
+# The suite is CPU-bound: one pytest worker per core (pytest-xdist), a test file per worker
+# at a time so that module fixtures are built once.
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-native: $(VENV)/.native-audio
 	SOUSA_REQUIRE_NATIVE_AUDIO=1 $(MAKE) test

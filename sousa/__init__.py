@@ -1,11 +1,17 @@
 """sousa: package the SOUSA drum-rudiment dataset for the Hugging Face Hub and load it back.
 
-`python -m sousa.package DIR` writes a Hub-ready staging folder (WebDataset TAR shards,
-parquet split tables, dataset card, manifest); `--push` uploads and verifies it;
-`sousa.load` / `sousa.fetch` read it back, locally or from the Hub.
+The front door, what users call:
+- `package_dataset(PackageOptions(source=...))`: a Hub-ready staging folder (WebDataset TAR
+  shards, parquet split tables, dataset card, manifest); `python -m sousa.package DIR`.
+- `push(staging, "user/name")`: upload, verify and publish it; returns a `PushResult`.
+- `load(path_or_repo_id, ...)` / `fetch(path_or_repo_id, sample_ids)`: read it back, locally
+  or from the Hub.
+- Errors: `InputError` (bad input, nothing written; `LoadError` is one), `PushError` and
+  `SourceChangedError` (a run stopped midway; a re-run finishes it).
 
-The public names are imported on first use, so `python -m sousa.package` and
-`python -m sousa.demo` do not import each other's machinery.
+The seed plan's names (`ShardInfo`, `create_sharded_archives`, `HubConfig`, `DatasetUploader`)
+are in `sousa.compat`. The public names are imported on first use, so `python -m sousa.package`
+and `python -m sousa.demo` do not import each other's machinery.
 """
 
 from __future__ import annotations
@@ -15,16 +21,16 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "InputError": "errors",
-    "SourceChangedError": "errors",
-    "ShardInfo": "compat",
-    "create_sharded_archives": "compat",
-    "HubConfig": "compat",
-    "DatasetUploader": "compat",
     "PackageOptions": "pipeline",
     "package_dataset": "pipeline",
+    "push": "hub",
+    "PushResult": "hub",
     "load": "loading",
     "fetch": "loading",
+    "InputError": "errors",
+    "LoadError": "loading",
+    "PushError": "errors",
+    "SourceChangedError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

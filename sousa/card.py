@@ -12,6 +12,8 @@ features equal those `datasets` derives from the same schema.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -71,13 +73,15 @@ def build_card(
     num_samples: int | None = None,
     order: str = "shuffled",
     seed: int = 0,
+    bad_media: Sequence[str] = (),
 ) -> DatasetCard:
     """The card: source YAML keys and prose kept, configs + dataset_info + generated sections.
 
     `split_stats[config][split] = (num_examples, num_bytes)` counts what the config's shards
     hold; `files` maps every staged file (but the card and manifest) to its size;
     `num_samples` (all splits, labels-only samples too) sets `size_categories`. `order` and
-    `seed` say how samples are ordered within a split (the "Training" section).
+    `seed` say how samples are ordered within a split (the "Training" section). `bad_media`
+    names the samples packaged labels-only because a media file was bad (--skip-bad-media).
     """
     base = DatasetCard(source_readme) if source_readme else None
     data = DatasetCardData(**(base.data.to_dict() if base else {}))
@@ -91,6 +95,7 @@ def build_card(
         data.pop("dataset_info", None)
     body = (base.text.strip() + "\n\n") if base and base.text.strip() else ""
     body += generated_sections(split_stats, files, num_samples)
+    body += bad_media_section(bad_media)
     if names:
         body += training_section(files, order, seed)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
@@ -229,6 +234,21 @@ def _labels_only_note(stats: dict[str, dict[str, tuple[int, int]]], total: int |
         f" The `data/` tables hold all {total} samples; a sample with neither audio nor MIDI "
         '(labels-only) is in no TAR config, only there and in `sousa.load(..., "labels")`.'
     )
+
+
+def bad_media_section(sample_ids: Sequence[str], shown: int = 20) -> str:
+    """Markdown naming the samples whose media file was bad, so they are labels-only."""
+    if not sample_ids:
+        return ""
+    names = ", ".join(f"`{sample_id}`" for sample_id in sample_ids[:shown])
+    more = f" and {len(sample_ids) - shown} more" if len(sample_ids) > shown else ""
+    return f"""
+## Samples without media
+
+{len(sample_ids)} samples had an audio or MIDI file that was not valid when this dataset was
+packaged (empty, truncated, or not what its extension says). They are labels-only: rows of the
+`data/` tables with null shard and audio columns, in no TAR shard: {names}{more}.
+"""
 
 
 FOLDER_ROLES = {

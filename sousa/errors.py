@@ -1,6 +1,10 @@
-"""The one exception type the CLI turns into exit status 2."""
+"""The exceptions the CLI turns into exit statuses: `InputError` 2, the others 1."""
 
 from __future__ import annotations
+
+import errno
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class InputError(Exception):
@@ -17,6 +21,23 @@ class SourceChangedError(RuntimeError):
     Not an `InputError`: the input was valid when it was checked, before writing began. The
     file being written is discarded (atomic writes), and a re-run packages the new contents.
     """
+
+
+class DiskFullError(RuntimeError):
+    """The disk (or the quota) filled up while writing; exit status 1.
+
+    The file being written is removed; completed files stay, and a re-run finishes the work.
+    """
+
+
+def disk_full(error: BaseException, path: object) -> DiskFullError | None:
+    """The `DiskFullError` for an `OSError` of a full disk or quota while writing `path`."""
+    if not isinstance(error, OSError) or error.errno not in DISK_FULL_ERRNOS:
+        return None
+    return DiskFullError(
+        f"{error.strerror or 'no space left'} while writing {path}; the files already "
+        "complete are kept: free some space and re-run to finish"
+    )
 
 
 class PushError(RuntimeError):

@@ -1,62 +1,49 @@
 """Push a complete staging folder to the Hub: checked first, resumable, atomic for readers.
 
-Order: the token (`whoami`) and the card (the Hub's own `validate-yaml`) are checked before a
-byte is sent, so a card the Hub would refuse costs nothing. The remote tree is compared with
-the manifest (LFS sha256, or the git blob id of a regular file), so only files that differ are
-sent: a re-run after a failure resends nothing a finished commit holds, and a second push of
-an unchanged dataset makes no commit at all.
+After the checks (`sousa.hub_checks`), the remote tree is compared with the manifest (LFS
+sha256, or the git blob id of a regular file) and only files that differ are sent: a re-run
+after a failure resends nothing a finished commit holds, and a second push of an unchanged
+dataset makes no commit at all.
 
-Readers never see half a dataset. The upload is assembled away from the target and published
-in one step (`sousa.hub_publish`): for main, in a pull request merged at the end
-(`HfApi.merge_pull_request`, one merge commit moves main from the old complete dataset to the
-new one); for a `--revision` branch, in a work branch the target is re-pointed to. Why not
-content-addressed shard names instead: the names are the packager's (`audio/train-00000.tar`,
-listed by the split tables and the card), renaming them would change every staging folder's
-bytes, and a reader globbing `audio/train-*` would still see old and new shards side by side.
+Readers never see half a dataset: the upload is assembled in a pull request against the target
+branch and merged at the end, one merge commit from the old complete dataset to the new one
+(`sousa.hub_publish`). A merge refused as a conflict closes that pull request and assembles a
+new one from the target's current head, sending what that head lacks (objects already uploaded
+are not uploaded again). Why not content-addressed shard names instead: the names are the
+packager's (listed by the split tables and the card), and a reader globbing `audio/train-*`
+would still see old and new shards side by side. `direct=True` commits straight to the target,
+for repos where pull requests are refused: readers then see the dataset while it uploads.
 
-Commits: at most 100 files and 20 GB each (`limits.commit_batches`), paced under the Hub's
-hourly commit rate; the last one deletes stale files and adds README.md and manifest.json, so
-the card never points at files that are not there. Every call is retried on transient
-failures (`sousa.hub_calls`).
+Commits: at most `limits.HUB_MAX_FILES_PER_COMMIT` files and `HUB_MAX_BYTES_PER_COMMIT` bytes
+each (read when a push starts), paced under the Hub's hourly commit rate; the last one deletes
+stale files and adds README.md and manifest.json, so the card never points at files that are
+not there. Every call is retried on transient failures (`sousa.hub_calls`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import (
-    CommitOperationAdd,
-    CommitOperationDelete,
-    DatasetCard,
-    HfApi,
-    get_token,
-)
-from huggingface_hub import constants as hub_constants
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import RevisionNotFoundError
 from tqdm import tqdm
 
-from .errors import InputError, first_values
-from .hub_calls import LOGIN_HINT, check_xet_write_token, hub_call
-from .hub_publish import Work, open_work, publish
-from .limits import (
-    HUB_MAX_BYTES_PER_COMMIT,
-    HUB_MAX_FILES_PER_COMMIT,
-    check_push_limits,
-    commit_batches,
-    commit_pace,
-)
+from . import hub_publish as pulls
+from . import limits
+from .errors import InputError, PushError
+from .hub_calls import RESUME_HINT, check_xet_write_token, hub_call
+from .hub_checks import check_card, check_repo_id, require_token
+from .hub_publish import ClosedPull, Pull, find_pull, forbidden_message, open_pull
+from .limits import check_push_limits, commit_batches, commit_pace
 from .shards import sha256_file
-from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest
+from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest, writer_lock
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 LAST_FILES = ("README.md", MANIFEST)  # committed last: the card and the completion mark
-COMMIT_FILES = HUB_MAX_FILES_PER_COMMIT  # module attributes: tests make many small commits
-COMMIT_BYTES = HUB_MAX_BYTES_PER_COMMIT
+MERGE_TRIES = 3  # pull requests a push assembles when merges keep being refused as conflicts
 
 
 @dataclass(frozen=True)
@@ -68,58 +55,35 @@ class RemoteFile:
 
 @dataclass
 class PushResult:
+    """What a push did; `mismatched` non-empty means the remote differs from the manifest."""
+
     repo_id: str
-    revision: str  # where the dataset is now: the target, or the pull request's ref
-    uploaded: int
-    deleted: int
-    mismatched: list[str]
+    target: str  # the branch pushed to
+    revision: str  # where the dataset is now: the target, or the open pull request's ref
+    uploaded: int = 0  # files committed
+    deleted: int = 0  # stale files deleted
     commits: int = 0
+    mismatched: list[str] = field(default_factory=list)
+    pr_num: int | None = None
     pr_url: str | None = None
+    merged: bool = False  # the pull request was merged into the target
+    direct: bool = False  # committed straight to the target
+    conflicts: list[ClosedPull] = field(default_factory=list)
+    replaced: list[int] = field(default_factory=list)  # earlier pull requests closed
 
 
-def check_repo_id(repo_id: str | None) -> str:
-    """`user/name`, as the Hub spells repo ids: refused before any work is done."""
-    if not repo_id or not REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
-        raise InputError(f"--repo-id {repo_id!r}: expected 'user/name' (letters, digits, - _ .)")
-    return repo_id
+@dataclass
+class _Into:
+    """Where the next commit goes: the target (`title` None: direct), or a pull request,
+    opened by the first commit when `pull` is None."""
 
+    target: str
+    title: str | None
+    pull: Pull | None = None
 
-def push_staging(
-    staging: Path,
-    repo_id: str,
-    *,
-    token: str | None = None,
-    private: bool = False,
-    revision: str | None = None,
-    create_pr: bool = False,
-    progress: bool = True,
-) -> int:
-    """The `--push` step of the CLI: upload, verify, print where it is. Returns the exit code."""
-    pushed = push(
-        staging,
-        repo_id=check_repo_id(repo_id),
-        token=token,
-        private=private,
-        revision=revision,
-        create_pr=create_pr,
-        progress=progress,
-    )
-    if pushed.mismatched:
-        print(
-            f"error: the remote differs from {MANIFEST} for {len(pushed.mismatched)} file(s): "
-            f"{first_values(pushed.mismatched)}",
-            file=sys.stderr,
-        )
-        return 1
-    print(
-        f"pushed: {pushed.uploaded} file(s) uploaded, {pushed.deleted} deleted "
-        f"in {pushed.commits} commit(s), verified"
-    )
-    if pushed.pr_url:
-        print(f"pull request: {pushed.pr_url} ({pushed.revision}, not merged)")
-    print(f"dataset: {hub_constants.ENDPOINT}/datasets/{pushed.repo_id}")
-    print(f'load it: load_dataset("{pushed.repo_id}", streaming=True)')
-    return 0
+    @property
+    def ref(self) -> str:
+        return self.pull.ref if self.pull else self.target
 
 
 def push(
@@ -129,101 +93,178 @@ def push(
     private: bool = False,
     revision: str | None = None,
     create_pr: bool = False,
+    direct: bool = False,
     progress: bool = False,
     api: HfApi | None = None,
 ) -> PushResult:
-    """Check, upload what differs away from the target, verify, publish; see the docstring."""
+    """Check, upload what differs into a pull request against `revision` (main by default),
+    verify, merge; see the module docstring. `create_pr` stops before the merge; `direct`
+    commits straight to the target. Holds the staging folder's `writer_lock` throughout, so
+    a folder being re-packaged is never read half-written."""
+    if not staging.is_dir():
+        raise InputError(f"{staging}: no such staging folder (run python -m sousa.package first)")
+    with writer_lock(staging):
+        return _push(staging, repo_id, token, private, revision, create_pr, direct, progress, api)
+
+
+def _push(
+    staging: Path,
+    repo_id: str,
+    token: str | None,
+    private: bool,
+    revision: str | None,
+    create_pr: bool,
+    direct: bool,
+    progress: bool,
+    api: HfApi | None,
+) -> PushResult:
     check_repo_id(repo_id)
+    if direct and create_pr:
+        raise InputError("--direct and --create-pr: choose one (straight, or a pull request)")
     files: dict[str, dict] = read_manifest(staging)["files"]
     check_push_limits({p: f["size"] for p, f in files.items()}, private)
     api = api or HfApi()
-    token, user = _require_token(api, token)
+    token, user = require_token(api, token, repo_id)
     check_card(staging, repo_id)
     hub_call(
         "creating the repo", repo_id, api.create_repo, repo_id, repo_type="dataset",
         private=private, token=token, exist_ok=True,
     )  # fmt: skip
     target = revision or "main"
-    if target != "main" and not create_pr:
+    if target != "main":
         hub_call(
             f"creating branch {target}", repo_id, api.create_branch, repo_id, branch=target,
             repo_type="dataset", token=token, exist_ok=True,
         )  # fmt: skip
+    result = PushResult(repo_id, target, target, direct=direct)
     remote = hub_call("listing the repo", repo_id, remote_files, api, repo_id, target, token)
     if not _differences(remote, files, staging):
-        mismatched = verify(api, repo_id, target, token, staging, files)
-        return PushResult(repo_id, target, 0, 0, mismatched)
+        result.mismatched = verify(api, repo_id, target, token, staging, files)
+        return result
     digest = hashlib.sha256((staging / MANIFEST).read_bytes()).hexdigest()[:12]
     hub_call(
         "getting a Xet write token", repo_id, check_xet_write_token, api.endpoint, repo_id,
         target, token,
     )  # fmt: skip
-    work = open_work(api, repo_id, token, user, target, create_pr, digest)
-    result = _upload(api, work, token, staging, files, progress)
-    result.mismatched = verify(api, repo_id, work.ref, token, staging, files)
-    if result.mismatched or create_pr:
-        result.pr_url = work.pr_url
+    if direct:
+        _upload(api, _Into(target, None), user, token, staging, files, progress, result)
+        result.mismatched = verify(api, repo_id, target, token, staging, files)
         return result
-    publish(api, repo_id, token, work, target)
+    return _through_pull(api, user, token, staging, files, progress, result, digest, create_pr)
+
+
+def _through_pull(
+    api: HfApi, user: str, token: str, staging: Path, files: dict[str, dict], progress: bool,
+    result: PushResult, digest: str, create_pr: bool,
+) -> PushResult:  # fmt: skip
+    """Assemble the upload in a pull request against the target and merge it; a merge refused
+    as a conflict closes that one and assembles the next from the target's current head."""
+    repo_id, target, forbidden = result.repo_id, result.target, forbidden_message(result.repo_id)
+    title = pulls.PR_TITLE.format(digest=digest)
+    for _ in range(MERGE_TRIES):
+        pull = hub_call(
+            "listing pull requests", repo_id, find_pull, api, repo_id, token, user, target, title,
+            forbidden=forbidden,
+        )  # fmt: skip
+        into = _Into(target, title, pull)
+        _upload(api, into, user, token, staging, files, progress, result)
+        if into.pull is None:  # nothing to send: the target holds the dataset already
+            break
+        result.pr_num, result.pr_url, result.revision = into.pull.num, into.pull.url, into.ref
+        result.mismatched = verify(api, repo_id, into.ref, token, staging, files)
+        if result.mismatched or create_pr:
+            return result
+        num = into.pull.num
+        conflicting = hub_call(
+            "merging the pull request", repo_id, pulls.merge, api, repo_id, token, num,
+            forbidden=forbidden,
+        )  # fmt: skip
+        if conflicting is None:
+            result.merged = True
+            result.replaced = hub_call(
+                "closing earlier pull requests", repo_id, pulls.close_replaced, api, repo_id,
+                token, user, target, into.pull, forbidden=forbidden,
+            )  # fmt: skip
+            break
+        hub_call(
+            "closing the conflicting pull request", repo_id, pulls.close, api, repo_id, token,
+            num, pulls.conflict_comment(target, conflicting), forbidden=forbidden,
+        )  # fmt: skip
+        result.conflicts.append(ClosedPull(num, into.pull.url, conflicting))
+    else:
+        named = ", ".join(sorted({f for c in result.conflicts for f in c.files})) or "files"
+        raise PushError(
+            f"merging into {target} on {repo_id} was refused as a conflict {MERGE_TRIES} times "
+            f"({named} changed on {target} during the push; pull requests "
+            f"{', '.join(f'#{c.num}' for c in result.conflicts)} closed): another writer keeps "
+            f"changing {target}; {RESUME_HINT}"
+        )
     result.revision = target
     result.mismatched = verify(api, repo_id, target, token, staging, files)
     return result
 
 
-def check_card(staging: Path, repo_id: str) -> None:
-    """The card, checked as the Hub checks it (`validate-yaml`) before any data goes up."""
-    path = staging / "README.md"
-    try:
-        card = DatasetCard(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise InputError(f"{path}: the card's metadata does not parse ({e})") from None
-    try:
-        hub_call("checking the card", repo_id, card.validate, repo_type="dataset")
-    except ValueError as e:  # the Hub answered 400 with what it refuses
-        raise InputError(f"{path}: the Hub refuses this card: {str(e).strip()}") from None
-
-
 def _upload(
-    api: HfApi, work: Work, token: str, staging: Path, files: dict[str, dict], progress: bool
-) -> PushResult:
-    """Commit the data files that differ at `work.ref`, in batches, then the last commit."""
-    repo_id = work.repo_id
-    remote = hub_call("listing the upload", repo_id, remote_files, api, repo_id, work.ref, token)
+    api: HfApi, into: _Into, user: str, token: str, staging: Path, files: dict[str, dict],
+    progress: bool, result: PushResult,
+) -> None:  # fmt: skip
+    """Commit the data files that differ at `into.ref`, in batches, then the last commit; the
+    first commit of a pull request opens it. Adds what it did to `result`'s counts."""
+    repo_id = result.repo_id
+    forbidden = forbidden_message(repo_id) if into.title else None
+    remote = hub_call("listing the upload", repo_id, remote_files, api, repo_id, into.ref, token)
     data = [p for p in sorted(files) if p not in LAST_FILES]
     to_send = {p: files[p]["size"] for p in data if not _same(remote.get(p), files[p], staging / p)}
-    batches = list(commit_batches(to_send, COMMIT_FILES, COMMIT_BYTES))
+    most = (limits.HUB_MAX_FILES_PER_COMMIT, limits.HUB_MAX_BYTES_PER_COMMIT)
+    batches = list(commit_batches(to_send, *most))
     pace = commit_pace(len(batches) + 1)
     for i, batch in enumerate(tqdm(batches, desc="commits", disable=not progress, file=sys.stderr)):
         if i and pace:
             time.sleep(pace)
+        what = f"data commit {i + 1}/{len(batches)}"
+        if into.title and into.pull is None:
+            adds = [CommitOperationAdd(p, staging / p) for p in batch]
+            into.pull = hub_call(
+                f"opening the pull request ({what})", repo_id, open_pull, api, repo_id, token,
+                user, into.target, into.title, adds, forbidden=forbidden,
+            )  # fmt: skip
+            continue
         hub_call(
-            f"data commit {i + 1}/{len(batches)}", repo_id, api.upload_folder, repo_id=repo_id,
-            repo_type="dataset", folder_path=staging, allow_patterns=batch, revision=work.ref,
-            token=token, commit_message=f"Upload sousa data files ({i + 1}/{len(batches)})",
+            what, repo_id, api.upload_folder, repo_id=repo_id, repo_type="dataset",
+            folder_path=staging, allow_patterns=batch, revision=into.ref, token=token,
+            commit_message=f"Upload sousa data files ({i + 1}/{len(batches)})",
+            forbidden=forbidden,
         )  # fmt: skip
     last, stale = hub_call(
-        "the last commit (card, manifest, deletions)", repo_id, _commit_last, api, work.ref,
-        repo_id, token, staging, files,
+        "the last commit (card, manifest, deletions)", repo_id, _commit_last, api, into, user,
+        repo_id, token, staging, files, forbidden=forbidden,
     )  # fmt: skip
-    commits = len(batches) + bool(last or stale)
-    return PushResult(repo_id, work.ref, len(to_send) + len(last), len(stale), [], commits)
+    result.uploaded += len(to_send) + len(last)
+    result.deleted += len(stale)
+    result.commits += len(batches) + bool(last or stale)
 
 
 def _commit_last(
-    api: HfApi, ref: str, repo_id: str, token: str, staging: Path, files: dict[str, dict]
-) -> tuple[list[str], list[str]]:
+    api: HfApi, into: _Into, user: str, repo_id: str, token: str, staging: Path,
+    files: dict[str, dict],
+) -> tuple[list[str], list[str]]:  # fmt: skip
     """Delete stale files, add the card and manifest: computed from the tree on every try, so
     a retry after a commit whose answer was lost finds nothing left to do."""
-    remote = remote_files(api, repo_id, ref, token)
+    if into.title and into.pull is None:  # a try whose answer was lost may have opened it
+        into.pull = find_pull(api, repo_id, token, user, into.target, into.title)
+    remote = remote_files(api, repo_id, into.ref, token)
     stale = _stale(remote, files)
     last = [p for p in LAST_FILES if not _same_as_local(remote, staging, p)]
     if last or stale:
         operations = [CommitOperationDelete(p) for p in stale]
         operations += [CommitOperationAdd(p, staging / p) for p in last]
-        api.create_commit(
-            repo_id, operations, commit_message="Update the dataset card and manifest (sousa)",
-            repo_type="dataset", revision=ref, token=token,
-        )  # fmt: skip
+        if into.title and into.pull is None:
+            into.pull = open_pull(api, repo_id, token, user, into.target, into.title, operations)
+        else:
+            api.create_commit(
+                repo_id, operations, commit_message="Update the dataset card and manifest (sousa)",
+                repo_type="dataset", revision=into.ref, token=token,
+            )  # fmt: skip
     return last, stale
 
 
@@ -286,13 +327,3 @@ def _same_as_local(remote: dict[str, RemoteFile], staging: Path, rel: str) -> bo
     path = staging / rel
     local = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     return _same(remote.get(rel), local, path)
-
-
-def _require_token(api: HfApi, token: str | None) -> tuple[str, str]:
-    """The token to use and its user name; a missing or rejected token is an InputError."""
-    token = token or get_token()
-    if not token:
-        raise InputError(f"no Hugging Face token found: {LOGIN_HINT}")
-    rejected = "the Hugging Face token was rejected"
-    me = hub_call("checking the token", "the Hub", api.whoami, token=token, auth_message=rejected)
-    return token, me["name"]

@@ -7,8 +7,10 @@ connection errors, with exponential backoff that honours `Retry-After`, bounded 
 total wait. What it lets through is only what a Hub call raises: a programming error keeps its
 traceback.
 
-Outcomes: 401/403 anywhere is an `InputError` (exit 2) "no write access"; a transient failure
-that outlasts the retries, or a refusal (4xx), is a `PushError` (exit 1) saying what failed.
+Outcomes: 401/403 is an `InputError` (exit 2) "no write access", or, for a call that passes
+`forbidden`, that message on a 403 (a pull request refused is not a missing write access); a
+transient failure that outlasts the retries, or a refusal (4xx), is a `PushError` (exit 1)
+saying what failed.
 The Xet token endpoint is the awkward one: hf_xet 1.8 reports its 401/403 as a plain
 `ConnectionError` ("Network error: ... HTTP status client error (401 Unauthorized), ...").
 So a push asks for that token itself before any data goes up (`check_xet_write_token`: a real
@@ -17,7 +19,6 @@ HTTP answer), and a `ConnectionError` worded as above also counts as an auth fai
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -55,7 +56,6 @@ TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # hf_xet raises the builtin ConnectionError / TimeoutError for the same.
 NETWORK_ERRORS = (httpx2.TransportError, ConnectionError, TimeoutError)
 HUB_ERRORS = (HfHubHTTPError, XetAuthenticationError, XetObjectNotFoundError, *NETWORK_ERRORS)
-RETRY_BASE_ENV = "SOUSA_HUB_RETRY_BASE"  # seconds before the first retry (tests make it tiny)
 XET_REFUSED = re.compile(r"HTTP status client error \((40[13])\b")  # hf_xet 1.8's wording
 
 
@@ -68,9 +68,8 @@ class RetryPolicy:
     budget: float = 120.0
     sleep: Callable[[float], None] = time.sleep
 
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(base=float(os.environ.get(RETRY_BASE_ENV, cls.base)))
+
+RETRY = RetryPolicy()  # what every call uses unless it is given a policy
 
 
 def hub_call(
@@ -81,20 +80,24 @@ def hub_call(
     *args,
     policy: RetryPolicy | None = None,
     auth_message: str | None = None,
+    forbidden: str | None = None,
     **kwargs,
 ) -> T:
     """`call(*args, **kwargs)`, retried on transient Hub failures; see the module docstring.
 
     `what` names the step in messages ("the last commit"); `auth_message` replaces the
-    "no write access" message (a rejected token at `whoami` is not about this repo).
+    "no write access" message (a rejected token at `whoami` is not about this repo);
+    `forbidden` is the whole message for a 403.
     """
-    policy = policy or RetryPolicy.from_env()
+    policy = policy or RETRY
     waited = 0.0
     for attempt in range(1, policy.tries + 1):
         try:
             return call(*args, **kwargs)
         except HUB_ERRORS as e:
             status = _status(e)
+            if status == 403 and forbidden:
+                raise InputError(forbidden) from None
             if status in (401, 403) or isinstance(e, XetAuthenticationError):
                 message = auth_message or f"no write access to {repo_id} with this token"
                 raise InputError(f"{message}: {LOGIN_HINT}") from None

@@ -28,6 +28,7 @@ CONFIGS = (*MEDIA_KINDS, "labels")  # what the reference loader offers
 MEMBER_EXTENSIONS = {"audio": "flac", "labels": "json", "midi": "mid"}
 SHARD_FIELDS = ("shard", "filename", "offset", "size")
 SHARD_COLUMNS = tuple(f"{kind}_{name}" for kind in MEDIA_KINDS for name in SHARD_FIELDS)
+AUDIO_PROPERTY_COLUMNS = ("audio_sample_rate", "audio_channels", "audio_frames")  # STREAMINFO
 
 MANIFEST_PATH = "manifest.json"  # written last: the mark of a complete staging folder
 MANIFEST_ORDER = "order"  # manifest key: how samples are ordered within a split (ORDERS)

@@ -12,17 +12,29 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from .errors import InputError, PushError, SourceChangedError
+from .errors import (
+    DiskFullError,
+    InputError,
+    PushError,
+    SourceChangedError,
+    disk_full,
+    first_values,
+)
 from .layout import BUILDER_PATH, ORDERS, SPLITS, auxiliary_table_path
 from .limits import HUB_MAX_FILES_PER_COMMIT, push_commit_count
-from .pipeline import PackageOptions, package_dataset, plan_package
+from .pipeline import PackageOptions, package_dataset, packaged, plan_package
 from .plan import Plan
 from .progress import add_progress_flags, wants_progress
 from .shards import DEFAULT_SHARD_SIZE
 from .source import STAGING_DEFAULT_NAME
+from .staging import MANIFEST
+
+if TYPE_CHECKING:
+    from .hub import PushResult
 
 __all__ = ["PackageOptions", "build_parser", "main", "package_dataset", "parse_size"]
 
@@ -73,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-midi", action="store_true", help="leave the MIDI out")
     p.add_argument("--allow-missing", action="store_true", help="package missing media as null")
     p.add_argument(
+        "--verify-audio",
+        action="store_true",
+        help="decode every FLAC whole (catches truncated files; else only headers are checked)",
+    )
+    p.add_argument(
+        "--skip-bad-media",
+        action="store_true",
+        help="package samples whose media file is bad as labels-only (default: exit 2)",
+    )
+    p.add_argument(
         "--unassigned",
         choices=["error", "train", "drop"],
         default="error",
@@ -91,7 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--repo-id", help="user/name of the dataset repo")
     hub.add_argument("--private", action="store_true")
     hub.add_argument("--revision", help="branch to push to (default main)")
-    hub.add_argument("--create-pr", action="store_true", help="open a pull request instead")
+    how = hub.add_mutually_exclusive_group()
+    how.add_argument(
+        "--create-pr", action="store_true", help="open the pull request, do not merge it"
+    )
+    how.add_argument(
+        "--direct",
+        action="store_true",
+        help="commit straight to the branch, no pull request (readers see it while it uploads)",
+    )
     hub.add_argument("--token", help="Hub token (default: HF_TOKEN or `hf auth login`)")
     return p
 
@@ -106,6 +136,8 @@ def options_from_args(args: argparse.Namespace) -> PackageOptions:
         sharding=not args.no_sharding,
         unassigned=args.unassigned,
         allow_missing=args.allow_missing,
+        verify_audio=args.verify_audio,
+        skip_bad_media=args.skip_bad_media,
         overwrite=args.overwrite,
         workers=max(1, args.workers),
         order=args.order,
@@ -126,24 +158,77 @@ def main(argv: list[str] | None = None) -> int:
 
             check_repo_id(args.repo_id)
         if args.dry_run:
-            _, plan = plan_package(options)
+            _, plan = plan_package(options, wants_progress(args))
             print("\n".join(describe_plan(plan, options)))
             return 0
-        summary = package_dataset(options, progress=wants_progress(args))
-        print("\n".join(summary.lines()))
-        if args.push:
-            from .hub import push_staging
+        with packaged(options, progress=wants_progress(args)) as summary:  # holds the folder
+            print("\n".join(summary.lines()))
+            if args.push:
+                from .hub import push
 
-            return push_staging(
-                summary.out, args.repo_id, token=args.token, private=args.private,
-                revision=args.revision, create_pr=args.create_pr, progress=wants_progress(args),
-            )  # fmt: skip
+                if args.direct:
+                    print(direct_warning(args.repo_id, args.revision or "main"), file=sys.stderr)
+                pushed = push(
+                    summary.out, args.repo_id, token=args.token, private=args.private,
+                    revision=args.revision, create_pr=args.create_pr, direct=args.direct,
+                    progress=wants_progress(args),
+                )  # fmt: skip
+                return report_push(pushed)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (PushError, SourceChangedError) as e:
+    except (PushError, SourceChangedError, DiskFullError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        full = disk_full(e, e.filename or options.out_dir)
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def direct_warning(repo_id: str, branch: str) -> str:
+    return (
+        f"warning: --direct commits straight to {repo_id}@{branch}: until this push ends, "
+        f"readers of {branch} can see a partly uploaded dataset (new files beside old ones)"
+    )
+
+
+def report_push(pushed: PushResult) -> int:
+    """Print what a push did; the exit status (1 when the remote differs from the manifest)."""
+    from huggingface_hub import constants
+
+    for closed in pushed.conflicts:
+        files = ", ".join(closed.files) or "files"
+        print(
+            f"merge into {pushed.target} refused as a conflict ({files} changed on "
+            f"{pushed.target} during the push): pull request #{closed.num} closed, the "
+            f"upload continued in a new one from {pushed.target}'s current head"
+        )
+    if pushed.mismatched:
+        print(
+            f"error: the remote differs from {MANIFEST} for {len(pushed.mismatched)} file(s): "
+            f"{first_values(pushed.mismatched)}",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"pushed: {pushed.uploaded} file(s) uploaded, {pushed.deleted} deleted "
+        f"in {pushed.commits} commit(s), verified"
+    )
+    if pushed.merged:
+        print(f"merged: pull request #{pushed.pr_num} into {pushed.target} ({pushed.pr_url})")
+    elif pushed.pr_url:
+        print(f"pull request: {pushed.pr_url} ({pushed.revision}, not merged)")
+    if pushed.replaced:
+        earlier = ", ".join(f"#{n}" for n in pushed.replaced)
+        print(f"closed earlier pull request(s) {earlier}: replaced by #{pushed.pr_num}")
+    where = "" if pushed.target == "main" else f"/tree/{pushed.target}"
+    print(f"dataset: {constants.ENDPOINT}/datasets/{pushed.repo_id}{where}")
+    revision = "" if pushed.target == "main" else f', revision="{pushed.target}"'
+    print(f'load it: load_dataset("{pushed.repo_id}"{revision}, streaming=True)')
     return 0
 
 
@@ -167,6 +252,8 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
         lines.append(f"  auxiliary/{name}/: split from labels/{name}.parquet")
     if plan.source.missing:
         lines.append(f"  missing media (null shard columns): {len(plan.source.missing)}")
+    if plan.source.bad_media:
+        lines.append(f"  bad media, samples labels-only: {len(plan.source.bad_media)}")
     lines += [f"  {note}" for note in plan.notes]
     return lines
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,26 +22,41 @@ from . import __version__
 from .card import build_card
 from .card_checks import card_warnings
 from .errors import InputError
-from .layout import BUILDER_PATH, CARD_PATH, MANIFEST_PATH, MEDIA_KINDS, ORDERS, SPLITS
+from .layout import (
+    BUILDER_PATH,
+    CARD_PATH,
+    MANIFEST_PATH,
+    MEDIA_KINDS,
+    ORDERS,
+    SPLITS,
+)
 from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
+from .media_check import BadMedia, bad_media_lines
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
 from .shards import DEFAULT_SHARD_SIZE
 from .source import STAGING_DEFAULT_NAME, Source, Unassigned, read_source
+from .space import check_free_space, planned_sizes
 from .staging import (
     FileDigest,
     atomic_writer,
+    check_out_dir,
     prepare_out_dir,
     read_manifest,
+    remove_incomplete,
     remove_stale,
     write_bytes_atomic,
     write_manifest,
+    writer_lock,
 )
+from .stamps import Stamps
 from .tables import write_auxiliary, write_table
 
 # Options that cannot change a byte of the output: left out of the reuse fingerprint.
 # (--quiet, --token and the push options never reach PackageOptions.)
-OUTPUT_NEUTRAL_OPTIONS = frozenset({"source", "out", "overwrite", "workers"})
+# verify_audio: a file it finds bad is refused, or (--skip-bad-media) enters the source's own
+# fingerprint as bad, so the key changes exactly when the output does.
+OUTPUT_NEUTRAL_OPTIONS = frozenset({"source", "out", "overwrite", "workers", "verify_audio"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,8 @@ class PackageOptions:
     order: str = "shuffled"  # within each split: "shuffled" by (seed, sample_id), or "sorted"
     seed: int = 0
     shard_multiple: int = 1  # every split's shard count (per kind) is a multiple of this
+    verify_audio: bool = False  # decode every FLAC whole (else its head only)
+    skip_bad_media: bool = False  # a sample with a bad media file is labels-only (else exit 2)
 
     @property
     def out_dir(self) -> Path:
@@ -100,6 +119,7 @@ class Summary:
     reused: bool = False
     configs: dict[str, int] = field(default_factory=dict)  # the card's configs: samples
     labels_only: int = 0  # samples with neither audio nor MIDI packaged
+    bad_media: list[BadMedia] = field(default_factory=list)  # --skip-bad-media: labels-only
     warnings: list[str] = field(default_factory=list)  # about the card's carried-over text
 
     def configs_line(self) -> str:
@@ -138,6 +158,9 @@ class Summary:
             )
         if self.dropped:
             lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
+        if self.bad_media:
+            lines.append(f"bad media, samples packaged as labels-only: {len(self.bad_media)}")
+            lines += bad_media_lines(self.bad_media, with_sample=True)
         lines += self.notes
         lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
@@ -145,19 +168,42 @@ class Summary:
 
 def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
     """Package `options.source` into `options.out_dir`; reuse it if already complete and current."""
-    source, plan = plan_package(options)
+    with packaged(options, progress) as summary:
+        return summary
+
+
+@contextmanager
+def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summary]:
+    """`package_dataset`, holding the staging folder's `writer_lock` until the block ends (the
+    push reads the folder inside it). Before anything is written: bad input, a second writer
+    and too little free space raise `InputError`. A full disk midway raises `DiskFullError`;
+    files complete by then are kept and trusted by the re-run (their stamps)."""
+    source, plan = plan_package(options, progress)
     out = options.out_dir
     fingerprint = source.fingerprint(options.fingerprint_fields())
-    if _is_current(out, fingerprint):
-        return summarize(plan, out, read_manifest(out)["files"], reused=True)
-    prepare_out_dir(out, options.overwrite)
-    digests = write_plan(plan, out, options.workers, progress)
-    remove_stale(out, set(digests))
-    write_manifest(out, digests, fingerprint, plan.order, plan.seed)
-    return summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
+    check_out_dir(out, options.overwrite)
+    kept = Stamps(out)  # read unlocked to size the run; trusted only once locked, below
+    planned = planned_sizes(plan, len(builder_source()))
+    check_free_space(out, planned, [p for p in planned if kept.trusted(p, fingerprint)])
+    with writer_lock(out):
+        stamps = Stamps(out)
+        if _is_current(out, fingerprint, stamps):
+            yield summarize(plan, out, read_manifest(out)["files"], reused=True)
+            return
+        prepare_out_dir(out, options.overwrite)
+        remove_stale(out, set(planned))  # room for what comes, before it is written
+        try:
+            digests = write_plan(plan, out, options.workers, progress, stamps, fingerprint)
+        except BaseException:
+            remove_incomplete(out)  # shard writers are stopped: what they left is partial
+            raise
+        remove_stale(out, set(digests))
+        stamps.rewrite(digests, fingerprint)
+        write_manifest(out, digests, fingerprint, plan.order, plan.seed)
+        yield summarize(plan, out, {p: {"size": d.size} for p, d in digests.items()})
 
 
-def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
+def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Source, Plan]:
     """Read, validate and plan: everything short of writing (this is `--dry-run`)."""
     out = options.out_dir.resolve()
     root = Path(options.source).resolve()
@@ -177,6 +223,10 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
         include_midi=options.include_midi,
         unassigned=options.unassigned,
         allow_missing=options.allow_missing,
+        verify_audio=options.verify_audio,
+        skip_bad_media=options.skip_bad_media,
+        workers=options.workers,
+        progress=progress,
     )
     plan = build_plan(
         source,
@@ -189,12 +239,38 @@ def plan_package(options: PackageOptions) -> tuple[Source, Plan]:
     return source, plan
 
 
-def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str, FileDigest]:
-    """Write every planned file (shards in `workers` processes), then the card and builder."""
+def write_plan(
+    plan: Plan, out: Path, workers: int, progress: bool, stamps: Stamps, fingerprint: str
+) -> dict[str, FileDigest]:
+    """Write every planned file (shards in `workers` processes), then the card and builder.
+
+    Shards and copies that `stamps` trusts as this fingerprint's are kept, not written again;
+    each one written is stamped as it completes (the others once all are written).
+    """
+    digests: dict[str, FileDigest] = {}
+    todo = []
+    for shard in plan.shards:
+        trusted = stamps.trusted(shard.path, fingerprint)
+        if trusted and trusted.size == shard.size:
+            digests[shard.path] = trusted
+        else:
+            todo.append(shard)
+    for dest in plan.copies:
+        if trusted := stamps.trusted(dest, fingerprint):
+            digests[dest] = trusted
+    kept = set(digests)
+
+    def written(shard: SampleShard, digest: FileDigest) -> None:
+        stamps.record(shard.path, fingerprint, digest)
+        bar.update(shard.size)
+
     with _progress_bar(plan.shards, progress) as bar:
-        digests = write_shards(plan.shards, out, workers, lambda shard: bar.update(shard.size))
+        bar.update(sum(plan_shard.size for plan_shard in plan.shards) - sum(s.size for s in todo))
+        digests |= write_shards(todo, out, workers, written)
     for dest, src in sorted(plan.copies.items()):
-        digests[dest] = _copy_file(src, out / dest)
+        if dest not in kept:
+            digests[dest] = _copy_file(src, out / dest)
+            stamps.record(dest, fingerprint, digests[dest])
     for rel, table in plan.tables.items():
         digests[rel] = write_table(table, out / rel)
     ids_by_split = {
@@ -213,8 +289,11 @@ def write_plan(plan: Plan, out: Path, workers: int, progress: bool) -> dict[str,
         order=plan.order,
         seed=plan.seed,
         num_samples=plan.source.num_samples,
+        bad_media=[b.sample_id for b in plan.source.bad_media],
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
+    for rel in sorted(digests.keys() - kept - stamps.recorded):  # tables, builder, card
+        stamps.record(rel, fingerprint, digests[rel])
     return digests
 
 
@@ -278,13 +357,15 @@ def summarize(plan: Plan, out: Path, files: dict[str, dict], reused: bool = Fals
         media_files=media,
         missing=source.missing,
         dropped=source.dropped,
+        bad_media=source.bad_media,
         notes=plan.notes,
         reused=reused,
     )
 
 
-def _is_current(out: Path, fingerprint: str) -> bool:
-    """A complete staging folder made from this very input, every file present at its size."""
+def _is_current(out: Path, fingerprint: str, stamps: Stamps) -> bool:
+    """A complete staging folder made from this very input: every file the manifest lists is
+    present with its size and sha256 as stamped when it was written, and unchanged since."""
     try:
         manifest = read_manifest(out)
     except InputError:
@@ -292,6 +373,6 @@ def _is_current(out: Path, fingerprint: str) -> bool:
     if manifest.get("source_fingerprint") != fingerprint:
         return False
     return all(
-        (out / p).is_file() and (out / p).stat().st_size == f["size"]
+        stamps.trusted(p, fingerprint) == FileDigest(f["size"], f["sha256"])
         for p, f in manifest["files"].items()
     )

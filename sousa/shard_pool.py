@@ -36,19 +36,25 @@ if TYPE_CHECKING:
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POLL_SECONDS = 0.5  # how often the parent checks that its workers are alive
 
-Written = Callable[["SampleShard"], None]
+Written = Callable[["SampleShard", FileDigest], None]
 
 
 def write_shards(
     shards: Sequence[SampleShard], out: Path, workers: int, written: Written | None = None
 ) -> dict[str, FileDigest]:
-    """Write every shard under `out`; call `written(shard)` as each completes (progress)."""
-    written = written or (lambda shard: None)
+    """Write every shard under `out`; call `written(shard, digest)` as each completes.
+
+    After the first error (a full disk: `DiskFullError`) no shard is begun; the shards being
+    written end (each completes or fails), the complete ones are reported to `written`, and
+    then that error is raised here. Interrupted (Ctrl-C, an error in `written`), the workers
+    are terminated, and a temporary file they leave is for the caller to remove.
+    """
+    written = written or (lambda shard, digest: None)
     if workers <= 1 or len(shards) <= 1:
         digests = {}
         for shard in shards:
             digests[shard.path] = write_one(shard, out)
-            written(shard)
+            written(shard, digests[shard.path])
         return digests
     return _write_in_processes(shards, out, min(workers, len(shards)), written)
 
@@ -75,15 +81,27 @@ def _write_in_processes(
     for process in processes:
         process.start()
     digests: dict[str, FileDigest] = {}
+    failed: BaseException | None = None
     try:
         while len(digests) < len(shards):
-            index, digest, error = _next_result(results, processes)
+            try:
+                index, digest, error = _next_result(results, processes)
+            except RuntimeError:
+                if failed is None:
+                    raise
+                break  # every worker has ended after the failure: no report is pending
             if error is not None:
-                raise error
+                if failed is None:  # no shard is begun after it: the others end theirs
+                    failed = error
+                    with next_index.get_lock():
+                        next_index.value = len(shards)
+                continue
             digests[shards[index].path] = digest
-            written(shards[index])
+            written(shards[index], digest)
     finally:
         _stop(processes)
+    if failed is not None:
+        raise failed
     return digests
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,17 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
 from .errors import InputError, first_values
-from .layout import AUXILIARY_TABLES, MEDIA_KINDS, SPLITS
+from .layout import AUDIO_PROPERTY_COLUMNS, AUXILIARY_TABLES, MEDIA_KINDS, SHARD_COLUMNS, SPLITS
 from .media import sample_keys, stat_media
-from .source_columns import LabelColumns, Media, Sample, SplitSamples, append_exercises
+from .media_check import BadMedia, bad_media_lines
+from .source_columns import (
+    LabelColumns,
+    Media,
+    Sample,
+    SplitSamples,
+    append_exercises,
+    check_media_columns,
+)
 from .splits import Unassigned, assign_splits, read_splits
 
 PATH_COLUMNS = ("audio_path", "midi_path")
@@ -46,6 +54,7 @@ class Source:
     labels: LabelColumns
     missing: list[str] = field(default_factory=list)  # media paths allowed to be missing
     dropped: list[str] = field(default_factory=list)  # sample ids of unassigned profiles dropped
+    bad_media: list[BadMedia] = field(default_factory=list)  # --skip-bad-media: labels-only
     input_files: list[Path] = field(default_factory=list)  # tables, splits.json, README
 
     @property
@@ -106,6 +115,8 @@ class Source:
                     for relpath, size, mtime in row:
                         if size >= 0:
                             h.update(f"{relpath}\0{size}\0{mtime}\n".encode())
+        for bad in self.bad_media:  # --verify-audio finds more: it is no option of the key
+            h.update(f"bad\0{bad.relpath}\n".encode())
         return h.hexdigest()
 
 
@@ -116,9 +127,19 @@ def read_source(
     include_midi: bool = True,
     unassigned: Unassigned = "error",
     allow_missing: bool = False,
+    verify_audio: bool = False,
+    skip_bad_media: bool = False,
+    workers: int = 1,
+    progress: bool = False,
 ) -> Source:
     """Read `root`'s sample ids, media paths and splits, check every rule, stat every media file
-    once. Reads only the columns it checks; the label values stay on disk."""
+    once. Reads only the columns it checks; the label values stay on disk.
+
+    Every media file's head is checked (`media_check`; with `verify_audio` every FLAC is
+    decoded whole, in `workers` threads). A bad file is bad input, unless `skip_bad_media`:
+    then its sample is labels-only (no audio, no MIDI) and listed in `Source.bad_media`.
+    The audio properties read from STREAMINFO become label columns (AUDIO_PROPERTY_COLUMNS).
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
@@ -128,6 +149,7 @@ def read_source(
     )
     if not any(c in table.column_names for c in PATH_COLUMNS):
         raise InputError(f"{samples_path}: needs an 'audio_path' or 'midi_path' column")
+    _check_no_reserved_columns(schema, samples_path)
     id_column = _string_array(table, "sample_id", samples_path)
     profiles = _string_array(table, "profile_id", samples_path)
     _check_unique_array(id_column, "sample_id", samples_path)
@@ -139,6 +161,7 @@ def read_source(
 
     exercises_path = root / "labels" / "exercises.parquet"
     if exercises_path.exists():
+        _check_no_reserved_columns(pq.read_schema(exercises_path), exercises_path)
         labels, label_schema = _merge_exercises(
             labels, label_schema, schema, id_column, exercises_path
         )
@@ -178,6 +201,24 @@ def read_source(
             f"{first_values(missing)} (use --allow-missing to package without them)"
         )
 
+    properties, bad = check_media_columns(
+        root, media, sample_ids, verify_audio=verify_audio, workers=workers, progress=progress
+    )
+    if bad and not skip_bad_media:
+        raise InputError(
+            "\n".join(
+                [
+                    f"{len(bad)} media file(s) named in {samples_path} are empty, truncated "
+                    "or not what their extension says (--skip-bad-media packages their "
+                    "samples as labels-only):",
+                    *bad_media_lines(bad),
+                ]
+            )
+        )
+    for b in bad:
+        for kind in MEDIA_KINDS:
+            media.sizes[kind][b.row] = -1
+
     split_rows: dict[str, np.ndarray] = {}
     for split in SPLITS:
         rows = np.flatnonzero(split_code == SPLITS.index(split)).tolist()
@@ -187,6 +228,11 @@ def read_source(
     del keys, sample_ids, split_code
 
     _check_label_types(label_schema, samples_path)
+    labels = replace(labels, extra=properties)
+    label_schema = pa.schema(
+        [*label_schema, *(pa.field(n, c.type) for n, c in properties.items())],
+        metadata=label_schema.metadata,
+    )
     auxiliary = {
         name: root / "labels" / f"{name}.parquet"
         for name in AUXILIARY_TABLES
@@ -200,7 +246,7 @@ def read_source(
         input_files.append(root / "README.md")
     return Source(
         root, label_schema, media, split_rows, auxiliary, readme, labels, missing, dropped,
-        input_files,
+        bad, input_files,
     )  # fmt: skip
 
 
@@ -241,6 +287,16 @@ def _check_columns(schema: pa.Schema, required: tuple[str, ...], path: Path) -> 
     absent = [c for c in required if c not in schema.names]
     if absent:
         raise InputError(f"{path}: missing column(s) {first_values(absent)}")
+
+
+def _check_no_reserved_columns(schema: pa.Schema, path: Path) -> None:
+    """The split tables add the shard and audio-property columns: a label may not take them."""
+    taken = [name for name in (*SHARD_COLUMNS, *AUDIO_PROPERTY_COLUMNS) if name in schema.names]
+    if taken:
+        raise InputError(
+            f"{path}: column(s) {first_values(taken)} are names the split tables give to "
+            "where each sample's media are and what its audio is: rename them"
+        )
 
 
 def _string_column(table: pa.Table, name: str, path: Path) -> list[str]:

@@ -8,7 +8,7 @@ values or an object per sample.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,9 @@ import pyarrow.parquet as pq
 
 from .layout import MEDIA_KINDS
 from .media import MediaFile, media_key
+from .media_check import BadMedia, audio_property_columns, check_media, verify_bar
+
+CHECK_BATCH = 4096  # source rows whose media are checked at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +86,15 @@ class SplitSamples:
 class LabelColumns:
     """Where the label columns are read from: the samples table without its media paths, then
     the exercises table's columns joined on sample_id (`exercise_rows`: its row for each
-    samples row, -1 if none)."""
+    samples row, -1 if none), then the `extra` columns (one value per samples row: the audio
+    properties) sliced per batch."""
 
     samples_path: Path
     columns: list[str]
     exercises_path: Path | None = None
     exercise_rows: np.ndarray | None = None
     reserved: tuple[str, ...] = ()  # the media path columns the samples table has
+    extra: dict[str, pa.Array] = field(default_factory=dict)
 
     def batches(self, rows: int) -> Iterator[tuple[int, pa.Table]]:
         start = 0
@@ -99,6 +104,8 @@ class LabelColumns:
             if exercises is not None:
                 wanted = self.exercise_rows[start : start + table.num_rows]
                 table = append_exercises(table, exercises.take(wanted), self.reserved)
+            for name, column in self.extra.items():
+                table = table.append_column(name, column.slice(start, table.num_rows))
             yield start, table
             start += table.num_rows
 
@@ -139,3 +146,31 @@ def append_exercises(table: pa.Table, picked: pa.Table, reserved: tuple[str, ...
         out_name = f"{name}_exercise" if clash else name
         table = table.append_column(out_name, column)
     return table
+
+
+def check_media_columns(
+    root: Path,
+    media: Media,
+    sample_ids: list[str],
+    *,
+    verify_audio: bool = False,
+    workers: int = 1,
+    progress: bool = False,
+) -> tuple[dict[str, pa.Array], list[BadMedia]]:
+    """`media_check.check_media` on every row's packaged media, `CHECK_BATCH` rows at a time
+    (one progress bar for all): the audio property columns (one value per source row, null
+    without good audio) and the bad files, in row order."""
+    bad: list[BadMedia] = []
+    parts: list[dict[str, pa.Array]] = [audio_property_columns([])]
+    with verify_bar(progress and verify_audio) as bar:
+        for start in range(0, len(sample_ids), CHECK_BATCH):
+            rows = np.arange(start, min(start + CHECK_BATCH, len(sample_ids)), dtype=np.int64)
+            infos, found = check_media(
+                root, media.files("audio", rows), media.files("midi", rows),
+                sample_ids[start : start + CHECK_BATCH], verify_audio=verify_audio,
+                workers=workers, bar=bar,
+            )  # fmt: skip
+            bad += [replace(b, row=b.row + start) for b in found]
+            parts.append(audio_property_columns(infos))
+    columns = {name: pa.concat_arrays([p[name] for p in parts]) for name in parts[0]}
+    return columns, bad

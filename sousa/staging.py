@@ -1,12 +1,17 @@
-"""The staging folder: atomic file writes, the manifest, and what counts as ours.
+"""The staging folder: atomic file writes, the manifest, the writer's lock, what counts as ours.
 
-Every file is written as `.{name}.incomplete` beside its final name and renamed when
-complete, so an interrupted run never leaves a final-named partial file. `manifest.json` is
-written last and removed first: it is the mark of a complete staging folder.
+Every file is written as `.{name}.{pid}.incomplete` beside its final name and renamed when
+complete, so an interrupted run never leaves a final-named partial file, and two processes
+never share a temporary name. `manifest.json` is written last and removed first: it is the
+mark of a complete staging folder. One process at a time writes or reads a staging folder for
+packaging or pushing: it holds `writer_lock` (an `flock` on `.sousa.lock`, which the kernel
+releases when the holder dies). `.sousa.lock` and `.sousa-stamps.jsonl` (see `sousa.stamps`)
+are local: in no manifest, never uploaded.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -16,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import DISK_FULL_ERRNOS, InputError, disk_full
 from .layout import (
     CARD_PATH,
     FORMAT,
@@ -30,6 +35,10 @@ from .layout import MANIFEST_PATH as MANIFEST
 
 MANAGED_FILES = (CARD_PATH, MANIFEST)
 INCOMPLETE_SUFFIX = ".incomplete"
+LOCK_NAME = ".sousa.lock"  # local: never in the manifest, never uploaded
+STAMPS_NAME = ".sousa-stamps.jsonl"  # local: what each file was when written (sousa.stamps)
+LOCAL_FILES = (LOCK_NAME, STAMPS_NAME)
+_HELD: dict[Path, int] = {}  # staging folders whose lock this process holds: nesting depth
 
 
 @dataclass(frozen=True)
@@ -67,14 +76,28 @@ class HashingWriter:
         return self.digest
 
 
+def temporary_name(path: Path) -> Path:
+    """Where `path` is written until complete: unique to this process."""
+    return path.with_name(f".{path.name}.{os.getpid()}{INCOMPLETE_SUFFIX}")
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary name to write `path` under, renamed into place only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{INCOMPLETE_SUFFIX}")
+    """A temporary name to write `path` under, renamed into place only if the block succeeds.
+
+    The temporary file is removed whatever happens; a full disk (or quota) raises
+    `DiskFullError` naming `path`.
+    """
+    tmp = temporary_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        full = disk_full(e, path)
+        if full is None:
+            raise
+        raise full from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -94,27 +117,78 @@ def write_bytes_atomic(path: Path, data: bytes) -> FileDigest:
     return out.digest
 
 
-def prepare_out_dir(out: Path, overwrite: bool) -> None:
+def check_out_dir(out: Path, overwrite: bool) -> list[str]:
     """Refuse a non-empty folder that is not a staging folder of ours, unless `overwrite`.
 
     A staging folder of ours holds only the managed names (complete or interrupted run).
-    Removes the manifest first, so the folder is marked incomplete until the run ends.
+    Reads only; returns the foreign names that `overwrite` will remove.
     """
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
-    if out.is_dir():
-        foreign = foreign_names(out, _is_managed)
-        if foreign and not overwrite:
-            raise InputError(
-                f"--out {out}: not empty and not a sousa staging folder (it has "
-                f"{', '.join(foreign[:5])}); choose another folder or pass --overwrite"
-            )
-        for name in foreign:
-            remove_entry(out / name)
+    foreign = foreign_names(out, _is_managed)
+    if foreign and not overwrite:
+        raise InputError(
+            f"--out {out}: not empty and not a sousa staging folder (it has "
+            f"{', '.join(foreign[:5])}); choose another folder or pass --overwrite"
+        )
+    return foreign
+
+
+def prepare_out_dir(out: Path, overwrite: bool) -> None:
+    """`check_out_dir`, then remove what `overwrite` replaces, the manifest (the folder is
+    marked incomplete until the run ends) and the temporary files of dead runs (call it
+    holding `writer_lock`: then no live process is writing any of them)."""
+    for name in check_out_dir(out, overwrite):
+        remove_entry(out / name)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
-    for leftover in out.glob(f"*{INCOMPLETE_SUFFIX}"):  # a killed run's (subfolders: remove_stale)
+    for leftover in out.glob(f"*{INCOMPLETE_SUFFIX}"):  # subfolders: remove_stale
         leftover.unlink()
+
+
+@contextmanager
+def writer_lock(out: Path) -> Iterator[None]:
+    """Hold the staging folder `out` for this process (creating it): the one writer or pusher.
+
+    Another process holding it: `InputError` "another sousa.package (pid N) is writing DIR",
+    at once. The lock is an `flock`, so a killed holder's lock is gone with it; the file
+    keeps the holder's pid while held (for that message). Nested use in one process is free.
+    """
+    key = out.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise InputError(f"another sousa.package (pid {pid}) is writing {out}") from None
+        _write_pid(fd, f"{os.getpid()}\n".encode())
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+            _write_pid(fd, b"")
+    finally:
+        os.close(fd)  # releases the lock (forked shard writers have exited by now)
+
+
+def _write_pid(fd: int, data: bytes) -> None:
+    """Record the holder's pid: only a message depends on it, so a full disk is no error."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+    except OSError as e:
+        if e.errno not in DISK_FULL_ERRNOS:
+            raise
 
 
 def remove_stale(out: Path, keep: set[str]) -> list[str]:
@@ -173,7 +247,17 @@ def read_manifest(out: Path) -> dict:
 
 
 def _is_managed(name: str) -> bool:
-    return name in MANAGED_FOLDERS + MANAGED_FILES or name.endswith(INCOMPLETE_SUFFIX)
+    return name in MANAGED_FOLDERS + MANAGED_FILES + LOCAL_FILES or name.endswith(INCOMPLETE_SUFFIX)
+
+
+def remove_incomplete(out: Path) -> None:
+    """Remove every temporary file in the staging folder (holding `writer_lock`: they are
+    this run's, whose writers have stopped, or dead runs')."""
+    found = list(out.glob(f".*{INCOMPLETE_SUFFIX}"))
+    for folder in MANAGED_FOLDERS:
+        found += (out / folder).rglob(f".*{INCOMPLETE_SUFFIX}")
+    for path in found:
+        path.unlink(missing_ok=True)
 
 
 def foreign_names(folder: Path, ours: Callable[[str], bool]) -> list[str]:

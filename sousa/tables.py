@@ -90,6 +90,23 @@ class PlannedTable:
     def num_rows(self) -> int:
         return len(self.rows)
 
+    @property
+    def nbytes(self) -> int:
+        """The table's size estimated from above without reading a label value: each label
+        file's uncompressed bytes a row (parquet metadata) and the audio-property columns'
+        bytes a row, times the rows, plus the extra columns' Arrow size."""
+        labels, total = self.source.labels, 0
+        for path in filter(None, (labels.samples_path, labels.exercises_path)):
+            meta = pq.read_metadata(path)
+            size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            total += -(-size * self.num_rows // max(1, meta.num_rows))
+        for column in labels.extra.values():
+            total += -(-column.nbytes * self.num_rows // max(1, len(column)))
+        for start in range(0, self.num_rows, TABLE_ROW_GROUP):
+            columns = self.extra_columns(start, min(start + TABLE_ROW_GROUP, self.num_rows))
+            total += sum(column.nbytes for column in columns.values())
+        return total
+
     def extra_columns(self, start: int, stop: int) -> dict[str, pa.Array]:
         if isinstance(self.columns, ShardLocations):
             return self.columns.columns(start, stop)

@@ -77,14 +77,25 @@ def torch_dataloader() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(params=["xet", "lfs"])
+UPLOAD_PATHS = ("xet", "lfs")
+
+
+def pytest_generate_tests(metafunc):
+    """A Hub test marked ``lfs_too`` runs once per upload path; every other one runs on Xet."""
+    if "hub" in metafunc.fixturenames and metafunc.definition.get_closest_marker("lfs_too"):
+        metafunc.parametrize("hub", UPLOAD_PATHS, indirect=True)
+
+
+@pytest.fixture
 def hub(request, tmp_path_factory, monkeypatch):
     """A Hub emulator on loopback with huggingface_hub and datasets pointed at it (write token
-    ``hf_test_write`` in ``HF_TOKEN``, fresh caches, non-loopback DNS refused), in both upload
-    modes: ``xet`` (the default every user gets: hf_xet talks to the emulator's CAS) and ``lfs``
-    (``HF_HUB_DISABLE_XET=1``, the legacy LFS path). ``hub.xet`` says which."""
+    ``hf_test_write`` in ``HF_TOKEN``, fresh caches, non-loopback DNS refused). Uploads go
+    through ``xet`` (the default every user gets: hf_xet talks to the emulator's CAS); a test
+    marked ``@pytest.mark.lfs_too`` also runs on ``lfs`` (``HF_HUB_DISABLE_XET=1``, the legacy
+    LFS path): the smoke subset (round trip, resume, verify). ``hub.xet`` says which."""
     from .hub_emulator import emulated_hub
 
+    path = getattr(request, "param", "xet")
     home = tmp_path_factory.mktemp("hf_home")
-    with emulated_hub(monkeypatch, home, xet=request.param == "xet") as emulator:
+    with emulated_hub(monkeypatch, home, xet=path == "xet") as emulator:
         yield emulator

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sousa.layout import split_table_path
+from sousa.staging import LOCAL_FILES
 
 SMALL_SHARD = 1_000_000  # bytes: several shards per split for the 40-sample demo
 TRAIN_SHARDS = 8  # audio shards of `training_staging`'s train split: divides by 2 and 4
@@ -23,10 +24,16 @@ def split_rows(staging: Path, split: str) -> list[dict]:
     return pq.read_table(staging / split_table_path(split)).to_pylist()
 
 
+def staged_files(root: Path) -> list[Path]:
+    """Every file under root but a staging folder's local ones (its lock and stamps)."""
+    return [p for p in sorted(root.rglob("*")) if p.is_file() and p.name not in LOCAL_FILES]
+
+
 def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file under root (and its mtime), to prove a folder was not touched."""
+    """sha256 of every file under root (and its mtime), to prove a folder was not touched
+    (a staging folder's local files left out: they record when and by whom it was written)."""
     digests = {}
-    for path in sorted(root.rglob("*")):
+    for path in staged_files(root):
         if path.is_file():
             st = path.stat()
             data = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -50,9 +57,14 @@ def rewrite_samples(root: Path, change) -> None:
 
 def big_sparse_first_sample(source: Path, size: int = 128 * 2**20) -> Path:
     """Point the first sample's audio at a big sparse file (sorts last in train): packaging it
-    takes long enough to kill the packager mid-shard. Delete it after the test."""
+    takes long enough to kill the packager mid-shard. It starts with a real FLAC file's header
+    (the media check reads only that). Delete it after the test."""
     big = source / "audio" / "zz_big.flac"
+    small = write_flac(source / "audio" / "zz_head.flac")
+    head = small.read_bytes()[:42]
+    small.unlink()
     with open(big, "wb") as f:
+        f.write(head)
         f.truncate(size)
 
     def point(columns):

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from sousa_builder.sousa import Sousa, SousaDataError
+from sousa_builder.sousa import SHARD_COLUMNS, Sousa, SousaDataError
 
 from .helpers import split_rows
 
@@ -22,7 +22,7 @@ SPLITS = ("train", "validation", "test")
 
 def label_names(staging: Path) -> list[str]:
     names = pq.read_schema(staging / "data/train-00000-of-00001.parquet").names
-    return [n for n in names if not n.startswith(("audio_", "midi_"))]
+    return [n for n in names if n not in SHARD_COLUMNS]
 
 
 def source_media(demo_template: Path) -> dict[str, dict]:

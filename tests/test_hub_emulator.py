@@ -52,6 +52,7 @@ def _upload(api: HfApi, folder, **kwargs):
     return api.upload_folder(repo_id=REPO, repo_type="dataset", folder_path=folder, **kwargs)
 
 
+@pytest.mark.lfs_too
 def test_upload_folder_lists_files_with_sizes_and_lfs_sha256(hub, folder):
     api = HfApi()
     api.create_repo(REPO, repo_type="dataset", private=True, exist_ok=True)
@@ -97,6 +98,7 @@ def test_upload_folder_lists_files_with_sizes_and_lfs_sha256(hub, folder):
     }
 
 
+@pytest.mark.lfs_too
 def test_hf_hub_download_round_trips_regular_and_lfs_files(hub, folder):
     api = HfApi()
     api.create_repo(REPO, repo_type="dataset")
@@ -114,6 +116,7 @@ def test_hf_hub_download_round_trips_regular_and_lfs_files(hub, folder):
     assert hub.stats.bytes_served == served
 
 
+@pytest.mark.lfs_too
 def test_second_identical_upload_folder_sends_no_file_content(hub, folder):
     api = HfApi()
     api.create_repo(REPO, repo_type="dataset")
@@ -140,6 +143,7 @@ def test_changed_regular_file_is_resent_inline_but_unchanged_lfs_file_is_not(hub
     assert [op["path"] for op in hub.stats.commits[0]["operations"]] == ["notes.txt"]
 
 
+@pytest.mark.lfs_too
 def test_failed_commit_then_rerun_does_not_resend_uploaded_lfs_objects(hub, folder):
     api = HfApi()
     api.create_repo(REPO, repo_type="dataset")

@@ -119,3 +119,80 @@ def test_open_pull_requests_are_listed_by_author_and_status(hub):
     prs = list(api.get_repo_discussions(REPO, author="user", repo_type="dataset"))
     assert [(p.num, p.status, p.title) for p in prs] == [(num, "open", "Upload")]
     assert not list(api.get_repo_discussions(REPO, author="someone", repo_type="dataset"))
+
+
+def test_a_commit_with_create_pr_opens_the_pull_request_against_its_branch(hub):
+    """`create_commit(create_pr=True, revision=B)`; merged, it moves B and leaves main."""
+    api = HfApi()
+    api.create_repo(REPO, repo_type="dataset")
+    api.create_branch(REPO, branch="dev", repo_type="dataset")
+    add = [CommitOperationAdd("a.txt", b"on dev")]
+    info = api.create_commit(
+        REPO, add, commit_message="to dev", revision="dev", create_pr=True, repo_type="dataset"
+    )
+    details = api.get_discussion_details(REPO, info.pr_num, repo_type="dataset")
+    assert details.target_branch == "refs/heads/dev" and details.status == "open"
+    main_head = hub.head(REPO)
+    api.merge_pull_request(REPO, info.pr_num, repo_type="dataset")
+    assert read(api, "a.txt", "dev") == b"on dev" and hub.head(REPO) == main_head
+
+
+def test_the_details_of_a_pull_request_name_its_conflicting_files(hub):
+    api = HfApi()
+    num = _repo_with_pr(api)
+    assert api.get_discussion_details(REPO, num, repo_type="dataset").conflicting_files == []
+    api.create_commit(
+        REPO, [CommitOperationAdd("a.txt", b"other a")], commit_message="x", repo_type="dataset"
+    )
+    details = api.get_discussion_details(REPO, num, repo_type="dataset")
+    assert details.conflicting_files == ["a.txt"]
+
+
+def test_closing_with_a_comment_keeps_the_comment(hub):
+    api = HfApi()
+    num = _repo_with_pr(api)
+    api.change_discussion_status(REPO, num, "closed", comment="why", repo_type="dataset")
+    pr = hub.repos[("dataset", REPO)].discussions[num]
+    assert pr["status"] == "closed" and pr["comments"] == ["why"]
+
+
+def test_pull_requests_disabled_in_a_repo_answer_403_everywhere(hub):
+    api = HfApi()
+    api.create_repo(REPO, repo_type="dataset")
+    hub.repos[("dataset", REPO)].discussions_disabled = True
+    add = [CommitOperationAdd("a.txt", b"a")]
+    for call in (
+        lambda: list(api.get_repo_discussions(REPO, repo_type="dataset")),
+        lambda: api.create_pull_request(REPO, "Upload", repo_type="dataset"),
+        lambda: api.create_commit(
+            REPO, add, commit_message="pr", create_pr=True, repo_type="dataset"
+        ),
+    ):
+        with pytest.raises(HfHubHTTPError) as e:
+            call()
+        assert e.value.response.status_code == 403
+    api.create_commit(REPO, add, commit_message="direct", repo_type="dataset")
+    assert "a.txt" in hub.repo_files(REPO)
+
+
+def test_a_token_without_discussion_rights_writes_files_but_opens_no_pull_request(hub):
+    api = HfApi()
+    num = _repo_with_pr(api)
+    hub.tokens["hf_fine"] = "fineGrained"
+    fine = HfApi(token="hf_fine")
+    fine.create_commit(
+        REPO, [CommitOperationAdd("f.txt", b"f")], commit_message="f", repo_type="dataset"
+    )
+    assert [p.num for p in fine.get_repo_discussions(REPO, repo_type="dataset")] == [num]
+    add = [CommitOperationAdd("g.txt", b"g")]
+    for call in (
+        lambda: fine.create_commit(
+            REPO, add, commit_message="pr", create_pr=True, repo_type="dataset"
+        ),
+        lambda: fine.merge_pull_request(REPO, num, repo_type="dataset"),
+        lambda: fine.change_discussion_status(REPO, num, "closed", repo_type="dataset"),
+    ):
+        with pytest.raises(HfHubHTTPError) as e:
+            call()
+        assert e.value.response.status_code == 403
+    assert hub.repos[("dataset", REPO)].discussions[num]["status"] == "open"

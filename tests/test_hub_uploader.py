@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import pytest
 
-from sousa import DatasetUploader, HubConfig
+from sousa.compat import DatasetUploader, HubConfig
 from sousa.demo import midi_file_bytes
 
 from .helpers import write_flac

@@ -18,6 +18,7 @@ import soundfile as sf
 import sousa
 from sousa import loading
 from sousa.errors import InputError
+from sousa.layout import SHARD_COLUMNS
 
 from .helpers import split_rows
 
@@ -172,7 +173,7 @@ def test_fetch_returns_the_sample_reading_only_its_member_bytes(staging, demo_te
     assert ex["audio"]["sampling_rate"] == rate
     assert ex["audio"]["path"] == row["audio_filename"]
     assert ex["midi"] == (demo_template / src["midi_path"]).read_bytes()
-    labels = {k: v for k, v in row.items() if not k.startswith(("audio_", "midi_"))}
+    labels = {k: v for k, v in row.items() if k not in SHARD_COLUMNS}
     assert {k: ex[k] for k in labels} == labels
     assert set(ex) == set(labels) | {"audio", "midi"}
     # one range read: the sample's span of its audio shard (FLAC, labels JSON and MIDI)

@@ -21,9 +21,16 @@ from datasets import load_dataset
 from sousa import layout as layout_module
 from sousa import shards as shards_module
 from sousa import source as source_module
+from sousa import source_columns
 from sousa import tables as tables_module
 from sousa.demo import write_demo
-from sousa.layout import SHARD_COLUMNS, SPLITS, member_key, split_table_path
+from sousa.layout import (
+    AUDIO_PROPERTY_COLUMNS,
+    SHARD_COLUMNS,
+    SPLITS,
+    member_key,
+    split_table_path,
+)
 from sousa.media import MediaFile
 from sousa.package import main, parse_size
 from sousa.pipeline import PackageOptions, package_dataset, plan_package
@@ -31,7 +38,14 @@ from sousa.shards import BLOCK, END_OF_ARCHIVE, Member, sha256_file
 from sousa.source import Sample
 from sousa.staging import MANIFEST
 
-from .helpers import SMALL_SHARD, big_sparse_first_sample, source_rows, split_rows, tree_digest
+from .helpers import (
+    SMALL_SHARD,
+    big_sparse_first_sample,
+    source_rows,
+    split_rows,
+    staged_files,
+    tree_digest,
+)
 
 
 def read_range(path: Path, offset: int, size: int) -> bytes:
@@ -41,7 +55,7 @@ def read_range(path: Path, offset: int, size: int) -> bytes:
 
 
 def test_demo_packages_into_the_hub_layout_with_a_complete_manifest(staging):
-    files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(staging).as_posix() for p in staged_files(staging))
     manifest = json.loads((staging / MANIFEST).read_text())
     assert sorted(manifest["files"]) == [f for f in files if f != MANIFEST]
     for rel, entry in manifest["files"].items():
@@ -73,14 +87,18 @@ def test_offsets_locate_each_source_file_exactly(staging, demo_template):
     assert checked == sum(1 for r in sources.values() for c in ("audio_path", "midi_path") if r[c])
 
 
-def test_split_tables_keep_every_label_column_and_add_the_shard_columns(staging, demo_template):
+def test_split_tables_keep_every_label_column_and_add_audio_and_shard_columns(
+    staging, demo_template
+):
     labels = pq.read_schema(demo_template / "labels" / "samples.parquet").names
     scores = pq.read_schema(demo_template / "labels" / "exercises.parquet").names
     expected = [c for c in labels if c not in ("audio_path", "midi_path")]
     expected += [c for c in scores if c != "sample_id"]
-    assert pq.read_schema(staging / split_table_path("train")).names == expected + list(
-        SHARD_COLUMNS
-    )
+    assert pq.read_schema(staging / split_table_path("train")).names == [
+        *expected,
+        *AUDIO_PROPERTY_COLUMNS,
+        *SHARD_COLUMNS,
+    ]
     split_of = json.loads((demo_template / "splits.json").read_text())
     for split, key in zip(SPLITS, ("train_profile_ids", "val_profile_ids", "test_profile_ids")):
         assert {r["profile_id"] for r in split_rows(staging, split)} <= set(split_of[key])
@@ -217,7 +235,7 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
     with pytest.raises(KeyboardInterrupt):
         package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert not (out / MANIFEST).exists()
-    leftovers = [p for p in out.rglob("*") if p.is_file()]
+    leftovers = staged_files(out)
     assert leftovers, "some shards were complete before the interruption"
     reference = tree_digest(staging)
     for path in leftovers:  # every final-named file is complete (equals a full run's)
@@ -240,9 +258,7 @@ def test_repackaging_with_larger_shards_removes_the_stale_ones(source):
     assert after == {f"{split}-00000.tar" for split in SPLITS} < before
     manifest = json.loads((staging / MANIFEST).read_text())["files"]
     assert sorted(manifest) == sorted(
-        p.relative_to(staging).as_posix()
-        for p in staging.rglob("*")
-        if p.is_file() and p.name != MANIFEST
+        p.relative_to(staging).as_posix() for p in staged_files(staging) if p.name != MANIFEST
     )
 
 
@@ -401,8 +417,8 @@ def test_a_process_killed_mid_shard_leaves_no_partial_file_and_the_rerun_complet
     assert not (out / MANIFEST).exists()
     survivors = {
         p.relative_to(out).as_posix(): sha256_file(p)
-        for p in out.rglob("*")
-        if p.is_file() and not p.name.endswith(".incomplete")
+        for p in staged_files(out)
+        if not p.name.endswith(".incomplete")
     }
     assert any(rel.startswith("audio/train-") for rel in survivors), "earlier shards were done"
     assert subprocess.run(command, check=False).returncode == 0
@@ -445,13 +461,15 @@ def test_each_samples_labels_json_is_encoded_once(source, tmp_path, monkeypatch)
 def test_split_tables_written_a_row_group_at_a_time_equal_the_whole(
     source, staging, tmp_path, monkeypatch
 ):
-    """Labels read a few rows at a time, exercises joined from another row order, tables
-    written 7 rows at a time: every row of every table, and every shard, is unchanged."""
+    """Labels read a few rows at a time, exercises joined from another row order, media checked
+    4 rows at a time, tables written 7 rows at a time: every row of every table (the audio
+    property columns too), and every shard, is unchanged."""
     exercises = source / "labels" / "exercises.parquet"
     table = pq.read_table(exercises)
     reversed_rows = table.take(list(range(table.num_rows - 1, -1, -1)))
     pq.write_table(reversed_rows, exercises, row_group_size=5)
     monkeypatch.setattr(source_module, "LABEL_BATCH_ROWS", 3)
+    monkeypatch.setattr(source_columns, "CHECK_BATCH", 4)
     monkeypatch.setattr(tables_module, "TABLE_ROW_GROUP", 7)
     out = tmp_path / "out"
     package_dataset(PackageOptions(source=source, out=out, shard_size=SMALL_SHARD))

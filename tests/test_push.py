@@ -8,7 +8,6 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import CommitOperationAdd, HfApi
 
-import sousa.hub
 import sousa.limits
 from sousa.errors import InputError
 from sousa.hub import push
@@ -34,6 +33,7 @@ def remote_matches_manifest(hub, staging) -> None:
     assert managed <= set(manifest)
 
 
+@pytest.mark.lfs_too
 def test_push_uploads_verifies_and_prints_how_to_load(hub, source, capsys):
     assert push_cli(source, "--shard-size", "400KB") == 0
     out = capsys.readouterr().out
@@ -44,6 +44,7 @@ def test_push_uploads_verifies_and_prints_how_to_load(hub, source, capsys):
     assert {op["path"] for op in last["operations"]} >= {"README.md", MANIFEST}, "card last"
 
 
+@pytest.mark.lfs_too
 def test_round_trip_through_the_hub_loads_natively_equal_to_the_source(hub, source, native_audio):
     assert push_cli(source, "--shard-size", "400KB") == 0
     rows = source_rows(source)
@@ -73,10 +74,11 @@ def test_a_second_push_of_an_unchanged_dataset_uploads_nothing(hub, source):
     assert len(hub.stats.commits) == 0 and commits > 0
 
 
+@pytest.mark.lfs_too
 def test_a_failed_commit_then_a_rerun_completes_without_resending_committed_files(
     hub, source, monkeypatch, capsys
 ):
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)  # many commits for the small demo
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)  # many commits
     hub.fail_commit(3, status=422)  # a status nobody retries (the Xet pipeline retries 5xx)
     assert push_cli(source, "--shard-size", "400KB") == 1
     assert "re-run the same command" in capsys.readouterr().err
@@ -230,7 +232,7 @@ def test_push_to_a_branch_leaves_main_alone(hub, source):
 
 
 def test_create_pr_puts_every_commit_in_one_pull_request(hub, source, monkeypatch):
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)
     assert push_cli(source, "--create-pr") == 0
     revisions = {c["revision"] for c in hub.stats.commits if c["operations"]}
     assert len(revisions) == 1 and next(iter(revisions)).startswith("refs/pr/")
@@ -246,7 +248,7 @@ def test_a_large_private_push_warns_about_free_storage(hub, source, monkeypatch,
 
 
 def test_the_seed_uploader_object_pushes_too(hub, source):
-    from sousa import DatasetUploader, HubConfig
+    from sousa.compat import DatasetUploader, HubConfig
 
     uploader = DatasetUploader(HubConfig(dataset_dir=source, repo_id=REPO))
     result = uploader.push()
@@ -255,3 +257,19 @@ def test_the_seed_uploader_object_pushes_too(hub, source):
     assert uploader.stats.audio_files == sum(bool(r["audio_path"]) for r in rows) == 40
     assert uploader.stats.midi_files == sum(bool(r["midi_path"]) for r in rows) > 0
     remote_matches_manifest(hub, source / "hf_staging")
+
+
+def test_the_library_returns_what_the_push_did_and_prints_nothing(hub, staging, capsys):
+    """`sousa.push` (the front door) returns a PushResult; the CLI is what prints it."""
+    import sousa
+
+    result = sousa.push(staging, REPO)
+    assert isinstance(result, sousa.PushResult)
+    manifest = json.loads((staging / MANIFEST).read_text())["files"]
+    assert (result.uploaded, result.deleted, result.mismatched) == (len(manifest) + 1, 0, [])
+    assert result.merged and not result.direct and result.pr_num == 1
+    assert result.pr_url == f"{hub.endpoint}/datasets/{REPO}/discussions/1"
+    assert (result.target, result.revision) == ("main", "main")
+    assert result.commits == len({c["oid"] for c in hub.stats.commits})
+    captured = capsys.readouterr()
+    assert "pushed:" not in captured.out + captured.err and "dataset:" not in captured.out

@@ -11,7 +11,7 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import constants as hub_constants
 
-import sousa.hub
+import sousa.limits
 from sousa.package import main
 from sousa.staging import MANIFEST
 
@@ -58,26 +58,46 @@ def test_503_three_times_on_create_repo_is_retried(hub, source):
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "hub"),
     [
-        ("POST", r"^/api/repos/create$"),
-        ("POST", r"/preupload/"),
-        ("POST", r"\.git/info/lfs/objects/batch$"),
-        ("POST", r"/commit/"),
-        ("POST", r"/discussions$"),
-        ("POST", r"/discussions/\d+/merge$"),
+        ("POST", r"^/api/repos/create$", "xet"),
+        ("POST", r"/preupload/", "xet"),
+        ("POST", r"\.git/info/lfs/objects/batch$", "lfs"),  # not called in Xet mode
+        ("POST", r"/commit/", "xet"),
+        ("GET", r"/discussions$", "xet"),
+        ("POST", r"/discussions/\d+/merge$", "xet"),
     ],
+    indirect=["hub"],
 )
-@pytest.mark.parametrize("status", [401, 403])
-def test_401_or_403_anywhere_exits_2_no_write_access(hub, source, capsys, method, path, status):
-    if "lfs/objects" in path and not hub_constants.HF_HUB_DISABLE_XET:
-        pytest.skip("the LFS batch endpoint is not called in Xet mode")
-    fault = hub.fail(method, path, status, times=99)
+def test_401_anywhere_exits_2_no_write_access(hub, source, capsys, method, path):
+    fault = hub.fail(method, path, 401, times=99)
     assert push_cli(source) == 2
     captured = capsys.readouterr()
     assert f"no write access to {REPO} with this token" in captured.err
     assert TOKEN not in captured.err + captured.out
     assert fault.hits == 1, "an auth failure is not retried"
+    assert MANIFEST not in hub.repo_files(REPO) if (("dataset", REPO) in hub.repos) else True
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "args", "message"),
+    [
+        ("POST", r"^/api/repos/create$", (), f"no write access to {REPO} with this token"),
+        ("POST", r"/commit/", ("--direct",), f"no write access to {REPO} with this token"),
+        ("GET", r"/discussions$", (), f"pull requests are disabled for {REPO}"),
+        ("POST", r"/commit/", (), f"pull requests are disabled for {REPO}"),
+        ("POST", r"/discussions/\d+/merge$", (), f"pull requests are disabled for {REPO}"),
+    ],
+)
+def test_403_is_named_by_the_call_it_answers(hub, source, capsys, method, path, args, message):
+    """On a pull request (listing, the commit that opens it, the merge) a 403 means pull
+    requests are refused, not that the token cannot write."""
+    fault = hub.fail(method, path, 403, times=99)
+    assert push_cli(source, *args) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert TOKEN not in captured.err + captured.out
+    assert fault.hits == 1, "a refusal is not retried"
     assert MANIFEST not in hub.repo_files(REPO) if (("dataset", REPO) in hub.repos) else True
 
 
@@ -122,7 +142,7 @@ def test_main_shows_the_old_or_the_new_dataset_never_a_mix(
     """Re-packaged with smaller shards (same samples, other shard files), a push that fails
     after its first data commit leaves main exactly as it was; the re-run publishes the new
     layout whole, stale shards gone."""
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)
     assert push_cli(source, "--shard-size", "2MB") == 0
     old_files = manifest_files(source)
     everyone = Counter(list(source_rows(source)))
@@ -146,7 +166,7 @@ def test_main_shows_the_old_or_the_new_dataset_never_a_mix(
 
 
 def test_a_failed_push_to_a_branch_leaves_the_branch_as_it_was(hub, source, monkeypatch):
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)
     assert push_cli(source, "--revision", "v2", "--shard-size", "2MB") == 0
     old = managed(hub, "v2")
     hub.fail_commit(2, status=422)
@@ -156,15 +176,15 @@ def test_a_failed_push_to_a_branch_leaves_the_branch_as_it_was(hub, source, monk
     hub.reset_stats()
     assert push_cli(source, "--revision", "v2", "--shard-size", "500KB") == 0
     again = {op["path"] for c in hub.stats.commits for op in c["operations"]}
-    assert done and not done & again, "the re-run resumed the work branch"
+    assert done and not done & again, "the re-run resumed the pull request"
     assert managed(hub, "v2") == manifest_files(source) - {MANIFEST, "README.md"}
     branches = [r for r in hub.repos[("dataset", REPO)].refs if not r.startswith("refs/")]
-    assert sorted(branches) == ["main", "v2"], "the work branch is gone"
+    assert sorted(branches) == ["main", "v2"], "no other branch"
     assert MANIFEST not in hub.repo_files(REPO, "main")
 
 
 def test_create_pr_resumes_into_the_same_pull_request(hub, source, monkeypatch, capsys):
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)
     hub.fail_commit(3, status=422)
     assert push_cli(source, "--create-pr") == 1
     assert push_cli(source, "--create-pr") == 0
@@ -176,7 +196,7 @@ def test_create_pr_resumes_into_the_same_pull_request(hub, source, monkeypatch, 
 
 
 def test_each_commit_carries_at_most_the_batch_size(hub, source, monkeypatch):
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 4)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 4)
     assert push_cli(source, "--shard-size", "150KB") == 0
     *data, last = hub.stats.commits
     data_files = manifest_files(source) - {"README.md"}  # the manifest does not list itself

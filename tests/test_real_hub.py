@@ -39,6 +39,7 @@ def test_push_repush_resume_and_load_on_the_real_hub(source, capsys, monkeypatch
 
     import sousa
     import sousa.hub
+    import sousa.limits
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     push_cli(source, capsys, "--shard-size", "400KB")
@@ -46,13 +47,14 @@ def test_push_repush_resume_and_load_on_the_real_hub(source, capsys, monkeypatch
     assert "pushed: 0 file(s) uploaded, 0 deleted in 0 commit(s)" in again
 
     class Interrupted(HfApi):
-        """Stops the push after its first data commit, as Ctrl-C would."""
+        """Stops the push after its second data commit (the first opened the pull request),
+        as Ctrl-C would."""
 
         def upload_folder(self, **kwargs):
             super().upload_folder(**kwargs)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(sousa.hub, "COMMIT_FILES", 8)
+    monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 8)
     assert main([str(source), "--quiet", "--shard-size", "150KB"]) == 0
     with pytest.raises((KeyboardInterrupt, PushError)):
         sousa.hub.push(source / "hf_staging", REPO, token=TOKEN, private=True, api=Interrupted())

@@ -134,7 +134,9 @@ def test_shard_writers_die_with_a_killed_packager(source, tmp_path):
     assert writing, "no worker caught writing"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    time.sleep(5)
+    gone_by = time.monotonic() + 5  # stopped workers end only by the parent-death signal
+    while any(_alive(p) for p in workers) and time.monotonic() < gone_by:
+        time.sleep(0.005)
     try:
         assert [p for p in workers if _alive(p)] == []
     finally:

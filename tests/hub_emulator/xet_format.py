@@ -1,6 +1,6 @@
 """The Xet storage formats, decoded and checked the way the published specification defines them.
 
-Used by the emulator's CAS server (tests/xet_cas.py) to *verify* what the real ``hf_xet`` client
+Used by the emulator's CAS server (xet_cas.py) to *verify* what the real ``hf_xet`` client
 uploads instead of trusting it: hub-docs ``docs/xet/`` (hashing.md, xorb.md, shard.md, api.md),
 cross-read with xet-core where the spec is silent (the merkle tree's cut rule, the LZ4 *frame*
 format, the byte order of the sha256 in a shard). Everything here is pure Python

@@ -1,6 +1,6 @@
 """HTTP handlers of the emulator's Xet endpoints: the Hub's ``xet-{read,write}-token`` (auth.md)
-and the CAS API (api.md) on top of :class:`tests.xet_cas.XetCas`. Mixed into the emulator's
-request handler, so tests/hub_emulator.py only routes to them."""
+and the CAS API (api.md) on top of :class:`xet_cas.XetCas`. Mixed into the emulator's
+request handler, so server.py only routes to them."""
 
 from __future__ import annotations
 

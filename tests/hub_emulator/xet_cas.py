@@ -1,5 +1,5 @@
 """The Xet CAS server of the Hub emulator (hub-docs ``docs/xet/api.md``, ``auth.md``,
-``download-protocol.md``), verifying uploads against the spec (tests/xet_format.py, xet_shard.py).
+``download-protocol.md``), verifying uploads against the spec (xet_format.py, xet_shard.py).
 
 The real ``hf_xet`` client gets a short-lived token from the Hub (``xet-{read,write}-token``),
 POSTs xorbs (``/v1/xorbs/default/{hash}``: chunks recomputed, xorb hash checked) and a shard
@@ -10,7 +10,7 @@ Anything that disagrees is refused with HTTP 400 before it is stored.
 
 A verified file is also written out whole into the emulator's sha256-addressed blob store, so the
 Hub side (commits naming it by sha256, ``resolve`` with HTTP Range) needs nothing new. The HTTP
-handlers are in tests/xet_routes.py.
+handlers are in xet_routes.py.
 """
 
 from __future__ import annotations

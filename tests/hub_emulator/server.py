@@ -5,14 +5,15 @@ It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub``
 Xet storage, the default every user gets, or the legacy LFS basic transfer with
 ``HF_HUB_DISABLE_XET=1``), list / inspect them, download them (with HTTP ranges, or through Xet
 reconstruction) and stream them back with ``load_dataset(..., streaming=True)``. The Xet CAS
-server, which verifies uploads against the published Xet spec, is tests/xet_cas.py.
+server, which verifies uploads against the published Xet spec, is xet_cas.py; the clients are
+pointed at it by clients.py. What each rule follows is listed in the package docstring.
 
 Commits are real: each commit gets a new sha and a new snapshot of the file tree. File contents
 live on disk in a temp dir, content-addressed by sha256 (no big files in RAM).
 
 Usage::
 
-    def test_x(hub):            # the fixture (tests/conftest.py), run in Xet and in LFS mode
+    def test_x(hub):            # the fixture (tests/conftest.py): Xet, and LFS if marked lfs_too
         HfApi().create_repo("user/tiny", repo_type="dataset")
 
     with HubEmulator() as emu:  # in-process (you must point the clients at emu.endpoint yourself)
@@ -26,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -41,7 +43,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .clients import UNSET_ENV, client_env_vars, guard_network, point_clients_at
 from .hub_card_rules import card_errors
+from .hub_pulls import NO_DISCUSSIONS, conflicts, merge, pulls_refused
 from .xet_cas import CasError, XetCas
 from .xet_format import XetFormatError
 from .xet_routes import XetRoutes
@@ -104,6 +108,7 @@ class Repo:
     lfs_oids: set[str] = field(default_factory=set)  # LFS objects uploaded + verified for it
     next_pr: int = 1
     discussions: dict[int, dict] = field(default_factory=dict)  # pull requests, by number
+    discussions_disabled: bool = False  # the repo's setting (tests/hub_pulls.py)
 
 
 @dataclass
@@ -191,7 +196,10 @@ class HubEmulator:
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.xet = xet
         self.cas = XetCas(Path(self._tmp.name), self.blob_dir, self.endpoint) if xet else None
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever checks for shutdown() every poll_interval: 0.5 s by default, paid by
+        # every test on closing
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.01)
+        self._thread = threading.Thread(target=serve, daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ public helpers
@@ -209,8 +217,8 @@ class HubEmulator:
     def client_env(self, home: Path, token: str | None = "hf_test_write") -> dict[str, str]:
         """Environment for a *subprocess* client (``subprocess.run(..., env=emu.client_env(d))``):
         a fresh process reads these at import time, so no patching is needed there."""
-        env = {k: v for k, v in os.environ.items() if k not in _UNSET_ENV and k != "HF_TOKEN"}
-        env.update(_client_env_vars(self.endpoint, Path(home), token, self.xet))
+        env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV and k != "HF_TOKEN"}
+        env.update(client_env_vars(self.endpoint, Path(home), token, self.xet))
         return env
 
     def wait_idle(self, timeout: float = 10.0) -> None:
@@ -683,7 +691,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         role = self._token_role()
         if role is None:
             raise HubError(401, "Invalid username or password.")
-        if level == "write" and role != "write":
+        if level == "write" and role not in ("write", NO_DISCUSSIONS):
             raise HubError(403, "You don't have the rights to write to this repository.")
         return role
 
@@ -924,6 +932,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             emu._commit_fault([ln.get("value", {}).get("path") for ln in lines])
             _check_committed_card(emu, lines)
             create_pr = self.query.get("create_pr", "") in ("1", "true", "True")
+            if create_pr and (refused := pulls_refused(self, "POST", repo_type, repo_id)):
+                raise HubError(403, refused)
             header = next((ln["value"] for ln in lines if ln["key"] == "header"), {})
             parent = header.get("parentCommit")
             if revision not in repo.refs and not revision.startswith("refs/heads/"):
@@ -974,7 +984,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             if create_pr:
                 ref = f"refs/pr/{repo.next_pr}"
                 pr_url = f"{emu._repo_url(repo)}/discussions/{repo.next_pr}"
-                _new_pull_request(emu, repo, title, base)["status"] = "open"
+                target = revision.removeprefix("refs/heads/")  # tests/hub_pulls.py
+                _new_pull_request(emu, repo, title, base, target)["status"] = "open"
             else:
                 ref = revision.removeprefix("refs/heads/")
             repo.refs[ref] = commit.sha
@@ -1110,16 +1121,18 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
 # ====================================================================== pull requests
 # Discussions that are pull requests, as `create_pull_request`, `get_repo_discussions`,
 # `get_discussion_details`, `change_discussion_status` and `merge_pull_request` use them. A pull
-# request is a ref `refs/pr/N` started at main's head. Created through the API it is a "draft"
+# request is a ref `refs/pr/N` started at its target's head. Created through the API (always
+# against main) it is a "draft"
 # (huggingface_hub's docs say so) and stays one, commits or not, until its status is changed
 # to "open"; only an open one merges (the strict reading: what the Hub does with a draft that
-# has commits is not documented). One opened by a commit with `?create_pr=1` is open.
-# Merging applies the pull request's changes (its head against the commit it started from) to
-# main's current tree in one new commit; a path changed differently on both sides is a
-# conflict (409), as on the Hub.
+# has commits is not documented). One opened by a commit with `?create_pr=1` is open, against
+# the branch committed to. Merging, conflicts, disabled pull requests and tokens without
+# discussion rights: tests/hub_pulls.py, which cites the source of each rule.
 
 
 def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str, rest: list):
+    if refused := pulls_refused(h, method, repo_type, repo_id):
+        raise HubError(403, refused)
     if not rest and method == "POST":
         return "create-discussion", _create_discussion, (h, repo_type, repo_id)
     if not rest and method == "GET":
@@ -1133,11 +1146,12 @@ def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str
     raise HubError(404, f"Not found: {method} discussions/{'/'.join(rest)}")
 
 
-def _new_pull_request(emu: HubEmulator, repo: Repo, title: str, base: str) -> dict:
+def _new_pull_request(emu: HubEmulator, repo: Repo, title: str, base: str, target="main") -> dict:
     num = repo.next_pr
     repo.next_pr += 1
     pr = {"num": num, "title": title, "author": emu.user, "status": "draft", "base": base,
-          "ref": f"refs/pr/{num}", "createdAt": time.strftime(_DATE, time.gmtime())}  # fmt: skip
+          "ref": f"refs/pr/{num}", "createdAt": time.strftime(_DATE, time.gmtime()),
+          "target": target}  # fmt: skip
     repo.discussions[num] = pr
     repo.refs[pr["ref"]] = base
     return pr
@@ -1194,10 +1208,11 @@ def _discussion_details(h: _HubHandler, repo_type: str, repo_id: str, num: int) 
         repo = h._readable_repo(repo_type, repo_id)
         pr = _pull_request(repo, num)
         out = _discussion_json(h.emu, repo, pr)
-        changes = {"base": "refs/heads/main"}
+        changes = {"base": f"refs/heads/{pr['target']}"}
         if pr.get("merge_commit"):
             changes["mergeCommitId"] = pr["merge_commit"]
-        out |= {"events": [], "changes": changes, "filesWithConflicts": [], "diff": ""}
+        clashes = conflicts(h.emu, repo, pr) if pr["status"] in ("open", "draft") else []
+        out |= {"events": [], "changes": changes, "filesWithConflicts": clashes, "diff": ""}
     h._json(out)
 
 
@@ -1210,6 +1225,8 @@ def _change_status(h: _HubHandler, repo_type: str, repo_id: str, num: int) -> No
         if body.get("status") not in ("open", "closed") or pr["status"] == "merged":
             raise HubError(400, f"Cannot change the status of #{num} to {body.get('status')!r}")
         pr["status"] = body["status"]
+        if body.get("comment"):
+            pr.setdefault("comments", []).append(body["comment"])
         event = {"id": uuid.uuid4().hex[:24], "type": "status-change",
                  "createdAt": time.strftime(_DATE, time.gmtime()), "author": {"name": h.emu.user},
                  "data": {"status": pr["status"]}}  # fmt: skip
@@ -1231,145 +1248,12 @@ def _merge_pull_request(h: _HubHandler, repo_type: str, repo_id: str, num: int) 
         pr = _pull_request(repo, num)
         if pr["status"] != "open":
             raise HubError(400, f"Pull request #{num} is {pr['status']}: only open ones merge")
-        base = repo.commits[pr["base"]].files
-        head = emu._commit_at(repo, pr["ref"]).files
-        main = emu._commit_at(repo, "main")
-
-        def changed(a: dict, b: dict) -> set[str]:
-            key = lambda e: e and (e.sha256, e.lfs)  # noqa: E731
-            return {p for p in a.keys() | b.keys() if key(a.get(p)) != key(b.get(p))}
-
-        ours, theirs = changed(base, head), changed(base, main.files)
-        conflicts = sorted(p for p in ours & theirs if p in changed(head, main.files))
-        if conflicts:
-            raise HubError(409, f"Merge conflict in {', '.join(conflicts[:5])}")
-        files = dict(main.files)
-        for path in ours:
-            if path in head:
-                files[path] = head[path]
-            else:
-                files.pop(path, None)
-        commit = emu._new_commit(repo, main.sha, f"Merge pull request #{num}", "", files)
-        repo.refs["main"] = commit.sha
-        pr["status"], pr["merge_commit"] = "merged", commit.sha
-        emu.stats.merges.append({"repo_id": repo_id, "num": num, "oid": commit.sha})
+        if clashes := conflicts(emu, repo, pr):
+            raise HubError(409, f"Merge conflict in {', '.join(clashes[:5])}")
+        sha = merge(emu, repo, pr)
+        pr["status"], pr["merge_commit"] = "merged", sha
+        emu.stats.merges.append({"repo_id": repo_id, "num": num, "oid": sha})
     h._json({})
-
-
-# ====================================================================== client wiring
-_UNSET_ENV = [
-    "HF_HUB_OFFLINE",
-    "HF_DATASETS_OFFLINE",
-    "TRANSFORMERS_OFFLINE",
-    "HUGGINGFACE_HUB_CACHE",
-    "HUGGINGFACE_ASSETS_CACHE",
-    "HF_ASSETS_CACHE",
-    "HUGGINGFACE_CO_STAGING",
-]
-
-
-def _client_env_vars(endpoint: str, home: Path, token: str | None, xet: bool) -> dict[str, str]:
-    env = {
-        "HF_ENDPOINT": endpoint,
-        "HF_HUB_DISABLE_XET": "" if xet else "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
-        "HF_HOME": str(home),
-        "HF_HUB_CACHE": str(home / "hub"),
-        "HF_DATASETS_CACHE": str(home / "datasets"),
-        "HF_TOKEN_PATH": str(home / "token"),
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    if token is not None:
-        env["HF_TOKEN"] = token
-    return env
-
-
-def point_clients_at(
-    endpoint: str, home: Path, token: str | None, monkeypatch, xet: bool = True
-) -> None:
-    """Point ``huggingface_hub`` and ``datasets`` (already imported or not) at ``endpoint``.
-
-    Sets the env vars (for anything read later / subprocesses) and patches the module-level
-    constants that both libraries computed from them at import time (``HF_HUB_DISABLE_XET``
-    included: ``xet=False`` sends uploads down the legacy LFS path)."""
-    import datasets.config as dconfig
-    import huggingface_hub
-    import huggingface_hub.constants as hc
-    import huggingface_hub.hf_api as hf_api
-    import huggingface_hub.utils._cache_assets as cache_assets
-    import huggingface_hub.utils._cache_manager as cache_manager
-    import huggingface_hub.utils._http as hhttp
-    from huggingface_hub import HfFileSystem
-
-    hub_cache, ds_cache = home / "hub", home / "datasets"
-    for k, v in _client_env_vars(endpoint, home, token, xet).items():
-        monkeypatch.setenv(k, v)
-    for k in _UNSET_ENV + ([] if token is not None else ["HF_TOKEN"]):
-        monkeypatch.delenv(k, raising=False)
-
-    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
-    host = urlsplit(endpoint).hostname
-    consts = {
-        "ENDPOINT": endpoint,
-        "HUGGINGFACE_CO_URL_TEMPLATE": template,
-        "HF_URL_HOSTS": frozenset(hc.HF_URL_HOSTS | {host}),
-        "HF_HUB_DISABLE_XET": not xet,
-        "HF_HUB_DISABLE_TELEMETRY": True,
-        "HF_HUB_OFFLINE": False,
-        "HF_HOME": str(home),
-        "HF_HUB_CACHE": str(hub_cache),
-        "HUGGINGFACE_HUB_CACHE": str(hub_cache),
-        "HF_ASSETS_CACHE": str(home / "assets"),
-        "HUGGINGFACE_ASSETS_CACHE": str(home / "assets"),
-        "HF_TOKEN_PATH": str(home / "token"),
-        "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
-        "HF_XET_CACHE": str(home / "xet"),
-    }
-    for name, value in consts.items():
-        if hasattr(hc, name):
-            monkeypatch.setattr(hc, name, value)
-        if name in vars(huggingface_hub):  # lazily re-exported constants already materialised
-            monkeypatch.setattr(huggingface_hub, name, value)
-    monkeypatch.setattr(hhttp, "_HUB_ORIGINS", hhttp._HUB_ORIGINS | {hhttp._url_origin(endpoint)})
-    monkeypatch.setattr(cache_manager, "HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setattr(cache_assets, "HF_ASSETS_CACHE", str(home / "assets"))
-    # the module-level `api` behind huggingface_hub.upload_file(), create_repo(), ...
-    monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
-
-    dconsts = {
-        "HF_ENDPOINT": endpoint,
-        "HUB_DATASETS_URL": endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}",
-        "HF_CACHE_HOME": str(home),
-        "HF_DATASETS_CACHE": ds_cache,
-        "HF_MODULES_CACHE": home / "modules",
-        "DOWNLOADED_DATASETS_PATH": ds_cache / "downloads",
-        "EXTRACTED_DATASETS_PATH": ds_cache / "downloads" / "extracted",
-        "HF_HUB_OFFLINE": False,
-        "HF_DATASETS_OFFLINE": False,
-        "HF_UPDATE_DOWNLOAD_COUNTS": False,  # would HEAD s3.amazonaws.com
-        "USE_PARQUET_EXPORT": False,  # would query datasets-server.<endpoint host>
-    }
-    for name, value in dconsts.items():
-        monkeypatch.setattr(dconfig, name, value)
-
-    HfFileSystem.clear_instance_cache()
-
-
-def guard_network(monkeypatch, blocked: list[str]) -> None:
-    """Refuse (and record) name resolution of anything that is not loopback."""
-    real = socket.getaddrinfo
-    allowed = {"127.0.0.1", "localhost", "::1"}
-
-    def getaddrinfo(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in allowed:
-            blocked.append(name)
-            raise socket.gaierror(socket.EAI_NONAME, f"HubEmulator: non-loopback host {name!r}")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @contextlib.contextmanager
@@ -1383,7 +1267,7 @@ def emulated_hub(
 
     with HubEmulator(tokens, xet=xet) as emu:
         point_clients_at(emu.endpoint, Path(home), token, monkeypatch, xet)
-        monkeypatch.setenv("SOUSA_HUB_RETRY_BASE", "0.01")  # sousa's retries wait 10 ms, not 2 s
+        monkeypatch.setattr("sousa.hub_calls.RETRY", _short_retries())  # 10 ms waits, not 2 s
         guard_network(monkeypatch, emu.blocked_hosts)
         try:
             yield emu
@@ -1392,31 +1276,7 @@ def emulated_hub(
         assert not emu.errors, f"HubEmulator internal errors: {emu.errors}"
 
 
-# ====================================================================== standalone server
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tests.hub_emulator --port N --token T [--no-xet]``: serve on 127.0.0.1:N until
-    SIGTERM or SIGINT, after printing ``ready http://127.0.0.1:N``. Exit 1 if a request crashed
-    the emulator (the crashes are printed)."""
-    import argparse
-    import signal
-    import sys
+def _short_retries():
+    from sousa.hub_calls import RetryPolicy
 
-    parser = argparse.ArgumentParser(prog="python -m tests.hub_emulator", description=main.__doc__)
-    parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0: any)")
-    parser.add_argument("--token", required=True, help="accepted as a write token of user `user`")
-    parser.add_argument("--no-xet", action="store_true", help="no Xet: legacy LFS clients only")
-    args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with HubEmulator({args.token: "write"}, xet=not args.no_xet, port=args.port) as emu:
-        print(f"ready {emu.endpoint}", flush=True)
-        while not stop.wait(0.2):
-            pass
-        for error in emu.errors:
-            print(f"emulator error: {error}", file=sys.stderr)
-        return 1 if emu.errors else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return RetryPolicy(base=0.01)

@@ -2,7 +2,7 @@
 
 A shard upload lists the files the client has put together (File Info section: the terms of each
 file's reconstruction, one verification hash per term, the file's sha256) and the xorbs it
-created (CAS Info section: their chunk hashes). ``tests/xet_cas.py`` checks all of it against the
+created (CAS Info section: their chunk hashes). ``xet_cas.py`` checks all of it against the
 xorbs it holds before it registers the files.
 """
 

@@ -1,0 +1,52 @@
+"""What a push checks before a byte is sent: the repo id, the token, the card.
+
+A malformed repo id is refused before any work is done. The token must exist, be accepted
+(`whoami`) and not be a read token: on the Hub a read token may open a pull request but never
+merge it, so a push with one could only fail at its end. The card is checked by the Hub's own
+`validate-yaml` (`DatasetCard.validate`), so a card the Hub would refuse costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, HfApi, get_token
+
+from .errors import InputError
+from .hub_calls import LOGIN_HINT, hub_call
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def check_repo_id(repo_id: str | None) -> str:
+    """`user/name`, as the Hub spells repo ids: refused before any work is done."""
+    if not repo_id or not REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+        raise InputError(f"--repo-id {repo_id!r}: expected 'user/name' (letters, digits, - _ .)")
+    return repo_id
+
+
+def check_card(staging: Path, repo_id: str) -> None:
+    """The card, checked as the Hub checks it (`validate-yaml`) before any data goes up."""
+    path = staging / "README.md"
+    try:
+        card = DatasetCard(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise InputError(f"{path}: the card's metadata does not parse ({e})") from None
+    try:
+        hub_call("checking the card", repo_id, card.validate, repo_type="dataset")
+    except ValueError as e:  # the Hub answered 400 with what it refuses
+        raise InputError(f"{path}: the Hub refuses this card: {str(e).strip()}") from None
+
+
+def require_token(api: HfApi, token: str | None, repo_id: str) -> tuple[str, str]:
+    """The token to use and its user name; a missing, rejected or read-only token is an
+    InputError (a read token may still open pull requests on the Hub, but never merge them)."""
+    token = token or get_token()
+    if not token:
+        raise InputError(f"no Hugging Face token found: {LOGIN_HINT}")
+    rejected = "the Hugging Face token was rejected"
+    me = hub_call("checking the token", "the Hub", api.whoami, token=token, auth_message=rejected)
+    if me.get("auth", {}).get("accessToken", {}).get("role") == "read":
+        raise InputError(f"no write access to {repo_id} with a read token: {LOGIN_HINT}")
+    return token, me["name"]
