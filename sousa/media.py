@@ -38,8 +38,7 @@ def sample_keys(
     keys: list[str] = []
     bad: list[str] = []
     for a, m, sample_id in zip(audio, midi, sample_ids):
-        name = (a or m or "").rpartition("/")[2]
-        key = (name.rpartition(".")[0] if "." in name else name) if name else sample_id
+        key = media_key(a, m, sample_id)
         if key_problem(key):
             bad.append(a or m or f"sample_id {sample_id!r} (a sample without media)")
         keys.append(key)
@@ -50,6 +49,12 @@ def sample_keys(
             f"{MAX_MEMBER_NAME_BYTES} bytes): {first_values(bad)}"
         )
     return keys
+
+
+def media_key(audio: str | None, midi: str | None, sample_id: str | None) -> str | None:
+    """One sample's key by the rule of `sample_keys` (not checked: `sample_keys` checks it)."""
+    name = (audio or midi or "").rpartition("/")[2]
+    return (name.rpartition(".")[0] if "." in name else name) if name else sample_id
 
 
 def stat_media(

@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,11 +161,13 @@ def check_media(
     verify_audio: bool = False,
     workers: int = 1,
     progress: bool = False,
+    bar: tqdm | None = None,
 ) -> tuple[list[StreamInfo | None], list[BadMedia]]:
     """Check every file's head (and with `verify_audio` decode every FLAC whole).
 
     Returns each row's StreamInfo (None without audio, or when the audio is bad) and the bad
-    files, in row order (audio before MIDI within a row). Reads ~42 bytes a file.
+    files, in row order (audio before MIDI within a row). Reads ~42 bytes a file. The decoded
+    bytes are shown on `bar` (its total grown by them) if given, else on a bar of its own.
     """
     files = [
         (row, media, kind)
@@ -185,9 +188,11 @@ def check_media(
         rows = [row for row, info in enumerate(infos) if info is not None]
         todo = [(os.path.join(root, audio[row].relpath), infos[row]) for row in rows]
         total = sum(audio[row].size for row in rows)
-        with _bar(total, progress) as bar:
+        with nullcontext(bar) if bar is not None else verify_bar(progress) as shown:
+            shown.total = (shown.total or 0) + total
+            shown.refresh()
             for row, problem in zip(rows, verify_flacs(todo, max(1, workers)), strict=True):
-                bar.update(audio[row].size)
+                shown.update(audio[row].size)
                 if problem is not None:
                     bad.append(BadMedia(row, sample_ids[row], audio[row].relpath, problem))
     bad.sort(key=lambda b: (b.row, b.relpath != getattr(audio[b.row], "relpath", None)))
@@ -296,8 +301,10 @@ class _QuietMonitorBar(tqdm):
     monitor_interval = 0
 
 
-def _bar(total: int, progress: bool) -> tqdm:
+def verify_bar(progress: bool) -> tqdm:
+    """The "verifying audio" bar (bytes; `check_media` grows its total), hidden unless
+    `progress`."""
     return _QuietMonitorBar(
-        total=total, unit="B", unit_scale=True, desc="verifying audio", file=sys.stderr,
+        total=0, unit="B", unit_scale=True, desc="verifying audio", file=sys.stderr,
         disable=not progress,
     )  # fmt: skip

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
+
 from .layout import ORDERS
 from .tar_format import END_OF_ARCHIVE
 
@@ -34,15 +36,29 @@ def mixing_key(seed: int, sample_id: str) -> bytes:
 
 
 def ordered(items: Sequence[T], order: str, seed: int, sample_id: Callable[[T], str]) -> list[T]:
-    """`items` in the split's shard order: shuffled by `mixing_key`, or as given ("sorted").
+    """`items` in the split's shard order (see `shard_order`)."""
+    return [items[i] for i in shard_order([sample_id(item) for item in items], order, seed)]
+
+
+def shard_order(sample_ids: Sequence[str], order: str, seed: int) -> np.ndarray:
+    """The positions of `sample_ids` in shard order: shuffled by `mixing_key`, or as given
+    ("sorted"). An int64 array, made with one digest a sample and no object a sample kept.
 
     Ties of the 128-bit hash (never seen) fall back to the id, so the order stays total.
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if order == "sorted":
-        return list(items)
-    return sorted(items, key=lambda item: (mixing_key(seed, sample_id(item)), sample_id(item)))
+        return np.arange(len(sample_ids), dtype=np.int64)
+    digests = np.frombuffer(
+        b"".join(mixing_key(seed, sample_id) for sample_id in sample_ids), dtype=">u8"
+    ).reshape(-1, 2)
+    positions = np.lexsort((digests[:, 1], digests[:, 0])).astype(np.int64)
+    ranked = digests[positions]
+    if len(ranked) > 1 and (ranked[1:] == ranked[:-1]).all(axis=1).any():
+        key = lambda i: (mixing_key(seed, sample_ids[i]), sample_ids[i])  # noqa: E731
+        return np.array(sorted(range(len(sample_ids)), key=key), dtype=np.int64)
+    return positions
 
 
 @dataclass(frozen=True)

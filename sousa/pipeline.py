@@ -296,9 +296,9 @@ def write_plan(
     for rel, table in plan.tables.items():
         digests[rel] = write_table(table, out / rel)
     ids_by_split = {
-        split: [s.sample_id for s in plan.source.splits[split]]
+        split: plan.source.sample_ids(split)
         for split in SPLITS
-        if plan.source.splits[split]
+        if plan.source.num_samples_of(split)
     }
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
@@ -307,18 +307,17 @@ def write_plan(
     figures = render_figures(stats)
     for rel, (png, _) in figures.items():
         digests[rel] = write_bytes_atomic(out / rel, png)
-    first = [s.samples[0] for s in plan.shards[:1]] or plan.source.samples[:1]  # first config's
     card = build_card(
         plan.source.readme,
-        plan.source.labels.schema,
+        plan.source.label_schema,
         split_stats(plan),
         {p: d.size for p, d in digests.items()},
         order=plan.order,
         seed=plan.seed,
-        num_samples=len(plan.source.samples),
+        num_samples=plan.source.num_samples,
         bad_media=[b.sample_id for b in plan.source.bad_media],
         repo_id=repo_id,
-        example_id=first[0].sample_id if first else None,
+        example_id=_example_id(plan),
         statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
@@ -365,18 +364,16 @@ def summarize(plan: Plan, out: Path, files: dict[str, FileDigest], reused: bool 
     shards: dict[str, int] = {}
     for shard in plan.shards:
         shards[shard.kind] = shards.get(shard.kind, 0) + 1
-    media = {
-        kind: sum(getattr(s, kind) is not None for s in source.samples) for kind in MEDIA_KINDS
-    }
+    media = {kind: source.media_count(kind) for kind in MEDIA_KINDS}
     configs = {kind: 0 for kind in MEDIA_KINDS}
     for shard in plan.shards:
         configs[shard.kind] += len(shard.samples)
-    configs = {kind: n for kind, n in configs.items() if n} or {"default": len(source.samples)}
+    configs = {kind: n for kind, n in configs.items() if n} or {"default": source.num_samples}
     staged = {p: f.size for p, f in files.items()}
     return Summary(
         configs=configs,
-        labels_only=sum(s.audio is None and s.midi is None for s in source.samples),
-        warnings=card_warnings(source.readme, staged, len(source.samples)),
+        labels_only=source.labels_only_count(),
+        warnings=card_warnings(source.readme, staged, source.num_samples),
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
         shards=shards,
@@ -388,6 +385,15 @@ def summarize(plan: Plan, out: Path, files: dict[str, FileDigest], reused: bool 
         notes=plan.notes,
         reused=reused,
     )
+
+
+def _example_id(plan: Plan) -> str | None:
+    """The sample the card's `fetch` example reads: the first of the first shard (of the
+    card's first config), else the first of a split."""
+    firsts = [shard.samples[:1] for shard in plan.shards[:1]]
+    firsts += [rows[:1] for rows in plan.source.split_rows.values()]
+    row = next((int(rows[0]) for rows in firsts if len(rows)), None)
+    return None if row is None else plan.source.media.sample_ids[row].as_py()
 
 
 def _is_current(out: Path, fingerprint: str, stamps: Stamps) -> bool:

@@ -2,16 +2,19 @@
 
 Pure data computed from a validated `Source` before any byte is written: the shards with the
 samples they hold (hence every member and byte offset), the split tables, the copies of
-`--no-sharding`.
+`--no-sharding`. Samples are held as arrays of source rows, never as one object each, so a
+plan of 100,000 samples takes a few MB; each sample's labels JSON is encoded once, here, and
+kept on disk (`LabelsSpool`) until its shards are written.
 """
 
 from __future__ import annotations
 
 import os
-from array import array
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from .errors import InputError
@@ -25,12 +28,13 @@ from .layout import (
     split_table_path,
 )
 from .limits import check_hub_file_limits
-from .order import balanced_cut, ordered
-from .shards import Member, ShardInfo, shard_size
-from .shards import locations as locations_of
-from .source import MediaFile, Sample, Source
-from .tables import shard_columns, split_table
-from .tar_format import member_span
+from .order import balanced_cut, shard_order
+from .shards import Member
+from .source import Media, Source
+from .tables import PlannedTable, ShardLocations
+from .tar_format import BLOCK, END_OF_ARCHIVE
+
+MEMBER_BATCH = 1024  # samples whose member facts are turned into Python values at a time
 
 
 @dataclass
@@ -41,9 +45,40 @@ class Plan:
     order: str = "shuffled"  # how samples are ordered within a split (layout.ORDERS)
     seed: int = 0  # the seed of the shuffled order
     shards: list[SampleShard] = field(default_factory=list)
-    tables: dict[str, pa.Table] = field(default_factory=dict)  # data/{split}-….parquet
+    tables: dict[str, PlannedTable] = field(default_factory=dict)  # data/{split}-….parquet
     copies: dict[str, str] = field(default_factory=dict)  # --no-sharding: dest → source file
     notes: list[str] = field(default_factory=list)  # what the summary must say (fewer shards)
+
+
+class LabelsSpool:
+    """The labels JSON of the wanted source rows, each encoded once (`layout.labels_json`).
+
+    The bytes go to an unnamed temporary file, read back member by member (`os.pread`, so
+    forked shard writers can share it); memory holds two numbers a source row.
+    """
+
+    def __init__(self, source: Source, wanted: np.ndarray) -> None:
+        self._file = tempfile.TemporaryFile(prefix="sousa-labels-")  # noqa: SIM115 (lives with the plan)
+        self.offsets = np.full(len(wanted), -1, dtype=np.int64)
+        self.sizes = np.full(len(wanted), -1, dtype=np.int64)
+        position = 0
+        for start, table in source.label_batches():
+            picked = np.flatnonzero(wanted[start : start + table.num_rows])
+            if not len(picked):
+                continue
+            encoded = [labels_json(row) for row in table.take(picked).to_pylist()]
+            sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            self.sizes[start + picked] = sizes
+            self.offsets[start + picked] = position + np.cumsum(sizes) - sizes
+            position += self._file.write(b"".join(encoded))
+        self._file.flush()
+
+    def read(self, row: int) -> bytes:
+        size = int(self.sizes[row])
+        data = os.pread(self._file.fileno(), size, int(self.offsets[row]))
+        if len(data) != size:
+            raise RuntimeError(f"source row {row}: labels JSON spool is short")
+        return data
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,54 +86,48 @@ class SampleShard:
     """A shard as the consecutive samples it holds; members are derived, not stored.
 
     Audio shards hold `{key}.flac`, `{key}.json`, `{key}.mid`; MIDI shards `{key}.json`,
-    `{key}.mid` (name order, so a sample's members are adjacent and sorted). Holding samples
-    rather than members, and the labels JSON's sizes rather than its bytes, keeps the plan of
-    100,000 samples to a few tens of MB; the JSON is made again when the shard is written.
+    `{key}.mid` (name order, so a sample's members are adjacent and sorted: `sample_members`).
+    `samples` are source rows in shard order.
     """
 
     path: str
     kind: str  # "audio" or "midi"
+    split: str
     root: str  # the source folder: media paths are relative to it
-    labels: pa.Table  # the source's label table (shared, not copied): JSON is made from it
-    samples: tuple[Sample, ...]
-    json_sizes: array  # bytes of each sample's labels JSON, parallel to `samples`
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "size", shard_size(size for _, size in self.layout()))
+    samples: np.ndarray
+    media: Media
+    labels: LabelsSpool
+    size: int  # bytes of the whole archive
 
     @property
     def name(self) -> str:
         """The shard's file name inside its kind's folder (the `{kind}_shard` column)."""
         return self.path.rsplit("/", 1)[-1]
 
-    @property
-    def split(self) -> str:
-        return self.samples[0].split
-
     def layout(self) -> Iterator[tuple[str, int]]:
-        for sample, json_size in zip(self.samples, self.json_sizes):
-            for name, part in sample_members(self.kind, sample.key, sample.midi is not None):
-                yield name, json_size if part == "labels" else _media(sample, part).size
+        for member in self._members(with_data=False):
+            yield member.name, member.size
 
     def iter_members(self) -> Iterator[Member]:
-        taken = self.labels.take(pa.array([s.row for s in self.samples], type=pa.int64()))
-        rows = (row for batch in taken.to_batches(1024) for row in batch.to_pylist())
-        for sample, row, planned in zip(self.samples, rows, self.json_sizes):
-            for name, part in sample_members(self.kind, sample.key, sample.midi is not None):
-                if part != "labels":
-                    media = _media(sample, part)
-                    yield Member(name, media.size, os.path.join(self.root, media.relpath))
-                    continue
-                data = labels_json(row)
-                if len(data) != planned:  # every offset after it would be wrong
-                    raise RuntimeError(f"{sample.sample_id}: labels JSON changed size")
-                yield Member(name, len(data), data=data)
+        return self._members(with_data=True)
 
-
-def _media(sample: Sample, part: str) -> MediaFile:
-    """The source file behind a media part ("audio" or "midi") of a sample."""
-    return sample.audio if part == "audio" else sample.midi
+    def _members(self, with_data: bool) -> Iterator[Member]:
+        sizes = {kind: self.media.sizes[kind] for kind in MEDIA_KINDS}
+        for start in range(0, len(self.samples), MEMBER_BATCH):
+            rows = self.samples[start : start + MEMBER_BATCH]
+            paths = {
+                kind: self.media.paths[kind].take(pa.array(rows)).to_pylist()
+                for kind in MEDIA_KINDS
+            }
+            for i, (row, key) in enumerate(zip(rows.tolist(), self.media.keys(rows))):
+                has_midi = sizes["midi"][row] >= 0
+                for name, part in sample_members(self.kind, key, has_midi):
+                    if part == "labels":
+                        data = self.labels.read(row) if with_data else None
+                        yield Member(name, int(self.labels.sizes[row]), data=data)
+                    else:
+                        source = os.path.join(self.root, paths[part][i])
+                        yield Member(name, int(sizes[part][row]), source)
 
 
 def build_plan(
@@ -112,85 +141,99 @@ def build_plan(
 ) -> Plan:
     """Plan shards (or copies) for every split that has samples, then the split tables.
 
-    Each split's samples are put in `order` (see `order.ordered`) once, here: shards, split
+    Each split's samples are put in `order` (see `order.shard_order`) once, here: shards, split
     tables and copies all follow it, so a table lists its rows in the order a stream yields them.
     """
     plan = Plan(source, order, seed)
-    json_sizes = labels_json_sizes(source.labels) if sharded else array("I")
+    spool = LabelsSpool(source, _in_shards(source)) if sharded else None
+    ids = source.media.sample_ids
     for split in SPLITS:
-        samples = ordered(source.splits[split], order, seed, lambda s: s.sample_id)
-        if not samples:
+        rows = source.split_rows[split]
+        if not len(rows):
             continue
+        split_ids = ids.take(pa.array(rows)).to_pylist()
+        rows = rows[shard_order(split_ids, order, seed)]
+        del split_ids
         if sharded:
-            locations = _plan_split_shards(plan, samples, json_sizes, shard_size, shard_multiple)
-            columns = shard_columns(samples, locations)
+            columns = _plan_split_shards(plan, split, rows, spool, shard_size, shard_multiple)
         else:
-            columns = _plan_split_copies(plan, samples)
-        plan.tables[split_table_path(split)] = split_table(source.labels, samples, columns)
+            columns = _plan_split_copies(plan, rows)
+        plan.tables[split_table_path(split)] = PlannedTable(source, rows, columns)
     if not sharded:
         check_hub_file_limits(list(plan.copies) + list(plan.tables))
     return plan
 
 
-def labels_json_sizes(labels: pa.Table) -> array:
-    """Each row's labels JSON size, made batch by batch (the bytes are not kept)."""
-    return array(
-        "I",
-        (len(labels_json(row)) for batch in labels.to_batches(4096) for row in batch.to_pylist()),
-    )
+def _in_shards(source: Source) -> np.ndarray:
+    """Which source rows some shard holds: a split's samples with an audio or MIDI file."""
+    wanted = np.zeros(len(source.media.sizes["audio"]), dtype=bool)
+    has_media = (source.media.sizes["audio"] >= 0) | (source.media.sizes["midi"] >= 0)
+    for rows in source.split_rows.values():
+        wanted[rows] = has_media[rows]
+    return wanted
+
+
+def _spans(sizes: np.ndarray) -> np.ndarray:
+    """`shards.member_span` of each size; 0 where the member is absent (size -1)."""
+    return np.where(sizes >= 0, BLOCK + -(-sizes // BLOCK) * BLOCK, 0)
 
 
 def _plan_split_shards(
-    plan: Plan, samples: list[Sample], json_sizes: array, shard_size: int, multiple: int
-) -> dict[str, dict[str, ShardInfo]]:
+    plan: Plan,
+    split: str,
+    rows: np.ndarray,
+    spool: LabelsSpool,
+    shard_size: int,
+    multiple: int,
+) -> ShardLocations:
     """Cut each kind's samples into balanced shards; return where each sample's media landed."""
-    locations: dict[str, dict[str, ShardInfo]] = {kind: {} for kind in MEDIA_KINDS}
-    root = str(plan.source.root)
+    media = plan.source.media
+    locations = ShardLocations(rows, media)
     for kind in MEDIA_KINDS:
-        held = [s for s in samples if getattr(s, kind) is not None]
-        sizes = array("I", (json_sizes[s.row] for s in held))
-        spans = array("q", (_group_span(s, size, kind) for s, size in zip(held, sizes)))
+        held = np.flatnonzero(media.sizes[kind][rows] >= 0)  # positions in the split
+        held_rows = rows[held]
+        parts = [part for _, part in sample_members(kind, "key", True)]
+        sizes = {"labels": spool.sizes[held_rows]}
+        sizes |= {k: media.sizes[k][held_rows] for k in MEDIA_KINDS}
+        part_spans = {part: _spans(sizes[part]) for part in parts}
+        spans = sum(part_spans.values(), np.zeros(len(held), dtype=np.int64))
+        before = sum((part_spans[p] for p in parts[: parts.index(kind)]), np.zeros_like(spans))
         cut = balanced_cut(spans, shard_size, multiple)
         if cut.note:
-            plan.notes.append(f"{kind}/{samples[0].split}: {cut.note}")
-        for i, indices in enumerate(cut.shards):
+            plan.notes.append(f"{kind}/{split}: {cut.note}")
+        for i, r in enumerate(cut.shards):
+            group_spans = spans[r.start : r.stop]
+            starts = np.cumsum(group_spans) - group_spans
+            path = shard_path(kind, split, i)
             shard = SampleShard(
-                shard_path(kind, samples[0].split, i),
+                path,
                 kind,
-                root,
-                plan.source.labels,
-                tuple(held[j] for j in indices),
-                sizes[indices.start : indices.stop],
+                split,
+                str(plan.source.root),
+                held_rows[r.start : r.stop],
+                media,
+                spool,
+                int(group_spans.sum()) + END_OF_ARCHIVE,
             )
             plan.shards.append(shard)
-            media_names = (f"{s.key}.{MEMBER_EXTENSIONS[kind]}" for s in shard.samples)
-            media = {name: s.sample_id for name, s in zip(media_names, shard.samples)}
-            for info in locations_of(shard.name, shard.layout()):
-                if info.filename in media:
-                    locations[kind][media[info.filename]] = info
+            offsets = starts + before[r.start : r.stop] + BLOCK
+            locations.add(kind, shard.name, held[r.start : r.stop], offsets)
     return locations
 
 
-def _group_span(sample: Sample, json_size: int, kind: str) -> int:
-    """Archive bytes of one sample's members in a shard of `kind`."""
-    return sum(
-        member_span(json_size if part == "labels" else _media(sample, part).size)
-        for _, part in sample_members(kind, sample.key, sample.midi is not None)
-    )
-
-
-def _plan_split_copies(plan: Plan, samples: list[Sample]) -> dict[str, pa.Array]:
+def _plan_split_copies(plan: Plan, rows: np.ndarray) -> dict[str, pa.Array]:
     """--no-sharding: the seed's layout, one file per media file under audio/ and midi/."""
     columns = {}
+    media = plan.source.media
+    keys = media.keys(rows)
     for kind in MEDIA_KINDS:
         dests = []
-        for s in samples:
-            media = getattr(s, kind)
-            dest = f"{kind}/{s.key}.{MEMBER_EXTENSIONS[kind]}" if media else None
+        for key, file in zip(keys, media.files(kind, rows)):
+            dest = f"{kind}/{key}.{MEMBER_EXTENSIONS[kind]}" if file else None
             if dest in plan.copies:
                 raise InputError(f"--no-sharding: two samples would both be written as {dest}")
             if dest:
-                plan.copies[dest] = os.path.join(plan.source.root, media.relpath)
+                plan.copies[dest] = os.path.join(plan.source.root, file.relpath)
             dests.append(dest)
         columns[kind] = pa.array(dests, type=pa.string())
     return columns

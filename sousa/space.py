@@ -69,7 +69,7 @@ def planned_sizes(plan: Plan, builder_size: int) -> dict[str, int]:
     sizes = {shard.path: shard.size for shard in plan.shards}
     sizes |= {dest: os.stat(src).st_size for dest, src in plan.copies.items()}
     sizes |= {rel: table.nbytes + TABLE_SLACK for rel, table in plan.tables.items()}
-    total = len(plan.source.samples) or 1
+    total = plan.source.num_samples or 1
     for name, path in plan.source.auxiliary.items():
         for split in SPLITS:
             share = os.stat(path).st_size * len(plan.source.splits[split]) // total

@@ -21,6 +21,7 @@ import soundfile as sf
 from datasets import load_dataset
 
 import sousa
+from sousa import source_columns
 from sousa.demo import midi_file_bytes
 from sousa.layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS, SPLITS
 from sousa.media_check import (
@@ -215,8 +216,14 @@ def test_many_bad_files_name_twenty_then_a_count(source, capsys):
     assert lines[21:] == ["  … and 5 more"]
 
 
-def test_skip_bad_media_packages_their_samples_labels_only_and_says_which(bad_source, capsys):
+@pytest.mark.parametrize("batch", [None, 3])  # 3: the bad rows fall in later batches
+def test_skip_bad_media_packages_their_samples_labels_only_and_says_which(
+    bad_source, capsys, monkeypatch, batch
+):
     source, bad = bad_source
+    if batch:  # media checked and labels read 3 rows at a time
+        monkeypatch.setattr(source_columns, "CHECK_BATCH", batch)
+        monkeypatch.setattr(sousa.source, "LABEL_BATCH_ROWS", batch)
     rows = source_rows(source)
     bad_ids = [sid for sid, r in rows.items() if {r["audio_path"], r["midi_path"]} & set(bad)]
     assert len(bad_ids) == 3

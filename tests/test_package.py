@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import shutil
 import subprocess
 import tarfile
+from collections import Counter
 from itertools import groupby
 from pathlib import Path
 
@@ -16,13 +18,24 @@ import pytest
 import webdataset as wds
 from datasets import load_dataset
 
+from sousa import layout as layout_module
 from sousa import shards as shards_module
+from sousa import source as source_module
+from sousa import source_columns
 from sousa import tables as tables_module
 from sousa.demo import write_demo
-from sousa.layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS, SPLITS, member_key, split_table_path
+from sousa.layout import (
+    AUDIO_PROPERTY_COLUMNS,
+    SHARD_COLUMNS,
+    SPLITS,
+    member_key,
+    split_table_path,
+)
+from sousa.media import MediaFile
 from sousa.package import main, parse_size
-from sousa.pipeline import PackageOptions, package_dataset
-from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
+from sousa.pipeline import PackageOptions, package_dataset, plan_package
+from sousa.shards import BLOCK, END_OF_ARCHIVE, Member, sha256_file
+from sousa.source import Sample
 from sousa.staging import MANIFEST
 
 from .helpers import (
@@ -414,3 +427,64 @@ def test_a_process_killed_mid_shard_leaves_no_partial_file_and_the_rerun_complet
         assert sha256_file(out / rel) == digest, rel
     shutil.rmtree(out)  # do not leave 128 MB behind in pytest's kept temp folders
     big.unlink()
+
+
+# -- each thing once, in memory that does not grow with the samples ---------------------------
+
+
+def test_each_samples_labels_json_is_encoded_once(source, tmp_path, monkeypatch):
+    """One encoding per sample in a shard, though its JSON is written to an audio and a MIDI
+    shard and its size decides the offsets before any byte is written."""
+    encoded = Counter()
+    real = layout_module._LABELS_ENCODER
+
+    class CountingEncoder:
+        def encode(self, row):
+            encoded[row["sample_id"]] += 1
+            return real.encode(row)
+
+    monkeypatch.setattr(layout_module, "_LABELS_ENCODER", CountingEncoder())
+    out = tmp_path / "out"
+    package_dataset(PackageOptions(source=source, out=out, shard_size=SMALL_SHARD, workers=1))
+    in_shards = {
+        row["sample_id"]
+        for split in SPLITS
+        for row in split_rows(out, split)
+        if row["audio_shard"] or row["midi_shard"]
+    }
+    both = [r for s in SPLITS for r in split_rows(out, s) if r["audio_shard"] and r["midi_shard"]]
+    assert both, "some samples have their JSON in two shards"
+    assert set(encoded) == in_shards
+    assert set(encoded.values()) == {1}
+
+
+def test_split_tables_written_a_row_group_at_a_time_equal_the_whole(
+    source, staging, tmp_path, monkeypatch
+):
+    """Labels read a few rows at a time, exercises joined from another row order, media checked
+    4 rows at a time, tables written 7 rows at a time: every row of every table (the audio
+    property columns too), and every shard, is unchanged."""
+    exercises = source / "labels" / "exercises.parquet"
+    table = pq.read_table(exercises)
+    reversed_rows = table.take(list(range(table.num_rows - 1, -1, -1)))
+    pq.write_table(reversed_rows, exercises, row_group_size=5)
+    monkeypatch.setattr(source_module, "LABEL_BATCH_ROWS", 3)
+    monkeypatch.setattr(source_columns, "CHECK_BATCH", 4)
+    monkeypatch.setattr(tables_module, "TABLE_ROW_GROUP", 7)
+    out = tmp_path / "out"
+    package_dataset(PackageOptions(source=source, out=out, shard_size=SMALL_SHARD))
+    for split in SPLITS:
+        path = out / split_table_path(split)
+        assert pq.ParquetFile(path).metadata.num_row_groups > 1
+        assert split_rows(out, split) == split_rows(staging, split), split
+    for shard in sorted(staging.glob("*/*.tar")):
+        assert sha256_file(out / shard.relative_to(staging)) == sha256_file(shard), shard.name
+
+
+def test_a_plan_holds_no_object_per_sample(demo_template):
+    """Samples are arrays of rows in the plan: no `Sample` or `MediaFile` object stays alive."""
+    _, plan = plan_package(PackageOptions(source=demo_template, shard_size=SMALL_SHARD))
+    gc.collect()
+    alive = [o for o in gc.get_objects() if type(o) in (Sample, MediaFile, Member)]
+    assert plan.shards and not alive
+    assert sum(len(shard.samples) for shard in plan.shards if shard.kind == "audio") == 40
