@@ -1,4 +1,4 @@
-"""The targets `run.py` judges a configuration against, and its medians.
+"""The targets `run.py` judges a configuration (and packing RSS across sizes) against.
 
 `results` is one configuration's raw results as `run.py` records them (``packing``: per packer
 lists of ``wall``/``max_rss_mb``/``tree_rss_mb``; ``loading``: per ``loader@samples`` lists of
@@ -215,3 +215,45 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
     return table(
         ["target", "measured", "verdict"], [[v.target, v.measured, v.text] for v in verdicts]
     )
+
+
+def rss_scaling_verdict(all_results: list[dict]) -> tuple[list[str], Verdict]:
+    """Packing peak RSS across the `--gb` configurations: within 10 % from ~1 GB to ~4 GB?"""
+    sized = sorted(
+        (r for r in all_results if r["key"].startswith("gb")),
+        key=lambda r: r["dataset"]["media_bytes"],
+    )
+    rows = []
+    for r in sized:
+        p = packing_medians(r)
+        rows.append(
+            [
+                r["title"],
+                f"{r['dataset']['media_bytes'] / MB:,.0f}",
+                *(
+                    f"{p[k]['max_rss_mb']:.0f}" if k in p else ""
+                    for k in ("workers1", "workers2", "seed", "tar")
+                ),
+            ]
+        )
+    header = [
+        "configuration",
+        "media MB",
+        "`--workers 1` RSS MB",
+        "`--workers 2` RSS MB",
+        "seed RSS MB",
+        "tar RSS MB",
+    ]
+    target = "packing peak RSS within 10 % between a 1 GB and a 4 GB dataset"
+    small, large = (sized[0], sized[-1]) if sized else (None, None)
+    if not sized or large["dataset"]["media_bytes"] < 3.5 * small["dataset"]["media_bytes"]:
+        return table(header, rows), Verdict(target, "4 GB configuration not run", None)
+
+    def peak(r: dict) -> float:
+        p = packing_medians(r)
+        return max(p[k]["max_rss_mb"] for k in ("workers1", "workers2") if k in p)
+
+    a, b = peak(small), peak(large)
+    change = b / a - 1
+    measured = f"{a:.0f} MB → {b:.0f} MB ({change:+.1%})"
+    return table(header, rows), Verdict(target, measured, abs(change) <= 0.10)
