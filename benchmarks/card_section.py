@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import CommandFailed, interleaved, run_measured, summary  # noqa: E402
 
 CHILD = """
 import json, sys, time
@@ -53,21 +53,15 @@ sys.exit(code)
 """
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_once(variant: str, source: Path, out: Path) -> tuple[float, float, dict]:
     """Wall seconds, CPU seconds (the packager and its workers) and the in-process timings."""
     shutil.rmtree(out, ignore_errors=True)
     argv = [sys.executable, "-c", CHILD, variant, str(source), "--out", str(out), "--quiet"]
-    start, cpu = time.perf_counter(), _children_cpu()
-    done = subprocess.run(argv + ["--workers", "2"], capture_output=True, text=True)
-    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
-    if done.returncode:
-        sys.exit(f"{variant}: exit {done.returncode}\n{done.stderr[-2000:]}")
-    return elapsed, cpu, json.loads(done.stderr.strip().splitlines()[-1])
+    try:
+        m = run_measured([*argv, "--workers", "2"])
+    except CommandFailed as exc:
+        sys.exit(f"{variant}: {exc}")
+    return m.wall, m.cpu, json.loads(m.stderr.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -81,27 +75,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="card-section-") as tmp:
         out = Path(tmp) / "hf_staging"
         run_once("with", args.source, out)  # warm the page cache and the font cache
-        for i in range(args.rounds):
-            order = ("with", "without") if i % 2 == 0 else ("without", "with")
-            for variant in order:
-                elapsed, cpu, timings = run_once(variant, args.source, out)
-                times[variant].append(elapsed)
-                cpus[variant].append(cpu)
-                if variant == "with":
-                    steps.append(timings)
-    with_, without = (statistics.median(times[k]) for k in ("with", "without"))
+        for _, variant in interleaved(("with", "without"), args.rounds):
+            elapsed, cpu, timings = run_once(variant, args.source, out)
+            times[variant].append(elapsed)
+            cpus[variant].append(cpu)
+            if variant == "with":
+                steps.append(timings)
+    with_, without = (summary(times[k])["median"] for k in ("with", "without"))
     print(f"source: {args.source} ({args.rounds} rounds, medians)")
     print(f"packaging with the section:    {with_:.2f} s  {sorted(times['with'])}")
     print(f"packaging without the section: {without:.2f} s  {sorted(times['without'])}")
     print(f"wall: ratio {with_ / without:.3f} x, added {with_ - without:+.2f} s")
-    cpu_with, cpu_without = (statistics.median(cpus[k]) for k in ("with", "without"))
+    cpu_with, cpu_without = (summary(cpus[k])["median"] for k in ("with", "without"))
     print(
         f"CPU (packager + workers): {cpu_with:.2f} s with, {cpu_without:.2f} s without: "
         f"ratio {cpu_with / cpu_without:.3f} x, added {cpu_with - cpu_without:+.2f} s"
     )
     for name in ("label_stats", "render_figures", "statistics_section"):
-        wall = statistics.median(s.get(name, 0.0) for s in steps)
-        cpu = statistics.median(s.get(name + " cpu", 0.0) for s in steps)
+        wall = summary(s.get(name, 0.0) for s in steps)["median"]
+        cpu = summary(s.get(name + " cpu", 0.0) for s in steps)["median"]
         print(f"  {name}: {wall:.3f} s wall, {cpu:.3f} s CPU (in process)")
 
 

@@ -1,6 +1,7 @@
-"""Measurement primitives: run a command and take its wall time and peak memory, warm the cache.
+"""Measurement: run a command in a child process for its wall time, CPU time and peak memory;
+interleave rounds; summarise a sample of timings; note the load average; warm the page cache.
 
-Peak memory is taken two ways for every command:
+Peak memory of a child is taken two ways:
 
 - ``max_rss_mb``: GNU ``/usr/bin/time -f %M``, the maximum resident set size of the single
   largest process of the tree (the child, or any descendant it waited for, e.g. a worker);
@@ -11,17 +12,15 @@ Peak memory is taken two ways for every command:
 from __future__ import annotations
 
 import os
-import platform
+import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
+from statistics import median
 
 GNU_TIME = "/usr/bin/time"
 POLL_SECONDS = 0.02
@@ -32,13 +31,15 @@ class Measurement:
     """One run of one command."""
 
     wall: float  # seconds, parent clock, process start to exit
+    cpu: float  # seconds of user + system CPU of the child and every descendant it waited for
     max_rss_mb: float  # largest single process (GNU time %M)
     tree_rss_mb: float  # largest sampled sum over the process tree
     stdout: str
+    stderr: str
 
 
 class CommandFailed(RuntimeError):
-    """A measured command exited non-zero."""
+    """A measured command exited non-zero (the message ends with its stderr's tail)."""
 
 
 def _children(pid: int) -> list[int]:
@@ -56,12 +57,9 @@ def _children(pid: int) -> list[int]:
 def _rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+            return next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
     except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
+        return 0
 
 
 def tree_rss_kb(root: int) -> int:
@@ -74,11 +72,16 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> Measurement:
-    """Run `cmd` under GNU time; raise CommandFailed (with its stderr) if it fails."""
+    """Run `cmd` under GNU time, output captured; raise CommandFailed if it exits non-zero."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         full = [GNU_TIME, "-f", "%M", "-o", tf.name, *cmd]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.Popen(
             full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
@@ -87,12 +90,46 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> Measu
             # the tree below GNU time (time itself is ~2 MB and not ours)
             peak_tree = max(peak_tree, sum(tree_rss_kb(c) for c in _children(proc.pid)))
             time.sleep(POLL_SECONDS)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
         stdout, stderr = proc.communicate()
         if proc.returncode != 0:
             raise CommandFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
         max_rss_kb = int(Path(tf.name).read_text().split()[-1])
-    return Measurement(wall, max_rss_kb / 1024, peak_tree / 1024, stdout)
+    return Measurement(wall, cpu, max_rss_kb / 1024, peak_tree / 1024, stdout, stderr)
+
+
+def rotated(names: Sequence[str], round_index: int) -> list[str]:
+    """The same names, starting one further each round (so no method always runs first)."""
+    shift = round_index % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
+def interleaved(names: Sequence[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """(round, name) for every name once a round, the order rotated each round (A B, B A, …)."""
+    for r in range(rounds):
+        for name in rotated(names, r):
+            yield r, name
+
+
+def summary(values: Iterable[float]) -> dict[str, float]:
+    """Median, min and max of a non-empty sample (NaN for all three when it is empty)."""
+    values = list(values)
+    if not values:
+        return dict.fromkeys(("median", "min", "max"), float("nan"))
+    return {"median": median(values), "min": min(values), "max": max(values)}
+
+
+def load_average() -> float:
+    """The 1-minute load average now."""
+    return os.getloadavg()[0]
+
+
+def load_note(at_start: float) -> str:
+    """`load average X at start, Y at end (N cores).` for a report, Y taken now."""
+    return (
+        f"load average {at_start:.1f} at start, {load_average():.1f} at end "
+        f"({os.cpu_count()} cores)."
+    )
 
 
 def files_under(roots: Iterable[Path]) -> list[Path]:
@@ -117,61 +154,3 @@ def remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
-
-
-def _first_line(path: str, prefix: str) -> str:
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(prefix):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _disk(path: Path) -> str:
-    try:
-        out = subprocess.run(
-            ["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        device, fstype = out[0], out[1]
-        name = Path(device).name
-        rota = Path(f"/sys/block/{name}/queue/rotational")
-        kind = {"0": "non-rotational", "1": "rotational (as reported; likely virtual)"}
-        kind_text = kind.get(rota.read_text().strip(), "?") if rota.exists() else "?"
-        return f"{device} ({fstype}, {kind_text})"
-    except (OSError, subprocess.CalledProcessError, IndexError):
-        return "unknown"
-
-
-def machine_info(work: Path) -> dict[str, str]:
-    """CPU, cores, RAM, versions, disk and date, for the report."""
-    mem_kb = _first_line("/proc/meminfo", "MemTotal").split()[0]
-    return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": _first_line("/proc/cpuinfo", "model name"),
-        "cores": str(os.cpu_count()),
-        "ram": f"{int(mem_kb) / 1024**2:.1f} GiB" if mem_kb.isdigit() else "unknown",
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "datasets": _version("datasets"),
-        "torch": _version("torch"),
-        "torchcodec": _version("torchcodec"),
-        "soundfile": _version("soundfile"),
-        "tar": subprocess.run(["tar", "--version"], capture_output=True, text=True)
-        .stdout.splitlines()[0]
-        .strip(),
-        "disk": _disk(work),
-        "executable": sys.executable,
-    }

@@ -21,7 +21,6 @@ import argparse
 import io
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -159,13 +158,14 @@ def child(kinds: list[str], root: Path, limit: int, rounds: int) -> None:
         import torchcodec.decoders  # noqa: F401
         import webdataset  # noqa: F401
 
+    from harness import interleaved
+
     import sousa  # noqa: F401
 
     rates: dict[str, list[float]] = {k: [] for k in kinds}
-    for r in range(rounds):
-        for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
-            rates[kind].append(timed(kind, root, limit))
-            print(f"  {kind:17s} {rates[kind][-1]:8.1f} samples/s", file=sys.stderr)
+    for _, kind in interleaved(kinds, rounds):
+        rates[kind].append(timed(kind, root, limit))
+        print(f"  {kind:17s} {rates[kind][-1]:8.1f} samples/s", file=sys.stderr)
     print(json.dumps(rates))
 
 
@@ -195,13 +195,13 @@ def staged(work: Path, name: str, demo: dict, shard_size: str | None) -> Path:
 def measure(kinds, root: Path, rounds: int, limit: int = 0) -> dict[str, dict[str, float]]:
     """kind → median samples/s over the rounds (one child process, loaders interleaved) and
     that process's peak RSS in MB (GNU time)."""
-    from harness import files_under, run_measured, warm_cache
+    from harness import files_under, run_measured, summary, warm_cache
 
     warm_cache(files_under([root]))
     cmd = [sys.executable, __file__, "--child", ",".join(kinds), str(root), str(limit)]
     m = run_measured([*cmd, str(rounds)], ENV)
     rates = json.loads(m.stdout.strip().splitlines()[-1])
-    return {k: {"rate": statistics.median(v), "rss": m.max_rss_mb} for k, v in rates.items()}
+    return {k: {"rate": summary(v)["median"], "rss": m.max_rss_mb} for k, v in rates.items()}
 
 
 ENV = None  # set in main: offline, no progress bars
@@ -209,8 +209,9 @@ ENV = None  # set in main: offline, no progress bars
 
 def table(results: dict) -> str:
     """The issue's ratios (medians of samples/s, the same run), then the raw rates."""
-    rows = ["| ratio (same run, medians) | target | " + " | ".join(results) + " |"]
-    rows.append("|---|---|" + "---|" * len(results))
+    from report import table as render
+
+    rows = []
     ratios = (
         ("`sousa.load` / tarfile + soundfile", "sousa", "tar", "≥ 0.95 (5 s), ≥ 0.9 (1.5 s)"),
         ("`sousa.load` / webdataset + soundfile", "sousa", "webdataset", "≥ 1.0"),
@@ -221,24 +222,31 @@ def table(results: dict) -> str:
          "(measured)"),
     )  # fmt: skip
     for label, a, b, target in ratios:
-        cells = [f"{r[a]['rate'] / r[b]['rate']:.2f}" for r in results.values()]
-        rows.append(f"| {label} | {target} | " + " | ".join(cells) + " |")
-    rows += ["", "| samples/s (median) | " + " | ".join(results) + " |"]
-    rows.append("|---|" + "---|" * len(results))
-    for kind in LOADERS + DATALOADERS:
         rows.append(
-            f"| {kind} | " + " | ".join(f"{r[kind]['rate']:.0f}" for r in results.values()) + " |"
+            [label, target, *(f"{r[a]['rate'] / r[b]['rate']:.2f}" for r in results.values())]
         )
-    return "\n".join(rows) + "\n"
+    rates = [
+        [kind, *(f"{r[kind]['rate']:.0f}" for r in results.values())]
+        for kind in LOADERS + DATALOADERS
+    ]
+    lines = render(["ratio (same run, medians)", "target", *results], rows)
+    lines += ["", *render(["samples/s (median)", *results], rates)]
+    return "\n".join(lines) + "\n"
 
 
 def memory_table(memory: dict) -> str:
     """Peak RSS of `sousa.load(streaming=True)` over half and all of train (datasets + torch
     imported), and all / half (target: flat within 10 %, ≤ 400 MB)."""
-    rows = ["| `sousa.load` streaming train, 100,000 samples × 0.05 s | samples | peak RSS MB |"]
-    rows.append("|---|---|---|")
-    for n, m in memory.items():
-        rows.append(f"| {'all' if n == max(memory) else 'half'} | {n:,} | {m['rss']:.0f} |")
+    from report import table as render
+
+    header = ["`sousa.load` streaming train, 100,000 samples × 0.05 s", "samples", "peak RSS MB"]
+    rows = render(
+        header,
+        [
+            [("all" if n == max(memory) else "half"), f"{n:,}", f"{m['rss']:.0f}"]
+            for n, m in memory.items()
+        ],
+    )
     half, full = (memory[n]["rss"] for n in sorted(memory))
     return "\n".join(rows) + f"\n\nall / half: {full / half:.2f}\n"
 
@@ -260,36 +268,31 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ENV = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     args.work.mkdir(parents=True, exist_ok=True)
-    from report import update_extra
+    from harness import load_average, load_note
+    from report import write_extra
 
     if not args.memory_only:
-        load = os.getloadavg()[0]
+        load = load_average()
         results = {}
         for name, (demo, shard_size, limit) in SHAPES.items():
             root = staged(args.work, name, demo, shard_size)
             print(f"{name}:", file=sys.stderr)
             results[name] = measure(list(LOADERS + DATALOADERS), root, args.rounds, limit)
-        body = f"`python benchmarks/loading.py`, {_load(load)}\n\n{table(results)}"
+        body = f"`python benchmarks/loading.py`, {load_note(load)}\n\n{table(results)}"
         print(body)
-        update_extra(args.out, "loading-16", "## Loading (issue 16)", body)
+        write_extra(args.out, "loading-16", "## Loading (issue 16)", body)
     if args.memory or args.memory_only:
-        load = os.getloadavg()[0]
+        load = load_average()
         root = staged(args.work, "100,000 × 0.05 s", *MEMORY_SHAPE)
         import pyarrow.parquet as pq
 
         n = pq.ParquetFile(root / f"data/{SPLIT}-00000-of-00001.parquet").metadata.num_rows
         memory = {half: measure(["sousa"], root, 1, half)["sousa"] for half in (n // 2, n)}
-        body = f"`python benchmarks/loading.py --memory-only`, {_load(load)}\n\n"
+        body = f"`python benchmarks/loading.py --memory-only`, {load_note(load)}\n\n"
         body += memory_table(memory)
         print(body)
-        update_extra(args.out, "loading-16-memory", "## Loading memory (issue 16)", body)
+        write_extra(args.out, "loading-16-memory", "## Loading memory (issue 16)", body)
     return 0
-
-
-def _load(at_start: float) -> str:
-    import os
-
-    return f"load average {at_start:.1f} at start, {os.getloadavg()[0]:.1f} at end (2 cores)."
 
 
 if __name__ == "__main__":

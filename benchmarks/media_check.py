@@ -4,16 +4,15 @@
     python benchmarks/media_check.py /tmp/media --rounds 5
 
 Packages the folder into a fresh staging folder, without and with `--verify-audio`, in turn
-(A B A B ..., after one warm-up pair; page cache warm), and times the head check alone
-(`sousa.media_check.check_media` over every media file, in this process, as packaging calls
-it). Prints the medians, the median of the pair-by-pair ratios, and the head check's share of
-a packaging run.
+(the order alternating each round, after one warm-up pair; page cache warm), and times the
+head check alone (`sousa.media_check.check_media` over every media file, in this process, as
+packaging calls it) once a round. Prints the medians, the median of the pair-by-pair ratios,
+and the head check's share of a packaging run.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import files_under, remove, run_measured, warm_cache  # noqa: E402
+from harness import files_under, interleaved, remove, run_measured, summary, warm_cache  # noqa: E402
 
 from sousa.media_check import check_media  # noqa: E402
 from sousa.source import read_source  # noqa: E402
@@ -56,23 +55,27 @@ def main() -> None:
         out = Path(tmp) / "staging"
         package(source, out)
         package(source, out, "--verify-audio")  # warm-up pair
-        plain, verify, heads = [], [], []
-        for _ in range(args.rounds):
-            plain.append(package(source, out))
-            verify.append(package(source, out, "--verify-audio"))
-            heads.append(head_check_seconds(source)[0])
+        walls: dict[str, list[float]] = {"plain": [], "verify": []}
+        heads = []
+        for _, variant in interleaved(("plain", "verify"), args.rounds):
+            extra = ("--verify-audio",) if variant == "verify" else ()
+            walls[variant].append(package(source, out, *extra))
+            if variant == "verify":
+                heads.append(head_check_seconds(source)[0])
         files = head_check_seconds(source)[1]
-    ratios = [v / p for v, p in zip(verify, plain)]
-    shares = [h / p for h, p in zip(heads, plain)]
+    plain, verify = walls["plain"], walls["verify"]
+    ratios = summary(v / p for v, p in zip(verify, plain))
+    shares = summary(h / p for h, p in zip(heads, plain))
+    head = summary(heads)["median"]
     print(f"{files} media files, {args.rounds} rounds (medians; min-max)")
-    print(f"packaging:                  {statistics.median(plain):.2f} s")
-    print(f"packaging --verify-audio:   {statistics.median(verify):.2f} s")
-    print(f"ratio verify / plain:       {statistics.median(ratios):.2f} x "
-          f"({min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
-    print(f"head check alone:           {statistics.median(heads) * 1000:.0f} ms "
-          f"({statistics.median(heads) / files * 1e6:.1f} us a file)")  # fmt: skip
-    print(f"head check / packaging:     {statistics.median(shares):.3f} "
-          f"({min(shares):.3f}-{max(shares):.3f})")  # fmt: skip
+    print(f"packaging:                  {summary(plain)['median']:.2f} s")
+    print(f"packaging --verify-audio:   {summary(verify)['median']:.2f} s")
+    print(f"ratio verify / plain:       {ratios['median']:.2f} x "
+          f"({ratios['min']:.2f}-{ratios['max']:.2f})")  # fmt: skip
+    print(f"head check alone:           {head * 1000:.0f} ms "
+          f"({head / files * 1e6:.1f} us a file)")  # fmt: skip
+    print(f"head check / packaging:     {shares['median']:.3f} "
+          f"({shares['min']:.3f}-{shares['max']:.3f})")  # fmt: skip
 
 
 if __name__ == "__main__":

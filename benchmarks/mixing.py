@@ -200,6 +200,8 @@ def _pair(values: list[float]) -> str:
 
 def render(results: dict) -> str:
     """The BENCHMARKS.md block: one row per shard size and order, then shard sizes."""
+    from report import table
+
     lines = [
         f"`{results['command']}`: {results['dataset']}. Split `train`, audio shards, total "
         f"variation distance (TVD) vs the split; windows: consecutive {WINDOW} samples of a "
@@ -207,24 +209,22 @@ def render(results: dict) -> str:
         "Targets: shard `skill_tier` ≤ 0.10, `profile_id` ≤ 0.20 (shards of ≥ 500 samples); "
         "window `skill_tier` ≤ 0.15.",
         "",
-        "| `--shard-size` | `--order` | shards | samples a shard | `skill_tier` TVD a shard "
-        "(max / mean) | `profile_id` TVD a shard (max / mean) | window `skill_tier` TVD "
-        "(max / mean) |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for run in results["runs"]:
-        lines.append(
-            f"| {run['shard_size']} | {run['order']} | {run['shards']} | "
-            f"{min(run['samples'])}-{max(run['samples'])} | {_pair(run['tier_tvd'])} | "
-            f"{_pair(run['profile_tvd'])} | {_pair(run['window_tvd'])} |"
-        )
+    header = ["`--shard-size`", "`--order`", "shards", "samples a shard"]
+    header += [f"{what} TVD a shard (max / mean)" for what in ("`skill_tier`", "`profile_id`")]
+    header += ["window `skill_tier` TVD (max / mean)"]
+    rows = [
+        [run["shard_size"], run["order"], str(run["shards"])]
+        + [f"{min(run['samples'])}-{max(run['samples'])}", _pair(run["tier_tvd"])]
+        + [_pair(run["profile_tvd"]), _pair(run["window_tvd"])]
+        for run in results["runs"]
+    ]
+    lines += table(header, rows)
     lines += [
         "",
         f"Shard sizes per split (`--order shuffled`, `--shard-size {results['sizes_of']}`):",
         "",
-        "| split | config | shards | bytes (min-max) | spread |",
-        "|---|---|---|---|---|",
-        *("| " + " | ".join(row) + " |" for row in results["split_sizes"]),
+        *table(["split", "config", "shards", "bytes (min-max)", "spread"], results["split_sizes"]),
     ]
     return "\n".join(lines) + "\n"
 
@@ -232,7 +232,7 @@ def render(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
-    from report import update_extra
+    from report import write_extra
 
     from sousa.package import parse_size
     from sousa.pipeline import PackageOptions, package_dataset
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                     results["split_sizes"] = split_shard_sizes(out)
     text = render(results)
     print(text)
-    update_extra(args.out, "mixing", "## Mixing: `--order sorted` vs `shuffled`", text)
+    write_extra(args.out, "mixing", "## Mixing: `--order sorted` vs `shuffled`", text)
     return 0
 
 

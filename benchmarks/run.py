@@ -21,8 +21,16 @@ import sys
 import time
 from pathlib import Path
 
-from harness import CommandFailed, files_under, machine_info, remove, run_measured, warm_cache
-from report import console_summary, update_file
+from harness import (
+    CommandFailed,
+    files_under,
+    interleaved,
+    remove,
+    rotated,
+    run_measured,
+    warm_cache,
+)
+from run_section import console_summary, machine_info, update_file
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -129,31 +137,22 @@ def packing_commands(src: Path, out: Path) -> dict[str, tuple[list[str], Path]]:
     }
 
 
-def rotated(names: list[str], round_index: int) -> list[str]:
-    """The same names, starting one further each round (so no method always runs first)."""
-    shift = round_index % len(names)
-    return names[shift:] + names[:shift]
-
-
 def measure_packing(src: Path, work: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
     """Every packer once per round, rotated; the page cache warmed before every run."""
     out = work / "pack-out"
     inputs = files_under([src / "audio", src / "midi", src / "labels"]) + [src / "splits.json"]
     commands = packing_commands(src, out)
     results = {name: {"wall": [], "max_rss_mb": [], "tree_rss_mb": []} for name in commands}
-    for r in range(rounds):
-        for name in rotated(list(commands), r):
-            cmd, scratch = commands[name]
-            remove(scratch)
-            scratch.mkdir(parents=True)
-            warm_cache(inputs)
-            m = run_measured(cmd, CHILD_ENV)
-            remove(scratch)
-            for field in results[name]:
-                results[name][field].append(getattr(m, field))
-            print(
-                f"  round {r + 1} {name:9s} {m.wall:7.2f} s {m.max_rss_mb:6.0f} MB", file=sys.stderr
-            )
+    for r, name in interleaved(list(commands), rounds):
+        cmd, scratch = commands[name]
+        remove(scratch)
+        scratch.mkdir(parents=True)
+        warm_cache(inputs)
+        m = run_measured(cmd, CHILD_ENV)
+        remove(scratch)
+        for field in results[name]:
+            results[name][field].append(getattr(m, field))
+        print(f"  round {r + 1} {name:9s} {m.wall:7.2f} s {m.max_rss_mb:6.0f} MB", file=sys.stderr)
     return results
 
 

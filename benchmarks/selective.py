@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -73,6 +72,8 @@ def planned(staging: Path, ids: set) -> tuple[int, int, int]:
 
 
 def timed(root: str, ids: list[str], mode: str, where: str, rounds: int) -> float:
+    from harness import summary
+
     import sousa
     import sousa.builder as builder
 
@@ -84,7 +85,7 @@ def timed(root: str, ids: list[str], mode: str, where: str, rounds: int) -> floa
         n = sum(1 for _ in ds.decode(False))
         times.append(time.perf_counter() - start)
         assert n == len(ids), (n, len(ids))
-    return statistics.median(times)
+    return summary(times)["median"]
 
 
 def measure(root: str, staging: Path, where: str, rounds: int) -> list[dict]:
@@ -118,18 +119,17 @@ def fit(rows: list[dict]) -> dict:
 
 
 def table(rows: list[dict], fits: dict) -> str:
-    lines = [
-        "| where | fraction | range requests | MB by range | range s | shards MB | stream s "
-        "| range / stream |",
-        "|---|---|---|---|---|---|---|---|",
+    from report import table as render
+
+    header = ["where", "fraction", "range requests", "MB by range", "range s", "shards MB"]
+    header += ["stream s", "range / stream"]
+    cells = [
+        [r["where"], f"{r['fraction']:.0%}", str(r["requests"]), f"{r['read'] / 1e6:.1f}"]
+        + [f"{r['ranges']:.2f}", f"{r['shards'] / 1e6:.1f}", f"{r['stream']:.2f}"]
+        + [f"{r['ranges'] / r['stream']:.2f}"]
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['where']} | {r['fraction']:.0%} | {r['requests']} | {r['read'] / 1e6:.1f} "
-            f"| {r['ranges']:.2f} | {r['shards'] / 1e6:.1f} | {r['stream']:.2f} "
-            f"| {r['ranges'] / r['stream']:.2f} |"
-        )
-    lines.append("")
+    lines = [*render(header, cells), ""]
     for where, f in fits.items():
         lines.append(
             f"- {where}: streaming {1 / f['c'] / 1e6:,.0f} MB/s; a range request costs "
