@@ -12,7 +12,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -20,21 +20,15 @@ from tqdm import tqdm
 from . import __version__
 from .builder_file import standalone_builder
 from .card import build_card
-from .card_checks import card_warnings
 from .card_figures import render_figures
 from .card_stats import label_stats, statistics_section
 from .errors import InputError
 from .layout import (
     BUILDER_PATH,
     CARD_PATH,
-    FIGURES_FOLDER,
-    MANIFEST_PATH,
-    MEDIA_KINDS,
     ORDERS,
     SPLITS,
 )
-from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
-from .media_check import BadMedia, bad_media_lines
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
 from .shards import DEFAULT_SHARD_SIZE
@@ -53,6 +47,7 @@ from .staging import (
     writer_lock,
 )
 from .stamps import Stamps
+from .summary import Summary, split_stats, summarize
 from .tables import write_auxiliary, write_table
 
 # Options that cannot change a byte of the output: left out of the reuse fingerprint.
@@ -106,73 +101,6 @@ def code_fingerprint(package_dir: Path | None = None) -> str:
         h.update(hashlib.sha256(path.read_bytes()).digest())
     h.update(hashlib.sha256(standalone_builder(package_dir)).digest())
     return h.hexdigest()
-
-
-@dataclass
-class Summary:
-    """What a packaging run produced, for the final report and the push checks."""
-
-    out: Path
-    samples: dict[str, int]
-    shards: dict[str, int]
-    files: dict[str, int]  # relative path → size
-    media_files: dict[str, int]  # source media files packaged, by kind ("audio", "midi")
-    missing: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # the plan's (a split with few samples)
-    reused: bool = False
-    configs: dict[str, int] = field(default_factory=dict)  # the card's configs: samples
-    labels_only: int = 0  # samples with neither audio nor MIDI packaged
-    bad_media: list[BadMedia] = field(default_factory=list)  # --skip-bad-media: labels-only
-    warnings: list[str] = field(default_factory=list)  # about the card's carried-over text
-
-    def configs_line(self) -> str:
-        """The card's configs (those with data), why a media config is absent, and how many
-        samples are labels-only (in the split tables, in no TAR config)."""
-        made = ", ".join(f"{name} ({n} samples)" for name, n in self.configs.items())
-        if "default" in self.configs:
-            return f"configs: {made}: no TAR shard, so the card's one config is the split tables"
-        absent = [kind for kind in MEDIA_KINDS if kind not in self.configs]
-        notes = [f"no {kind} config: no {kind} file packaged" for kind in absent]
-        if self.labels_only:
-            notes.append(f"{self.labels_only} labels-only samples (split tables only)")
-        return "; ".join([f"configs: {made}", *notes])
-
-    def lines(self) -> list[str]:
-        largest = max(self.files.values(), default=0)
-        per_folder: dict[str, int] = {}
-        for path in self.files:
-            folder = path.rsplit("/", 1)[0] if "/" in path else "."
-            per_folder[folder] = per_folder.get(folder, 0) + 1
-        lines = [
-            f"staging folder: {self.out}" + (" (unchanged source: reused)" if self.reused else ""),
-            f"card: {self.out / CARD_PATH}; figures: "
-            + (
-                ", ".join(str(self.out / p) for p in self.files if p.startswith(FIGURES_FOLDER))
-                or "none"
-            ),
-            "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
-            "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
-            self.configs_line(),
-            f"files: {sum(self.media_files.values())} source media files → "
-            f"{len(self.files)} staged files, "
-            f"{sum(self.files.values()):,} bytes",
-            f"Hub limits: {len(self.files):,}/{HUB_MAX_FILES_PER_REPO:,} files a repo, "
-            f"{max(per_folder.values(), default=0):,}/{HUB_MAX_FILES_PER_FOLDER:,} a folder, "
-            f"largest file {largest:,}/{HUB_MAX_FILE_BYTES:,} bytes",
-        ]
-        if self.missing:
-            lines.append(
-                f"missing media packaged as null: {len(self.missing)} ({self.missing[:3]})"
-            )
-        if self.dropped:
-            lines.append(f"samples of unassigned profiles dropped: {len(self.dropped)}")
-        if self.bad_media:
-            lines.append(f"bad media, samples packaged as labels-only: {len(self.bad_media)}")
-            lines += bad_media_lines(self.bad_media, with_sample=True)
-        lines += self.notes
-        lines += [f"warning: {warning}" for warning in self.warnings]
-        return lines
 
 
 def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
@@ -348,43 +276,6 @@ def _copy_file(src: Path, dest: Path) -> FileDigest:
     with open(src, "rb") as f, atomic_writer(dest) as out:
         shutil.copyfileobj(f, out, 1 << 20)
     return out.digest
-
-
-def split_stats(plan: Plan) -> dict[str, dict[str, tuple[int, int]]]:
-    """config → split → (samples in the config's shards, bytes of those shards)."""
-    stats: dict[str, dict[str, tuple[int, int]]] = {}
-    for shard in plan.shards:
-        n, size = stats.setdefault(shard.kind, {}).get(shard.split, (0, 0))
-        stats[shard.kind][shard.split] = (n + len(shard.samples), size + shard.size)
-    return stats
-
-
-def summarize(plan: Plan, out: Path, files: dict[str, FileDigest], reused: bool = False) -> Summary:
-    source = plan.source
-    shards: dict[str, int] = {}
-    for shard in plan.shards:
-        shards[shard.kind] = shards.get(shard.kind, 0) + 1
-    media = {kind: source.media_count(kind) for kind in MEDIA_KINDS}
-    configs = {kind: 0 for kind in MEDIA_KINDS}
-    for shard in plan.shards:
-        configs[shard.kind] += len(shard.samples)
-    configs = {kind: n for kind, n in configs.items() if n} or {"default": source.num_samples}
-    staged = {p: f.size for p, f in files.items()}
-    return Summary(
-        configs=configs,
-        labels_only=source.labels_only_count(),
-        warnings=card_warnings(source.readme, staged, source.num_samples),
-        out=out,
-        samples={split: len(source.splits[split]) for split in SPLITS},
-        shards=shards,
-        files=staged | {MANIFEST_PATH: (out / MANIFEST_PATH).stat().st_size},
-        media_files=media,
-        missing=source.missing,
-        dropped=source.dropped,
-        bad_media=source.bad_media,
-        notes=plan.notes,
-        reused=reused,
-    )
 
 
 def _example_id(plan: Plan) -> str | None:
