@@ -669,7 +669,6 @@ class ShardJob:
     kind: str  # "audio" or "midi"
     name: str  # shard file name inside the kind's folder
     rows: TableRows  # ALL the split table's rows in this shard
-    selected: int = 0  # how many of them the config's filter keeps
     archive: Any = None  # streamed: dl_manager.iter_archive(path): (name, file) pairs
     url: str | None = None  # range-read: the shard's path or URL
     size: int = 0  # range-read: the shard's size (manifest)
@@ -836,7 +835,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
             in_shard = index.filter(pc.equal(index.column(shard), name))
             rows = selected.filter(pc.equal(selected.column(shard), name)).sort_by(offset)
             where = replace(table, indices=in_shard.column(ROW).to_numpy())
-            job = ShardJob(kind, name, where, selected=len(rows))
+            job = ShardJob(kind, name, where)
             if len(rows) == 0:
                 pass  # streaming: kept so the job count does not depend on the filter
             elif spans := self._spans_if_they_pay(job, rows, in_shard):
