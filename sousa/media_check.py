@@ -16,7 +16,6 @@ A problem is a short phrase saying what is wrong with a file ("empty (0 bytes)",
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 from .layout import AUDIO_PROPERTY_COLUMNS
 from .media import MediaFile
+from .progress import byte_bar
 
 FLAC_MARKER = b"fLaC"
 FLAC_HEAD_BYTES = 42  # marker (4) + metadata block header (4) + STREAMINFO (34)
@@ -295,16 +295,7 @@ def _in_threads(work: Callable[[int], list], starts: range, workers: int) -> Ite
             yield from results
 
 
-class _QuietMonitorBar(tqdm):
-    """No monitor thread: shard workers are forked later, and a fork must not copy one."""
-
-    monitor_interval = 0
-
-
 def verify_bar(progress: bool) -> tqdm:
     """The "verifying audio" bar (bytes; `check_media` grows its total), hidden unless
     `progress`."""
-    return _QuietMonitorBar(
-        total=0, unit="B", unit_scale=True, desc="verifying audio", file=sys.stderr,
-        disable=not progress,
-    )  # fmt: skip
+    return byte_bar("verifying audio", 0, progress)

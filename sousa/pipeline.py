@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from .layout import (
     SPLITS,
 )
 from .plan import Plan, SampleShard, build_plan
+from .progress import byte_bar
 from .shard_pool import write_shards
 from .shards import DEFAULT_SHARD_SIZE
 from .source import STAGING_DEFAULT_NAME, Source, Unassigned, read_source
@@ -254,22 +254,8 @@ def write_plan(
     return digests
 
 
-class _QuietMonitorBar(tqdm):
-    """A progress bar that starts no monitor thread, so forking workers is safe at any time."""
-
-    monitor_interval = 0
-
-
 def _progress_bar(shards: list[SampleShard], progress: bool) -> tqdm:
-    total = sum(s.size for s in shards)
-    return _QuietMonitorBar(
-        total=total,
-        unit="B",
-        unit_scale=True,
-        desc="packing shards",
-        file=sys.stderr,
-        disable=not progress,
-    )
+    return byte_bar("packing shards", sum(s.size for s in shards), progress)
 
 
 def _copy_file(src: Path, dest: Path) -> FileDigest:
