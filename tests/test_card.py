@@ -24,6 +24,8 @@ from sousa.package import main
 from sousa.pipeline import PackageOptions, package_dataset
 from sousa.staging import MANIFEST
 
+from .push_cli import push_cli
+
 
 def datasets_features(config: str, label_schema: pa.Schema) -> Features:
     """The features `datasets` itself derives for a config from the label schema."""
@@ -196,7 +198,7 @@ def test_every_python_block_of_the_card_runs_as_written_against_the_hub(
     hub, source, native_audio, tmp_path
 ):
     """The card as pushed, its Python blocks in order in a fresh process, the Hub emulated."""
-    assert main([str(source), "--quiet", "--push", "--repo-id", REPO]) == 0
+    assert push_cli(source) == 0
     card = hub.read_file(REPO, "README.md").decode()
     blocks = PY_BLOCK.findall(card)
     assert len(blocks) == 5, "how to load: 3; training: 2"

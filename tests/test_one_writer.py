@@ -25,6 +25,7 @@ from sousa.shards import sha256_file
 from sousa.staging import LOCK_NAME, MANIFEST, STAMPS_NAME, write_bytes_atomic
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample, staged_files
+from .push_cli import push_cli
 
 
 def _command(source: Path, out: Path) -> list[str]:
@@ -266,8 +267,7 @@ def test_the_local_files_are_in_no_manifest(staging):
 
 
 def test_the_local_files_are_never_uploaded(hub, source):
-    argv = [str(source), "--quiet", "--push", "--repo-id", "user/sousa"]
-    assert main(argv) == 0
+    assert push_cli(source) == 0
     assert (source / "hf_staging" / STAMPS_NAME).is_file()
     remote = hub.repo_files("user/sousa")
     assert MANIFEST in remote and not {LOCK_NAME, STAMPS_NAME} & set(remote)

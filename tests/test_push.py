@@ -16,12 +16,7 @@ from sousa.package import main
 from sousa.staging import MANIFEST
 
 from .helpers import source_rows
-
-REPO = "user/sousa"
-
-
-def push_cli(source, *args: str) -> int:
-    return main([str(source), "--quiet", "--push", "--repo-id", REPO, *args])
+from .push_cli import REPO, push_cli
 
 
 def remote_matches_manifest(hub, staging) -> None:

@@ -13,17 +13,12 @@ from huggingface_hub import constants as hub_constants
 
 import sousa.limits
 from sousa.layout import MANAGED_FOLDERS
-from sousa.package import main
 from sousa.staging import MANIFEST
 
 from .helpers import source_rows
+from .push_cli import REPO, push_cli
 
-REPO = "user/sousa"
 TOKEN = "hf_test_write"
-
-
-def push_cli(source, *args: str) -> int:
-    return main([str(source), "--quiet", "--push", "--repo-id", REPO, *args])
 
 
 def manifest_files(source) -> set[str]:

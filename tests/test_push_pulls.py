@@ -14,11 +14,7 @@ from sousa.hub_publish import PR_PREFIX, PR_TITLE
 from sousa.package import main
 from sousa.staging import MANIFEST
 
-REPO = "user/sousa"
-
-
-def push_cli(source, *args: str) -> int:
-    return main([str(source), "--quiet", "--push", "--repo-id", REPO, *args])
+from .push_cli import REPO, push_cli
 
 
 def pulls(hub) -> dict[int, dict]:
