@@ -181,6 +181,7 @@ class HubEmulator:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.blocked_hosts: list[str] = []  # filled by the ``hub`` fixture's network guard
         self.errors: list[str] = []
+        self.retry_waits: list[float] = []  # what the push's retries waited (emulated_hub)
         self._lock = threading.RLock()
         self._handling = 0  # requests being answered; see wait_idle
         self._idle = threading.Condition(self._lock)
@@ -1261,13 +1262,13 @@ def emulated_hub(
     monkeypatch, home: Path, token: str | None = "hf_test_write", tokens=None, xet: bool = True
 ):
     """Start a :class:`HubEmulator`, point the clients at it (token ``token`` in ``HF_TOKEN``,
-    caches under ``home``, Xet on or off) and refuse non-loopback DNS. Fails on exit if the
-    emulator crashed."""
+    caches under ``home``, Xet on or off) and refuse non-loopback DNS. The push's retry waits
+    are recorded in ``emu.retry_waits``, not slept. Fails on exit if the emulator crashed."""
     from huggingface_hub import HfFileSystem
 
     with HubEmulator(tokens, xet=xet) as emu:
         point_clients_at(emu.endpoint, Path(home), token, monkeypatch, xet)
-        monkeypatch.setattr("sousa.hub_calls.RETRY", _short_retries())  # 10 ms waits, not 2 s
+        monkeypatch.setattr("sousa.hub_calls.RETRY", _recorded_retries(emu.retry_waits))
         guard_network(monkeypatch, emu.blocked_hosts)
         try:
             yield emu
@@ -1276,7 +1277,8 @@ def emulated_hub(
         assert not emu.errors, f"HubEmulator internal errors: {emu.errors}"
 
 
-def _short_retries():
+def _recorded_retries(waits: list[float]):
+    """The push's retry policy, its waits recorded in ``waits`` instead of slept."""
     from sousa.hub_calls import RetryPolicy
 
-    return RetryPolicy(base=0.01)
+    return RetryPolicy(sleep=waits.append)
