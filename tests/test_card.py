@@ -24,7 +24,7 @@ from sousa.package import main
 from sousa.pipeline import PackageOptions, package_dataset
 from sousa.staging import MANIFEST
 
-from .push_cli import push_cli
+from .push_cli import push_cli, stage
 
 
 def datasets_features(config: str, label_schema: pa.Schema) -> Features:
@@ -175,7 +175,7 @@ def test_packaging_refuses_a_repo_id_that_is_not_one(source, capsys):
 
 
 def test_push_packages_with_its_repo_id_and_a_second_push_sends_nothing(hub, source):
-    assert main([str(source), "--quiet"]) == 0  # packaged first without a repo id
+    stage(source, repo_id=None)  # packaged first without a repo id
     assert main([str(source), "--quiet", "--push", "--repo-id", REPO]) == 0
     staging = source / "hf_staging"
     card = hub.read_file(REPO, "README.md")

@@ -11,10 +11,9 @@ import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from sousa.hub_publish import PR_PREFIX, PR_TITLE
-from sousa.package import main
 from sousa.staging import MANIFEST
 
-from .push_cli import REPO, push_cli
+from .push_cli import REPO, push_cli, stage
 
 
 def pulls(hub) -> dict[int, dict]:
@@ -82,7 +81,7 @@ def test_a_merge_refused_as_a_conflict_is_assembled_again_from_the_new_head(
 ):
     """The card changes on main between the upload and the merge: the push closes its pull
     request saying why, opens one from main's new head, uploads no object again, merges."""
-    assert main([str(source), "--quiet"]) == 0
+    stage(source)
     merges = _another_writer_edits_the_card_at_merge(monkeypatch, source, times=1)
     assert push_cli(source) == 0
     out = capsys.readouterr().out
@@ -107,7 +106,7 @@ def test_a_merge_refused_as_a_conflict_is_assembled_again_from_the_new_head(
 
 
 def test_conflicts_that_persist_exit_1_and_a_re_run_finishes(hub, source, monkeypatch, capsys):
-    assert main([str(source), "--quiet"]) == 0
+    stage(source)
     _another_writer_edits_the_card_at_merge(monkeypatch, source, times=3)
     assert push_cli(source) == 1
     err = capsys.readouterr().err
@@ -154,7 +153,7 @@ def test_a_merging_push_closes_its_earlier_open_pull_requests(hub, source, capsy
 def test_a_draft_found_by_its_title_is_published_then_merged(hub, source):
     """A draft does not merge until published (the Hub's rule): one with the push's title is
     resumed, published and merged."""
-    assert main([str(source), "--quiet", "--repo-id", REPO]) == 0  # the card the push makes
+    stage(source)  # the card the push makes
     manifest = (source / "hf_staging" / MANIFEST).read_bytes()
     title = PR_TITLE.format(digest=hashlib.sha256(manifest).hexdigest()[:12])
     api = HfApi()

@@ -31,6 +31,7 @@ from tests.hub_emulator.xet_format import (
     merkle_root,
     parse_xorb,
 )
+from tests.push_cli import push_cli
 
 REPO = "user/xet"
 
@@ -250,10 +251,7 @@ def test_a_pushed_demo_downloads_whole_files_through_reconstruction(hub, source)
     that is the reconstruction path (streaming reads are covered by tests/test_push.py)."""
     from datasets import load_dataset
 
-    from sousa.package import main
-
-    args = [str(source), "--quiet", "--push", "--repo-id", "user/sousa", "--shard-size", "400KB"]
-    assert main(args) == 0
+    assert push_cli(source, "--shard-size", "400KB") == 0
     assert all(f["xet_hash"] for p, f in hub.repo_files("user/sousa").items() if f["lfs"])
     hub.reset_stats()
     rows = source_rows(source)

@@ -15,6 +15,7 @@ Sources (the Hub's validator itself is not public):
 
 from __future__ import annotations
 
+import functools
 import re
 
 import yaml
@@ -34,13 +35,23 @@ SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
 FEATURE_KINDS = ("dtype", "struct", "list", "large_list", "sequence", "class_label")
 
 
+FRONT_MATTER = re.compile(r"^---\s*\n(.*?)\n---\s*(\n|$)", re.S)
+# yaml.safe_load's rules, parsed by libyaml when PyYAML has it (read only: cached by text)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=32)
+def front_matter(content: str) -> object:
+    """A README.md's YAML front matter as ``yaml.safe_load`` reads it (None without one);
+    raises ``yaml.YAMLError``. The result is shared: read it, do not change it."""
+    match = FRONT_MATTER.match(content)
+    return yaml.load(match.group(1), Loader=_LOADER) if match else None  # noqa: S506
+
+
 def card_errors(content: str) -> list[str]:
     """What the Hub would refuse in a README.md's YAML front matter (empty: accepted)."""
-    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", content, re.S)
-    if not match:
-        return []
     try:
-        meta = yaml.safe_load(match.group(1))
+        meta = front_matter(content)
     except yaml.YAMLError as e:
         return [f"Invalid YAML: {e}"]
     if meta is None:

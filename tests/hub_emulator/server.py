@@ -44,7 +44,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .clients import UNSET_ENV, client_env_vars, guard_network, point_clients_at
-from .hub_card_rules import card_errors
+from .hub_card_rules import card_errors, front_matter
 from .hub_pulls import NO_DISCUSSIONS, conflicts, merge, pulls_refused
 from .xet_cas import CasError, XetCas
 from .xet_format import XetFormatError
@@ -448,14 +448,8 @@ class HubEmulator:
         entry = commit.files.get("README.md")
         if entry is None:
             return None
-        text = self._blob(entry).read_text(errors="replace")
-        m = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
-        if not m:
-            return None
         try:
-            import yaml
-
-            data = yaml.safe_load(m.group(1))
+            data = front_matter(self._blob(entry).read_text(errors="replace"))
         except Exception:
             return None
         return data if isinstance(data, dict) else None
