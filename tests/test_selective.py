@@ -20,6 +20,7 @@ from sousa.layout import SPLITS
 from sousa.pipeline import PackageOptions, package_dataset
 
 from .helpers import split_rows
+from .hub_emulator import emulated_hub, point_clients_at
 
 REPO = "user/sousa-selective"
 SHARD_SIZE = 4_000_000  # ~110 samples of 0.5 s a shard: 2 train shards, more than a request
@@ -32,6 +33,24 @@ def wide(tmp_path_factory) -> Path:
     src = write_demo(root / "src", n_samples=300, seconds=0.5)
     package_dataset(PackageOptions(source=src, out=root / "hf_staging", shard_size=SHARD_SIZE))
     return root
+
+
+@pytest.fixture(scope="module")
+def pushed(wide, tmp_path_factory):
+    """`wide` pushed once to an emulator shared by this module's tests, which only read it."""
+    home = tmp_path_factory.mktemp("hf_home")
+    with pytest.MonkeyPatch.context() as mp, emulated_hub(mp, home) as emu:
+        push(wide / "hf_staging", REPO)
+        yield emu
+
+
+@pytest.fixture
+def hub(pushed, tmp_path_factory, monkeypatch):
+    """The module's emulator, its stats reset and the clients' caches fresh for each test."""
+    home = tmp_path_factory.mktemp("hf_home")
+    point_clients_at(pushed.endpoint, home, "hf_test_write", monkeypatch)
+    pushed.reset_stats()
+    return pushed
 
 
 def two_percent(staging: Path, split: str = "train") -> list[dict]:
@@ -98,7 +117,6 @@ def test_a_two_percent_filter_over_the_hub_transfers_its_members_not_its_shards(
     wide, hub, tmp_path, streaming
 ):
     staging = wide / "hf_staging"
-    push(staging, REPO)
     chosen = two_percent(staging)
     hub.reset_stats()
     ids = [r["sample_id"] for r in chosen]
@@ -118,7 +136,6 @@ def test_a_two_percent_filter_over_the_hub_transfers_its_members_not_its_shards(
 
 def test_a_filter_selecting_most_of_a_shard_streams_it_whole(wide, hub, tmp_path):
     staging = wide / "hf_staging"
-    push(staging, REPO)
     rows = split_rows(staging, "train")
     shard = rows[0]["audio_shard"]
     chosen = [r for r in rows if r["audio_shard"] == shard][::2]  # every other sample: ~half
@@ -133,7 +150,6 @@ def test_a_filter_selecting_most_of_a_shard_streams_it_whole(wide, hub, tmp_path
 
 def test_fetch_many_ids_coalesces_adjacent_samples_into_one_request(wide, hub):
     staging = wide / "hf_staging"
-    push(staging, REPO)
     rows = split_rows(staging, "train")
     shard = rows[0]["audio_shard"]
     in_shard = sorted(
