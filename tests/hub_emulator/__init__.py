@@ -51,8 +51,9 @@ Xet storage (xet_routes.py, xet_cas.py, xet_format.py, xet_shard.py):
 
 Helpers: ``HubEmulator`` (server.py: in-process; ``stats`` of requests and bytes, ``repos``),
 ``emulated_hub`` (server.py: the ``hub`` fixture, clients pointed at it, non-loopback DNS
-refused), ``point_clients_at`` and ``guard_network`` (clients.py); ``python -m
-tests.hub_emulator`` (__main__.py) serves one standalone.
+refused, the push's retry waits recorded in ``retry_waits`` instead of slept),
+``point_clients_at`` and ``guard_network`` (clients.py); ``python -m tests.hub_emulator``
+(__main__.py) serves one standalone.
 """
 
 from .clients import guard_network, point_clients_at
