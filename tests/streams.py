@@ -89,6 +89,7 @@ def distributed_rank(where: str, out: str) -> None:
     this rank's part of train through a 2-worker DataLoader per loader; rank 0 writes every
     rank's sample ids to `out` as JSON."""
     import torch.distributed as dist
+    import torchcodec.decoders  # noqa: F401  # datasets' Audio imports it: here, not per worker
     from datasets.distributed import split_dataset_by_node
     from torch.utils.data import DataLoader
 
