@@ -49,6 +49,13 @@ def _divisors(n: int) -> str:
 LABELS = ("sample_id", "rudiment_slug", "skill_tier", "tempo_bpm")  # what the recipe keeps
 CROP_SECONDS = 2.0  # the recipe's fixed crop length
 
+# The Audio feature decodes with torchcodec, which `datasets` imports on the first decode: in
+# every DataLoader worker, each epoch, unless the main process imported it before they fork.
+_DECODER_IMPORT = {
+    "audio": "\nimport torchcodec.decoders  # the audio decoder: imported once, not per worker",
+    "midi": "",
+}
+
 _TO_TENSORS = {  # what the recipe's workers make of an example, per config
     "audio": """def to_tensors(example):  # runs in the DataLoader workers
     audio = example["flac"].get_all_samples()  # torchcodec: (channels, frames)
@@ -114,7 +121,7 @@ order, drawn from the seed and the epoch and given to `datasets` as the list of 
 import os
 import random
 
-import torch
+import torch{_DECODER_IMPORT[config]}
 from datasets import load_dataset, load_dataset_builder
 from datasets.distributed import split_dataset_by_node
 from torchdata.stateful_dataloader import StatefulDataLoader

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 
+import sousa.pipeline
+from sousa.card_figures import render_figures
 from sousa.demo import write_demo
 from sousa.pipeline import PackageOptions, package_dataset
 
 from .helpers import SMALL_SHARD, TRAIN_SHARDS
+
+_FIGURES: dict[bytes, dict[str, tuple[bytes, str]]] = {}
+
+
+def _render_once(stats):
+    """`render_figures`, each distinct statistics drawn once per test process."""
+    key = pickle.dumps(stats)
+    if key not in _FIGURES:
+        _FIGURES[key] = render_figures(stats)
+    return _FIGURES[key]
+
+
+@pytest.fixture(autouse=True)
+def figures_drawn_once(request, monkeypatch):
+    """The card's figures are a pure function of the label statistics (test_card_stats.py
+    shows it, where every packaging draws them): elsewhere the packager draws each distinct
+    statistics once per test process and reuses the same PNG bytes, as drawing again would
+    give. Packagers run in a child process draw as always."""
+    if request.module.__name__.rsplit(".", 1)[-1] != "test_card_stats":
+        monkeypatch.setattr(sousa.pipeline, "render_figures", _render_once)
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,7 @@ def distributed_rank(where: str, out: str) -> None:
     this rank's part of train through a 2-worker DataLoader per loader; rank 0 writes every
     rank's sample ids to `out` as JSON."""
     import torch.distributed as dist
+    import torchcodec.decoders  # noqa: F401  # datasets' Audio imports it: here, not per worker
     from datasets.distributed import split_dataset_by_node
     from torch.utils.data import DataLoader
 
@@ -110,13 +111,13 @@ def distributed_rank(where: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "resume":  # resume CASES.json OUT.json: the resumed ids of each case
-        with open(sys.argv[2]) as f:
+    if sys.argv[1] == "resume":  # resume CASES.json OUT.json [CASE.pkl REST.json]
+        with open(sys.argv[2]) as f:  # the resumed ids of each case
             cases = json.load(f)
         with open(sys.argv[3], "w") as f:
             json.dump([resume(case) for case in cases], f)
-    elif sys.argv[1] == "stateful":  # stateful CASE.pkl OUT.json: the rest of the epoch's ids
-        stateful_resume(sys.argv[2], sys.argv[3])
+        if len(sys.argv) > 4:  # and the rest of a StatefulDataLoader's epoch
+            stateful_resume(sys.argv[4], sys.argv[5])
     elif sys.argv[1] == "distributed":
         distributed_rank(sys.argv[2], sys.argv[3])
     else:

@@ -21,8 +21,11 @@ from .test_builder import assert_matches_source
 # Run with `python -I` (no PYTHONPATH, no script folder on sys.path) and a finder placed first
 # on sys.meta_path that refuses every `sousa` module, whatever installed it (the editable
 # install's finder included); `-B`: no __pycache__ written into the (shared) staging folder.
+# First the control: sousa's own builder source must fail to import there (else the process
+# proves nothing); then the staged builder loads the folder. One process: each costs the
+# import of datasets.
 WITHOUT_SOUSA = r"""
-import importlib.abc, importlib.util, pickle, sys
+import importlib.abc, importlib.util, pickle, sys, traceback
 
 class NoSousa(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -37,11 +40,21 @@ except ImportError:
 else:
     raise SystemExit("sousa is importable: the test proves nothing")
 
-builder_file, staging, cache, out = sys.argv[1:]
-spec = importlib.util.spec_from_file_location("standalone_builder", builder_file)
-module = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = module
-spec.loader.exec_module(module)
+def load(name, builder_file):
+    spec = importlib.util.spec_from_file_location(name, builder_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+control_file, builder_file, staging, cache, out = sys.argv[1:]
+try:
+    load("sousas_own_builder", control_file)
+except BaseException:
+    control = traceback.format_exc()
+else:
+    control = None
+module = load("standalone_builder", builder_file)
 streamed = module.Sousa(base_path=staging, config_name="audio")
 audio = list(streamed.as_streaming_dataset(split="validation"))
 prepared = module.Sousa(base_path=staging, config_name="midi", cache_dir=cache)
@@ -49,40 +62,42 @@ prepared.download_and_prepare()
 midi = list(prepared.as_dataset(split="test"))
 assert not [name for name in sys.modules if name.split(".")[0] == "sousa"]
 with open(out, "wb") as f:
-    pickle.dump({"audio": audio, "midi": midi}, f)
+    pickle.dump({"control": control, "audio": audio, "midi": midi}, f)
 """
 
 
-def run_without_sousa(builder_file: Path, staging: Path, tmp_path: Path):
-    out = tmp_path / "examples.pickle"
-    args = [str(builder_file), str(staging), str(tmp_path / "cache"), str(out)]
+@pytest.fixture(scope="module")
+def without_sousa(staging, tmp_path_factory) -> dict:
+    """What the process above saw: the control's traceback, the examples the staged builder
+    (the staging folder's own builder/sousa.py) loaded."""
+    folder = tmp_path_factory.mktemp("without_sousa")
+    control = Path(sousa.__file__).parent / "builder.py"
+    out = folder / "examples.pickle"
+    args = [str(control), str(staging / BUILDER_PATH), str(staging), str(folder / "cache")]
     done = subprocess.run(
-        [sys.executable, "-I", "-B", "-c", WITHOUT_SOUSA, *args],
-        cwd=tmp_path,
+        [sys.executable, "-I", "-B", "-c", WITHOUT_SOUSA, *args, str(out)],
+        cwd=folder,
         capture_output=True,
         text=True,
     )
-    return done, out
+    assert done.returncode == 0, done.stderr[-3000:]
+    return pickle.loads(out.read_bytes())
 
 
 def test_the_staged_builder_loads_a_staging_folder_where_sousa_cannot_be_imported(
-    staging, demo_template, tmp_path
+    without_sousa, staging, demo_template
 ):
     """The staging folder's own builder/sousa.py, in a process without sousa: streamed audio
     and prepared MIDI examples equal the source files and the split tables."""
-    done, out = run_without_sousa(staging / BUILDER_PATH, staging, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    examples = pickle.loads(out.read_bytes())
+    examples = without_sousa
     assert examples["audio"] and examples["midi"]
     assert_matches_source(examples["audio"], "audio", staging, "validation", demo_template)
     assert_matches_source(examples["midi"], "midi", staging, "test", demo_template)
 
 
-def test_sousas_own_builder_source_does_not_load_without_sousa(staging, tmp_path):
+def test_sousas_own_builder_source_does_not_load_without_sousa(without_sousa):
     """The control: sousa/builder.py itself needs sousa, so the process above really lacks it."""
-    done, _ = run_without_sousa(Path(sousa.__file__).parent / "builder.py", staging, tmp_path)
-    assert done.returncode != 0
-    assert "ImportError" in done.stderr
+    assert "ImportError" in (without_sousa["control"] or "it loaded")
 
 
 def test_the_staged_builder_is_produced_the_same_every_time(staging):

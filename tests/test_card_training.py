@@ -41,30 +41,68 @@ def midi_only(demo_template, tmp_path_factory) -> Path:
     return out
 
 
-def run_recipe(staging: Path, tmp_path: Path) -> dict:
-    """The card's Python blocks, the repo id rewritten to the folder, in a fresh process."""
+def recipe_script(staging: Path, out: Path) -> str:
+    """The card's Python blocks, the repo id rewritten to the folder, then code that writes
+    what the recipe left behind to `out` as JSON, for the test to check."""
     blocks = re.findall(r"```python\n(.*?)```", training_section(staging), re.S)
     assert len(blocks) == 2
     code = "\n".join(blocks).replace(f'"{REPO_PLACEHOLDER}"', repr(str(staging)))
-    code += (  # what the recipe left behind, for this test to check
+    return code + (
         "\nimport json\n"
         "first = {k: getattr(v, 'shape', type(v).__name__) for k, v in batch.items()}\n"
-        "print(json.dumps({'first': first, 'state': sorted(state), 'shards': ds.n_shards, "
-        "'rate': int(batch.get('sample_rate', [0])[0]), 'crop': CROP_SECONDS}, default=list))\n"
+        f"open({str(out)!r}, 'w').write(json.dumps({{'first': first, 'state': sorted(state), "
+        "'shards': ds.n_shards, 'rate': int(batch.get('sample_rate', [0])[0]), "
+        "'crop': CROP_SECONDS}, default=list))\n"
     )
-    script = tmp_path / "recipe.py"
-    script.write_text(code)
-    env = os.environ | {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+
+# Each recipe runs as a script of its own (`runpy`: its own globals, as `python recipe.py`),
+# one after the other in one fresh process: a process costs the imports of torch and datasets.
+RUN_EACH = """
+import runpy, sys, traceback
+for script in sys.argv[1:]:
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except BaseException:
+        with open(script + ".err", "w") as f:
+            f.write(traceback.format_exc())
+"""
+
+
+@pytest.fixture(scope="module")
+def recipes(staging, midi_only, torch_dataloader, tmp_path_factory) -> dict[str, Path]:
+    """Run the recipe of each card ("audio": the demo's, "midi": without audio) in one fresh
+    process; name → folder holding `seen.json`, or `recipe.py.err` if the script failed. The
+    audio recipe needs the native decoder: without it (skipped, or failed in CI by the
+    native_audio fixture) only the midi one runs."""
+    from .test_training import native_audio_works
+
+    cards = {"midi": midi_only} | ({"audio": staging} if native_audio_works() else {})
+    folders, scripts = {}, []
+    for name, card in cards.items():
+        folders[name] = tmp_path_factory.mktemp(f"recipe_{name}")
+        script = folders[name] / "recipe.py"
+        script.write_text(recipe_script(card, folders[name] / "seen.json"))
+        scripts.append(str(script))
+    root = tmp_path_factory.mktemp("recipes")
+    env = os.environ | {"HF_HOME": str(root / "hf"), "HF_HUB_OFFLINE": "1"}
     env.pop("RANK", None), env.pop("WORLD_SIZE", None)
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path
-    )
+        [sys.executable, "-c", RUN_EACH, *scripts], capture_output=True, text=True, env=env,
+        cwd=root,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return folders
 
 
-def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_audio, tmp_path):
-    seen = run_recipe(staging, tmp_path)
+def recipe_result(recipes: dict[str, Path], name: str) -> dict:
+    error = recipes[name] / "recipe.py.err"
+    assert not error.exists(), error.read_text()[-3000:]
+    return json.loads((recipes[name] / "seen.json").read_text())
+
+
+def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_audio, recipes):
+    seen = recipe_result(recipes, "audio")
     labels = ["rudiment_slug", "sample_id", "skill_tier", "tempo_bpm"]
     assert sorted(seen["first"]) == sorted(["audio", "sample_rate", *labels])
     batch, frames = seen["first"]["audio"]
@@ -73,12 +111,10 @@ def test_the_training_recipe_runs_as_written_against_the_folder(staging, native_
     assert seen["shards"] == len(list((staging / "audio").glob("train-*.tar")))
 
 
-def test_without_audio_the_recipe_reads_the_midi_config_and_runs(
-    midi_only, torch_dataloader, tmp_path
-):
+def test_without_audio_the_recipe_reads_the_midi_config_and_runs(midi_only, recipes):
     section = training_section(midi_only)
     assert '"midi/train-' in section and '"audio"' not in section
-    seen = run_recipe(midi_only, tmp_path)
+    seen = recipe_result(recipes, "midi")
     labels = ["rudiment_slug", "sample_id", "skill_tier", "tempo_bpm"]
     assert sorted(seen["first"]) == sorted(["midi", *labels]) and seen["first"]["midi"] == "list"
     assert seen["state"]

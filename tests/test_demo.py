@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 
 from sousa.demo import DemoDirError, encode_vlq, midi_file_bytes, write_demo
+from sousa.demo.cli import main as demo_main
 from sousa.demo.folder import STAGING_NAME
 from sousa.demo.rudiments import CATEGORIES, RUDIMENTS
 from sousa.source import STAGING_DEFAULT_NAME
@@ -490,6 +491,7 @@ def test_a_real_generator_output_is_never_replaced(tmp_path: Path, labels_only: 
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m sousa.demo ARGS` in a child process: the entry point itself."""
     return subprocess.run(
         [sys.executable, "-m", "sousa.demo", *args],
         cwd=REPO,
@@ -497,6 +499,14 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def _main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """`sousa.demo`'s `main(ARGS)` in this process (stderr is pytest's capture, not a
+    terminal): exit status, stdout, stderr."""
+    status = demo_main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def test_cli_refuses_non_empty_foreign_dir_with_exit_status_2(tmp_path: Path) -> None:
@@ -507,26 +517,30 @@ def test_cli_refuses_non_empty_foreign_dir_with_exit_status_2(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
 
 
-def test_cli_writes_and_rewrites_a_demo_and_prints_one_summary_line(tmp_path: Path) -> None:
+def test_cli_writes_and_rewrites_a_demo_and_prints_one_summary_line(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
     for _ in range(2):  # the second run overwrites the first
-        proc = _run_cli(str(out), "-n", "5", "--seconds", "0.1")
-        assert proc.returncode == 0, proc.stderr
-        assert len(proc.stdout.strip().splitlines()) == 1
-        assert proc.stderr == "", "no progress bar when stderr is not a terminal"
+        status, stdout, stderr = _main(capsys, str(out), "-n", "5", "--seconds", "0.1")
+        assert status == 0, stderr
+        assert len(stdout.strip().splitlines()) == 1
+        assert stderr == "", "no progress bar when stderr is not a terminal"
     assert len(_table(out, "samples")) == 5
 
 
-def test_cli_mode_flags_mirror_the_generator(tmp_path: Path) -> None:
+def test_cli_mode_flags_mirror_the_generator(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
-    proc = _run_cli(str(out), "-n", "10", "--no-audio", "--augmentations", "5", "--quiet")
-    assert proc.returncode == 0, proc.stderr
+    status, _, stderr = _main(
+        capsys, str(out), "-n", "10", "--no-audio", "--augmentations", "5", "--quiet"
+    )
+    assert status == 0, stderr
     samples = _table(out, "samples")
     assert samples.audio_path.isna().all() and samples.midi_path.notna().sum() == 2
-    proc = _run_cli(str(out), "-n", "3", "--seconds", "0.1", "--progress")
-    assert proc.returncode == 0 and "3/3" in proc.stderr
-    proc = _run_cli(str(out), "-n", "3", "--seconds", "0.1", "--progress", "--quiet")
-    assert proc.returncode == 0 and "3/3" not in proc.stderr, "--quiet wins"
+    status, _, stderr = _main(capsys, str(out), "-n", "3", "--seconds", "0.1", "--progress")
+    assert status == 0 and "3/3" in stderr
+    status, _, stderr = _main(
+        capsys, str(out), "-n", "3", "--seconds", "0.1", "--progress", "--quiet"
+    )
+    assert status == 0 and "3/3" not in stderr, "--quiet wins"
 
 
 def test_invalid_arguments_are_rejected(tmp_path: Path) -> None:
@@ -541,7 +555,7 @@ def test_invalid_arguments_are_rejected(tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             write_demo(tmp_path / "x", **bad)
     assert not (tmp_path / "x").exists()
-    assert _run_cli(str(tmp_path / "y"), "--augmentations", "9").returncode == 2
+    assert demo_main([str(tmp_path / "y"), "--augmentations", "9"]) == 2
 
 
 @pytest.mark.parametrize(

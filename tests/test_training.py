@@ -7,6 +7,7 @@ On `training_staging` (train: 24 samples in TRAIN_SHARDS audio shards), streamed
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from collections import defaultdict
@@ -92,11 +93,49 @@ def native_audio_works() -> bool:
     return True
 
 
+def torchdata_works() -> bool:
+    try:
+        import torchdata.stateful_dataloader  # noqa: F401
+    except Exception:  # the stateful test skips (or fails, in CI) through torch_dataloader
+        return False
+    return True
+
+
+STATEFUL_BATCH = 2
+STATEFUL_AFTER = 5  # batches read before the state is saved: mid-shard in both workers
+
+
+def stateful_epoch(where: Path, seed: int, epoch: int) -> list[str]:
+    from .streams import stateful_loader
+
+    case = {"where": str(where), "seed": seed, "epoch": epoch, "batch_size": STATEFUL_BATCH}
+    return [sid for batch in stateful_loader(case) for sid in batch]
+
+
+def stateful_checkpoint(where: Path) -> tuple[list[str], list[str], dict]:
+    """The uninterrupted epoch 1 of a 2-worker `StatefulDataLoader`, its first STATEFUL_AFTER
+    batches' ids, and the case to resume from (its `state` taken after those batches)."""
+    from .streams import stateful_loader
+
+    full = stateful_epoch(where, 0, 1)
+    case = {"where": str(where), "seed": 0, "epoch": 1, "batch_size": STATEFUL_BATCH}
+    loader = stateful_loader(case)
+    first = []
+    for i, batch in enumerate(loader):
+        first += batch
+        if i + 1 == STATEFUL_AFTER:
+            case["state"] = loader.state_dict()
+            break
+    return full, first, case
+
+
 @pytest.fixture(scope="module")
 def resumed(training_staging, tmp_path_factory) -> dict:
     """{(loader, case): (the uninterrupted epoch, the first CHECKPOINT_AFTER samples, what a
-    NEW process reads after loading the state dict taken there, sent to it as JSON)}.
-    One child process resumes every case: each costs the imports of datasets (and torch)."""
+    NEW process reads after loading the state dict taken there, sent to it as JSON)}, and
+    under "stateful" the same for a 2-worker `StatefulDataLoader` (its state pickled).
+    One child process resumes every case: each process costs the imports of datasets and
+    torch."""
     loaders = LOADERS if native_audio_works() else ("sousa",)
     cases, runs = [], {}
     for loader in loaders:
@@ -111,14 +150,21 @@ def resumed(training_staging, tmp_path_factory) -> dict:
             runs[loader, name] = ([sample_id(example) for example in full], first)
             case = {"loader": loader, "where": str(training_staging), "shuffle": shuffle}
             cases.append(case | {"epoch": epoch, "state": state})
+    stateful = stateful_checkpoint(training_staging) if torchdata_works() else None
     folder = tmp_path_factory.mktemp("resume")
     (folder / "cases.json").write_text(json.dumps(cases))
     out = folder / "out.json"
     command = [sys.executable, "-m", "tests.streams", "resume", str(folder / "cases.json"), out]
+    if stateful:
+        (folder / "case.pkl").write_bytes(pickle.dumps(stateful[2]))
+        command += [folder / "case.pkl", folder / "rest.json"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     rests = json.loads(out.read_text())
-    return {case: (*runs[case], rest) for case, rest in zip(runs, rests)}
+    got = {case: (*runs[case], rest) for case, rest in zip(runs, rests)}
+    if stateful:
+        got["stateful"] = (*stateful[:2], json.loads((folder / "rest.json").read_text()))
+    return got
 
 
 @pytest.mark.parametrize("case", ["in order", "shuffled shards, epoch 1"])
@@ -144,16 +190,6 @@ def test_resuming_a_shuffle_buffer_repeats_nothing_and_loses_only_the_buffer(
 
 
 # -- resume with workers, a new shard order every epoch (issue 16 item 6) ------------------------
-
-STATEFUL_BATCH = 2
-STATEFUL_AFTER = 5  # batches read before the state is saved: mid-shard in both workers
-
-
-def stateful_epoch(where: Path, seed: int, epoch: int) -> list[str]:
-    from .streams import stateful_loader
-
-    case = {"where": str(where), "seed": seed, "epoch": epoch, "batch_size": STATEFUL_BATCH}
-    return [sid for batch in stateful_loader(case) for sid in batch]
 
 
 def test_seed_and_epoch_give_each_epoch_its_own_shard_order_the_same_in_every_run(
@@ -187,27 +223,9 @@ def test_seed_without_streaming_is_refused_naming_the_fix(training_staging):
 
 
 def test_a_stateful_dataloader_with_two_workers_resumes_the_epoch_in_a_new_process_exactly(
-    training_staging, torch_dataloader, tmp_path
+    training_staging, torch_dataloader, resumed
 ):
-    import pickle
-
-    from .streams import stateful_loader
-
-    full = stateful_epoch(training_staging, 0, 1)
-    case = {"where": str(training_staging), "seed": 0, "epoch": 1, "batch_size": STATEFUL_BATCH}
-    loader = stateful_loader(case)
-    first = []
-    for i, batch in enumerate(loader):
-        first += batch
-        if i + 1 == STATEFUL_AFTER:
-            case["state"] = loader.state_dict()
-            break
-    (tmp_path / "case.pkl").write_bytes(pickle.dumps(case))
-    out = tmp_path / "rest.json"
-    command = [sys.executable, "-m", "tests.streams", "stateful", tmp_path / "case.pkl", out]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    rest = json.loads(out.read_text())
+    full, first, rest = resumed["stateful"]
     assert len(first) == STATEFUL_AFTER * STATEFUL_BATCH
     assert first + rest == full, "the resumed epoch differs from the uninterrupted one"
     assert sorted(full) == train_ids(training_staging)
