@@ -87,6 +87,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import soundfile as sf
 from datasets.download.download_config import DownloadConfig
+from datasets.features.features import decode_nested_example, require_decoding
+from datasets.iterable_dataset import ExamplesIterable, FormattedExamplesIterable
 from datasets.table import array_cast
 from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
@@ -712,6 +714,71 @@ class RowsByName:
         return len(self._index)
 
 
+class TypedExamples(FormattedExamplesIterable):
+    """The builder's examples with only their decodable columns decoded: what
+    `FormattedExamplesIterable` gives for them, without its per-example encoding pass.
+
+    Valid because `Sousa._generate_examples` yields every column already in the python value
+    its feature encodes to (`features.encode_example(example) == example`, tested), so that
+    pass would change nothing but the decoding. Derived iterables (`shard_data_sources`, …)
+    stay of this type; the rest (state dict, shard count) is `FormattedExamplesIterable`'s.
+    """
+
+    def __init__(self, ex_iterable, formatting, features, token_per_repo_id, **kwargs):
+        super().__init__(ex_iterable, formatting, features, token_per_repo_id, **kwargs)
+        self._decoded = [name for name, feature in features.items() if require_decoding(feature)]
+
+    def __iter__(self):
+        tokens = self.token_per_repo_id
+        for key, example in self.ex_iterable:
+            for name in self._decoded:
+                value = example.get(name)
+                if value is not None:
+                    example[name] = decode_nested_example(
+                        self.features[name], value, token_per_repo_id=tokens
+                    )
+            yield key, example
+
+    def shuffle_data_sources(self, generator) -> TypedExamples:
+        return self._like(self.ex_iterable.shuffle_data_sources(generator))
+
+    def shard_data_sources(self, num_shards: int, index: int, contiguous=True) -> TypedExamples:
+        return self._like(self.ex_iterable.shard_data_sources(num_shards, index, contiguous))
+
+    def reshard_data_sources(self) -> TypedExamples:
+        return self._like(self.ex_iterable.reshard_data_sources())
+
+    def _like(self, ex_iterable) -> TypedExamples:
+        return TypedExamples(ex_iterable, self.formatting, self.features, self.token_per_repo_id)
+
+
+class SousaStream(datasets.IterableDataset):
+    """A split streamed by the builder, as `datasets.IterableDataset` streams it, with one
+    shortcut: while its features are the builder's and it has no format, its examples skip
+    the per-example encoding pass (`TypedExamples`); they are the same examples. Every
+    method deriving a dataset (`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …)
+    returns a plain `IterableDataset`, which applies its features in full, as usual."""
+
+    def _prepare_ex_iterable_for_iteration(self, batch_size: int = 1, drop_last_batch=False):
+        prepared = super()._prepare_ex_iterable_for_iteration(batch_size, drop_last_batch)
+        if not _builder_typed(prepared):
+            return prepared
+        features, tokens = prepared.features, prepared.token_per_repo_id
+        return TypedExamples(prepared.ex_iterable, None, features, tokens)
+
+
+def _builder_typed(prepared) -> bool:
+    """Whether `prepared` only applies a `Sousa` builder's own features, unformatted, to the
+    examples of its `_generate_examples` (the one case `TypedExamples` stands in for)."""
+    if type(prepared) is not FormattedExamplesIterable or prepared.formatting is not None:
+        return False
+    source = prepared.ex_iterable
+    if type(source) is not ExamplesIterable:
+        return False
+    builder = getattr(source.generate_examples_fn, "__self__", None)
+    return isinstance(builder, Sousa) and prepared.features == builder.info.features
+
+
 class Sousa(datasets.GeneratorBasedBuilder):
     """SOUSA drum-rudiment performances from a sousa staging folder or Hub repo."""
 
@@ -724,6 +791,15 @@ class Sousa(datasets.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "audio"
     DEFAULT_WRITER_BATCH_SIZE = 64  # rows hold ~MB of FLAC each: keep Arrow batches small
+
+    def as_streaming_dataset(self, split=None, base_path=None):
+        """`datasets`' streaming dataset (or dict of them by split), each a `SousaStream`."""
+        streamed = super().as_streaming_dataset(split=split, base_path=base_path)
+        if isinstance(streamed, datasets.IterableDataset):
+            return _typed(streamed)
+        for name in list(streamed):
+            streamed[name] = _typed(streamed[name])
+        return streamed
 
     def __init__(self, *args, **kwargs):
         storage_options = kwargs.get("storage_options") or {}
@@ -963,3 +1039,14 @@ class Sousa(datasets.GeneratorBasedBuilder):
                 seen.add(name)
                 example = sample_example(selected[name], labels, job.kind, members, job.shard)
                 yield example.get("sample_id", member_key(name)), example
+
+
+def _typed(streamed: datasets.IterableDataset) -> SousaStream:
+    return SousaStream(
+        ex_iterable=streamed._ex_iterable,
+        info=streamed.info,
+        split=streamed.split,
+        formatting=streamed._formatting,
+        distributed=streamed._distributed,
+        token_per_repo_id=streamed._token_per_repo_id,
+    )
