@@ -630,26 +630,36 @@ class TableRows:
     version: str = ""  # the table's sha256 (manifest): what the cache is keyed by, with path
 
     def read(self, columns: list[str]) -> pa.Table:
-        """The rows, in `indices` order, with `columns`. The row groups of the last call stay
-        cached (one process-wide entry): consecutive shards in one row group read it once."""
+        """The rows, in `indices` order, with `columns`. The row groups holding them are read
+        one at a time (one thread), each kept only for its rows, so at most one row group is
+        in memory beside the rows. The last one read stays cached (one process-wide entry):
+        the next shard, which usually starts in it, does not read it again."""
         key = (self.path, self.version, tuple(columns))
-        sizes, cached = _ROW_GROUPS.get(key, (None, {}))
-        if sizes is None or not set(self._groups(sizes)) <= set(cached):
+        cached = _ROW_GROUPS.get(key)
+        sizes = cached["sizes"] if cached else None
+        if sizes is None or self._groups(sizes) != [cached.get("group")]:
             with xopen(self.path, "rb", download_config=self.download_config) as f:
-                table = pq.ParquetFile(f)
-                sizes = [table.metadata.row_group(g).num_rows for g in range(table.num_row_groups)]
-                cached = {g: cached.get(g) or table.read_row_group(g, columns=columns)
-                          for g in self._groups(sizes)}  # fmt: skip
-        groups = self._groups(sizes)
-        _ROW_GROUPS.clear()
-        _ROW_GROUPS[key] = (sizes, {g: cached[g] for g in groups})
+                return self._read(pq.ParquetFile(f), key, columns)
+        return self._read(None, key, columns)
+
+    def _read(self, parquet: pq.ParquetFile | None, key: tuple, columns: list[str]) -> pa.Table:
+        cached = _ROW_GROUPS.get(key) or {}
+        if parquet is not None:
+            meta = parquet.metadata
+            cached["sizes"] = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        sizes = cached["sizes"]
         starts = np.cumsum([0, *sizes])
         group_of = np.searchsorted(starts, self.indices, side="right") - 1
-        read = pa.concat_tables([cached[g] for g in groups])
-        # where each chosen group starts in `read`, then each row's place in it
-        first_in_read = np.cumsum([0, *(sizes[g] for g in groups)])[:-1]
-        place = first_in_read[np.searchsorted(groups, group_of)]
-        return read.take(pa.array(place + self.indices - starts[group_of]))
+        parts = []
+        for group in self._groups(sizes):
+            if cached.get("group") != group:
+                table = parquet.read_row_group(group, columns=columns, use_threads=False)
+                cached.update(group=group, table=table)
+            rows = self.indices[group_of == group] - starts[group]
+            parts.append(cached["table"].take(pa.array(rows)))
+        _ROW_GROUPS.clear()
+        _ROW_GROUPS[key] = cached
+        return pa.concat_tables(parts) if parts else pa.table({c: [] for c in columns})
 
     def _groups(self, sizes: list[int]) -> list[int]:
         """The row groups (ascending) holding `indices`, for row groups of `sizes` rows."""
@@ -657,7 +667,7 @@ class TableRows:
         return np.unique(np.searchsorted(starts, self.indices, side="right") - 1).tolist()
 
 
-_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, version, columns): (sizes, groups)}
+_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, version, columns): {sizes, group, table}}
 
 
 @dataclass(frozen=True)
@@ -875,6 +885,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
             else:
                 gen_kwargs = {"table": None, "jobs": self._shard_jobs(dl_manager, table)}
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
+        pa.default_memory_pool().release_unused()
         return generators
 
     def _index(self, table: TableRows) -> pa.Table:
@@ -884,7 +895,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
         columns += [shard_column("midi", "filename")] if kind == "audio" else []
         columns += [c for c in (self.config.filter or {}) if c not in columns]
         with xopen(table.path, "rb", download_config=table.download_config) as f:
-            index = pq.ParquetFile(f).read(columns=columns)
+            index = pq.ParquetFile(f).read(columns=columns, use_threads=False)
         return index.append_column(ROW, pa.array(np.arange(len(index), dtype=np.int64)))
 
     def _shard_jobs(self, dl_manager, table: TableRows) -> list[ShardJob]:
@@ -990,7 +1001,10 @@ class Sousa(datasets.GeneratorBasedBuilder):
         columns += [] if kind == "midi" else [shard_column("midi", f) for f in ("filename", "size")]
         table = job.rows.read(columns)
         stems = frozenset(member_key(name) for name in table.column(member).to_pylist())
-        return filter_table(table, self.config.filter).sort_by(offset), stems
+        table = filter_table(table, self.config.filter)
+        pa.default_memory_pool().release_unused()
+        offsets = table.column(offset).to_numpy(zero_copy_only=False)
+        return (table if np.all(offsets[1:] >= offsets[:-1]) else table.sort_by(offset)), stems
 
     def _generate_ranges(self, job: ShardJob, labels):
         """Read only the selected samples' spans of a shard, one request per span."""
