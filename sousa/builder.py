@@ -45,6 +45,13 @@ from one code path, and `IterableDataset.decode(num_threads=...)` can overlap de
 member that does not start with the `fLaC` marker is refused while generating, naming member
 and shard; deeper corruption is reported on decoding, naming the member.
 
+`as_streaming_dataset` returns `SousaStream`s: `datasets.IterableDataset`s that, while their
+features are the builder's and they have no format, hand out the examples with only `audio`
+decoded, skipping `datasets`' per-example encoding pass, which would change nothing (the
+examples are yielded in their features' python types). Any dataset derived from one
+(`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …) is a plain `IterableDataset`
+and applies its features in full.
+
 Consistency is checked as the shards stream (lhotse-style "mismatched ids"): a member whose
 sample is not in the split table, a selected row whose member is missing from its shard, or
 a member whose size differs from the table raise `SousaDataError` naming shard and member.
