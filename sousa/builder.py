@@ -776,6 +776,17 @@ class SousaStream(datasets.IterableDataset):
     method deriving a dataset (`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …)
     returns a plain `IterableDataset`, which applies its features in full, as usual."""
 
+    def map(self, *args, **kwargs) -> datasets.IterableDataset:
+        """`IterableDataset.map`, its function fed by `TypedExamples` (the same examples)."""
+        mapped = super().map(*args, **kwargs)
+        source = mapped._ex_iterable
+        if _builder_typed(getattr(source, "ex_iterable", None)):
+            inner = source.ex_iterable
+            source.ex_iterable = TypedExamples(
+                inner.ex_iterable, None, inner.features, inner.token_per_repo_id
+            )
+        return mapped
+
     def _prepare_ex_iterable_for_iteration(self, batch_size: int = 1, drop_last_batch=False):
         prepared = super()._prepare_ex_iterable_for_iteration(batch_size, drop_last_batch)
         if not _builder_typed(prepared):

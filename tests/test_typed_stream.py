@@ -94,3 +94,16 @@ def test_the_shortcut_keeps_its_place_in_the_stream_across_a_state_dict(staging)
     resumed = sousa.load(staging, split="train", streaming=True)
     resumed.load_state_dict(state)
     assert head + [e["sample_id"] for e in resumed] == ids
+
+
+def test_map_on_the_stream_feeds_its_function_the_same_examples(staging):
+    stream = sousa.load(staging, split="validation", streaming=True)
+
+    def summary(example: dict) -> dict:
+        audio = example["audio"]
+        return {"frames": len(audio["array"]), "peak": float(abs(audio["array"]).max())}
+
+    mapped = stream.map(summary, remove_columns=["audio"])
+    assert isinstance(mapped._ex_iterable.ex_iterable, TypedExamples)
+    want = list(full_pass(stream).map(summary, remove_columns=["audio"]))
+    assert list(mapped) == want and len(want) == len(split_rows(staging, "validation"))
