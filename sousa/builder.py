@@ -50,7 +50,7 @@ features are the builder's and they have no format, hand out the examples with o
 decoded, skipping `datasets`' per-example encoding pass, which would change nothing (the
 examples are yielded in their features' python types). Any dataset derived from one
 (`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …) is a plain `IterableDataset`
-and applies its features in full.
+and applies its features in full (a `map` function itself gets the stream's examples).
 
 Consistency is checked as the shards stream (lhotse-style "mismatched ids"): a member whose
 sample is not in the split table, a selected row whose member is missing from its shard, or
@@ -774,7 +774,8 @@ class SousaStream(datasets.IterableDataset):
     shortcut: while its features are the builder's and it has no format, its examples skip
     the per-example encoding pass (`TypedExamples`); they are the same examples. Every
     method deriving a dataset (`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …)
-    returns a plain `IterableDataset`, which applies its features in full, as usual."""
+    returns a plain `IterableDataset`, which applies its features in full, as usual; `map`'s
+    function alone is fed by `TypedExamples` (its input features are the stream's)."""
 
     def map(self, *args, **kwargs) -> datasets.IterableDataset:
         """`IterableDataset.map`, its function fed by `TypedExamples` (the same examples)."""
