@@ -11,7 +11,8 @@ torchcodec, webdataset are imported by every loader, so none pays them on the cl
 
 Loaders run in a child process per clip shape, `python benchmarks/loading.py --child
 KIND,KIND… ROOT LIMIT ROUNDS`, every loader once a round in rotated order; its last stdout line
-is `{kind: [samples/s of each round]}`. Peak RSS is measured with the child alone
+is `{"wall": {kind: [samples/s of each round]}, "cpu": {kind: [samples per CPU second]}}` (CPU:
+user + system of the child and its DataLoader workers). Peak RSS is measured with the child alone
 (`--memory`: `sousa.load` over half and all of train, 100,000 samples in all).
 """
 
@@ -137,15 +138,31 @@ def loader_samples(kind: str, root: Path):
     return torch.utils.data.DataLoader(ds, num_workers=2, **batch)
 
 
-def timed(kind: str, root: Path, limit: int) -> float:
-    """Samples/s of one pass of `kind` over `root` (at most `limit` samples; 0: all)."""
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its children waited for (DataLoader workers
+    are joined when their iterator goes)."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(kind: str, root: Path, limit: int) -> tuple[float, float]:
+    """(samples per wall second, samples per CPU second) of one pass of `kind` over `root`
+    (at most `limit` samples; 0: all). CPU counts the DataLoader workers too."""
+    import gc
+
     samples_of = loader_samples(kind, root)
-    start, n = time.perf_counter(), 0
-    for item in samples_of:
+    start, cpu, n = time.perf_counter(), cpu_seconds(), 0
+    items = iter(samples_of)
+    for item in items:
         n += len(item["audio"]) if kind.endswith("_batched") else 1
         if limit and n >= limit:
             break
-    return n / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    del items, samples_of, item
+    gc.collect()
+    return n / wall, n / (cpu_seconds() - cpu)
 
 
 def child(kinds: list[str], root: Path, limit: int, rounds: int) -> None:
@@ -163,10 +180,13 @@ def child(kinds: list[str], root: Path, limit: int, rounds: int) -> None:
     import sousa  # noqa: F401
 
     rates: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
     for _, kind in interleaved(kinds, rounds):
-        rates[kind].append(timed(kind, root, limit))
-        print(f"  {kind:17s} {rates[kind][-1]:8.1f} samples/s", file=sys.stderr)
-    print(json.dumps(rates))
+        wall, per_cpu = timed(kind, root, limit)
+        rates[kind].append(wall)
+        cpu[kind].append(per_cpu)
+        print(f"  {kind:17s} {wall:8.1f} samples/s {per_cpu:8.1f} per CPU s", file=sys.stderr)
+    print(json.dumps({"wall": rates, "cpu": cpu}))
 
 
 LOADERS = ("tar", "webdataset", "sousa", "native")
@@ -201,7 +221,14 @@ def measure(kinds, root: Path, rounds: int, limit: int = 0) -> dict[str, dict[st
     cmd = [sys.executable, __file__, "--child", ",".join(kinds), str(root), str(limit)]
     m = run_measured([*cmd, str(rounds)], ENV)
     rates = json.loads(m.stdout.strip().splitlines()[-1])
-    return {k: {"rate": summary(v)["median"], "rss": m.max_rss_mb} for k, v in rates.items()}
+    return {
+        k: {
+            "rate": summary(v)["median"],
+            "cpu": summary(rates["cpu"][k])["median"],
+            "rss": m.max_rss_mb,
+        }
+        for k, v in rates["wall"].items()
+    }
 
 
 ENV = None  # set in main: offline, no progress bars
@@ -225,12 +252,15 @@ def table(results: dict) -> str:
         rows.append(
             [label, target, *(f"{r[a]['rate'] / r[b]['rate']:.2f}" for r in results.values())]
         )
+    for label, a, b, target in ratios:  # the same per CPU second (workers included)
+        cells = (f"{r[a]['cpu'] / r[b]['cpu']:.2f}" for r in results.values())
+        rows.append([f"{label}, per CPU second", target, *cells])
     rates = [
-        [kind, *(f"{r[kind]['rate']:.0f}" for r in results.values())]
+        [kind, *(f"{r[kind]['rate']:.0f} / {r[kind]['cpu']:.0f}" for r in results.values())]
         for kind in LOADERS + DATALOADERS
     ]
     lines = render(["ratio (same run, medians)", "target", *results], rows)
-    lines += ["", *render(["samples/s (median)", *results], rates)]
+    lines += ["", *render(["samples per wall s / per CPU s (medians)", *results], rates)]
     return "\n".join(lines) + "\n"
 
 

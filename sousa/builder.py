@@ -45,6 +45,13 @@ from one code path, and `IterableDataset.decode(num_threads=...)` can overlap de
 member that does not start with the `fLaC` marker is refused while generating, naming member
 and shard; deeper corruption is reported on decoding, naming the member.
 
+`as_streaming_dataset` returns `SousaStream`s: `datasets.IterableDataset`s that, while their
+features are the builder's and they have no format, hand out the examples with only `audio`
+decoded, skipping `datasets`' per-example encoding pass, which would change nothing (the
+examples are yielded in their features' python types). Any dataset derived from one
+(`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …) is a plain `IterableDataset`
+and applies its features in full (a `map` function itself gets the stream's examples).
+
 Consistency is checked as the shards stream (lhotse-style "mismatched ids"): a member whose
 sample is not in the split table, a selected row whose member is missing from its shard, or
 a member whose size differs from the table raise `SousaDataError` naming shard and member.
@@ -87,6 +94,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import soundfile as sf
 from datasets.download.download_config import DownloadConfig
+from datasets.features.features import decode_nested_example, require_decoding
+from datasets.iterable_dataset import ExamplesIterable, FormattedExamplesIterable
 from datasets.table import array_cast
 from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
@@ -628,26 +637,36 @@ class TableRows:
     version: str = ""  # the table's sha256 (manifest): what the cache is keyed by, with path
 
     def read(self, columns: list[str]) -> pa.Table:
-        """The rows, in `indices` order, with `columns`. The row groups of the last call stay
-        cached (one process-wide entry): consecutive shards in one row group read it once."""
+        """The rows, in `indices` order, with `columns`. The row groups holding them are read
+        one at a time (one thread), each kept only for its rows, so at most one row group is
+        in memory beside the rows. The last one read stays cached (one process-wide entry):
+        the next shard, which usually starts in it, does not read it again."""
         key = (self.path, self.version, tuple(columns))
-        sizes, cached = _ROW_GROUPS.get(key, (None, {}))
-        if sizes is None or not set(self._groups(sizes)) <= set(cached):
+        cached = _ROW_GROUPS.get(key)
+        sizes = cached["sizes"] if cached else None
+        if sizes is None or self._groups(sizes) != [cached.get("group")]:
             with xopen(self.path, "rb", download_config=self.download_config) as f:
-                table = pq.ParquetFile(f)
-                sizes = [table.metadata.row_group(g).num_rows for g in range(table.num_row_groups)]
-                cached = {g: cached.get(g) or table.read_row_group(g, columns=columns)
-                          for g in self._groups(sizes)}  # fmt: skip
-        groups = self._groups(sizes)
-        _ROW_GROUPS.clear()
-        _ROW_GROUPS[key] = (sizes, {g: cached[g] for g in groups})
+                return self._read(pq.ParquetFile(f), key, columns)
+        return self._read(None, key, columns)
+
+    def _read(self, parquet: pq.ParquetFile | None, key: tuple, columns: list[str]) -> pa.Table:
+        cached = _ROW_GROUPS.get(key) or {}
+        if parquet is not None:
+            meta = parquet.metadata
+            cached["sizes"] = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        sizes = cached["sizes"]
         starts = np.cumsum([0, *sizes])
         group_of = np.searchsorted(starts, self.indices, side="right") - 1
-        read = pa.concat_tables([cached[g] for g in groups])
-        # where each chosen group starts in `read`, then each row's place in it
-        first_in_read = np.cumsum([0, *(sizes[g] for g in groups)])[:-1]
-        place = first_in_read[np.searchsorted(groups, group_of)]
-        return read.take(pa.array(place + self.indices - starts[group_of]))
+        parts = []
+        for group in self._groups(sizes):
+            if cached.get("group") != group:
+                table = parquet.read_row_group(group, columns=columns, use_threads=False)
+                cached.update(group=group, table=table)
+            rows = self.indices[group_of == group] - starts[group]
+            parts.append(cached["table"].take(pa.array(rows)))
+        _ROW_GROUPS.clear()
+        _ROW_GROUPS[key] = cached
+        return pa.concat_tables(parts) if parts else pa.table({c: [] for c in columns})
 
     def _groups(self, sizes: list[int]) -> list[int]:
         """The row groups (ascending) holding `indices`, for row groups of `sizes` rows."""
@@ -655,7 +674,7 @@ class TableRows:
         return np.unique(np.searchsorted(starts, self.indices, side="right") - 1).tolist()
 
 
-_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, version, columns): (sizes, groups)}
+_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, version, columns): {sizes, group, table}}
 
 
 @dataclass(frozen=True)
@@ -712,6 +731,83 @@ class RowsByName:
         return len(self._index)
 
 
+class TypedExamples(FormattedExamplesIterable):
+    """The builder's examples with only their decodable columns decoded: what
+    `FormattedExamplesIterable` gives for them, without its per-example encoding pass.
+
+    Valid because `Sousa._generate_examples` yields every column already in the python value
+    its feature encodes to (`features.encode_example(example) == example`, tested), so that
+    pass would change nothing but the decoding. Derived iterables (`shard_data_sources`, …)
+    stay of this type; the rest (state dict, shard count) is `FormattedExamplesIterable`'s.
+    """
+
+    def __init__(self, ex_iterable, formatting, features, token_per_repo_id, **kwargs):
+        super().__init__(ex_iterable, formatting, features, token_per_repo_id, **kwargs)
+        self._decoded = [name for name, feature in features.items() if require_decoding(feature)]
+
+    def __iter__(self):
+        tokens = self.token_per_repo_id
+        for key, example in self.ex_iterable:
+            for name in self._decoded:
+                value = example.get(name)
+                if value is not None:
+                    example[name] = decode_nested_example(
+                        self.features[name], value, token_per_repo_id=tokens
+                    )
+            yield key, example
+
+    def shuffle_data_sources(self, generator) -> TypedExamples:
+        return self._like(self.ex_iterable.shuffle_data_sources(generator))
+
+    def shard_data_sources(self, num_shards: int, index: int, contiguous=True) -> TypedExamples:
+        return self._like(self.ex_iterable.shard_data_sources(num_shards, index, contiguous))
+
+    def reshard_data_sources(self) -> TypedExamples:
+        return self._like(self.ex_iterable.reshard_data_sources())
+
+    def _like(self, ex_iterable) -> TypedExamples:
+        return TypedExamples(ex_iterable, self.formatting, self.features, self.token_per_repo_id)
+
+
+class SousaStream(datasets.IterableDataset):
+    """A split streamed by the builder, as `datasets.IterableDataset` streams it, with one
+    shortcut: while its features are the builder's and it has no format, its examples skip
+    the per-example encoding pass (`TypedExamples`); they are the same examples. Every
+    method deriving a dataset (`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …)
+    returns a plain `IterableDataset`, which applies its features in full, as usual; `map`'s
+    function alone is fed by `TypedExamples` (its input features are the stream's)."""
+
+    def map(self, *args, **kwargs) -> datasets.IterableDataset:
+        """`IterableDataset.map`, its function fed by `TypedExamples` (the same examples)."""
+        mapped = super().map(*args, **kwargs)
+        source = mapped._ex_iterable
+        if _builder_typed(getattr(source, "ex_iterable", None)):
+            inner = source.ex_iterable
+            source.ex_iterable = TypedExamples(
+                inner.ex_iterable, None, inner.features, inner.token_per_repo_id
+            )
+        return mapped
+
+    def _prepare_ex_iterable_for_iteration(self, batch_size: int = 1, drop_last_batch=False):
+        prepared = super()._prepare_ex_iterable_for_iteration(batch_size, drop_last_batch)
+        if not _builder_typed(prepared):
+            return prepared
+        features, tokens = prepared.features, prepared.token_per_repo_id
+        return TypedExamples(prepared.ex_iterable, None, features, tokens)
+
+
+def _builder_typed(prepared) -> bool:
+    """Whether `prepared` only applies a `Sousa` builder's own features, unformatted, to the
+    examples of its `_generate_examples` (the one case `TypedExamples` stands in for)."""
+    if type(prepared) is not FormattedExamplesIterable or prepared.formatting is not None:
+        return False
+    source = prepared.ex_iterable
+    if type(source) is not ExamplesIterable:
+        return False
+    builder = getattr(source.generate_examples_fn, "__self__", None)
+    return isinstance(builder, Sousa) and prepared.features == builder.info.features
+
+
 class Sousa(datasets.GeneratorBasedBuilder):
     """SOUSA drum-rudiment performances from a sousa staging folder or Hub repo."""
 
@@ -724,6 +820,15 @@ class Sousa(datasets.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "audio"
     DEFAULT_WRITER_BATCH_SIZE = 64  # rows hold ~MB of FLAC each: keep Arrow batches small
+
+    def as_streaming_dataset(self, split=None, base_path=None):
+        """`datasets`' streaming dataset (or dict of them by split), each a `SousaStream`."""
+        streamed = super().as_streaming_dataset(split=split, base_path=base_path)
+        if isinstance(streamed, datasets.IterableDataset):
+            return _typed(streamed)
+        for name in list(streamed):
+            streamed[name] = _typed(streamed[name])
+        return streamed
 
     def __init__(self, *args, **kwargs):
         storage_options = kwargs.get("storage_options") or {}
@@ -799,6 +904,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
             else:
                 gen_kwargs = {"table": None, "jobs": self._shard_jobs(dl_manager, table)}
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
+        pa.default_memory_pool().release_unused()
         return generators
 
     def _index(self, table: TableRows) -> pa.Table:
@@ -808,7 +914,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
         columns += [shard_column("midi", "filename")] if kind == "audio" else []
         columns += [c for c in (self.config.filter or {}) if c not in columns]
         with xopen(table.path, "rb", download_config=table.download_config) as f:
-            index = pq.ParquetFile(f).read(columns=columns)
+            index = pq.ParquetFile(f).read(columns=columns, use_threads=False)
         return index.append_column(ROW, pa.array(np.arange(len(index), dtype=np.int64)))
 
     def _shard_jobs(self, dl_manager, table: TableRows) -> list[ShardJob]:
@@ -914,7 +1020,10 @@ class Sousa(datasets.GeneratorBasedBuilder):
         columns += [] if kind == "midi" else [shard_column("midi", f) for f in ("filename", "size")]
         table = job.rows.read(columns)
         stems = frozenset(member_key(name) for name in table.column(member).to_pylist())
-        return filter_table(table, self.config.filter).sort_by(offset), stems
+        table = filter_table(table, self.config.filter)
+        pa.default_memory_pool().release_unused()
+        offsets = table.column(offset).to_numpy(zero_copy_only=False)
+        return (table if np.all(offsets[1:] >= offsets[:-1]) else table.sort_by(offset)), stems
 
     def _generate_ranges(self, job: ShardJob, labels):
         """Read only the selected samples' spans of a shard, one request per span."""
@@ -963,3 +1072,14 @@ class Sousa(datasets.GeneratorBasedBuilder):
                 seen.add(name)
                 example = sample_example(selected[name], labels, job.kind, members, job.shard)
                 yield example.get("sample_id", member_key(name)), example
+
+
+def _typed(streamed: datasets.IterableDataset) -> SousaStream:
+    return SousaStream(
+        ex_iterable=streamed._ex_iterable,
+        info=streamed.info,
+        split=streamed.split,
+        formatting=streamed._formatting,
+        distributed=streamed._distributed,
+        token_per_repo_id=streamed._token_per_repo_id,
+    )
