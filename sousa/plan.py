@@ -151,9 +151,7 @@ def build_plan(
         rows = source.split_rows[split]
         if not len(rows):
             continue
-        split_ids = ids.take(pa.array(rows)).to_pylist()
-        rows = rows[shard_order(split_ids, order, seed)]
-        del split_ids
+        rows = rows[shard_order(ids.take(pa.array(rows)), order, seed)]
         if sharded:
             columns = _plan_split_shards(plan, split, rows, spool, shard_size, shard_multiple)
         else:
