@@ -35,6 +35,7 @@ from .tables import PlannedTable, ShardLocations
 from .tar_format import BLOCK, END_OF_ARCHIVE
 
 MEMBER_BATCH = 1024  # samples whose member facts are turned into Python values at a time
+SPOOL_BATCH = 1024  # label rows encoded at a time (their Python values and JSON held at once)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class LabelsSpool:
         self.offsets = np.full(len(wanted), -1, dtype=np.int64)
         self.sizes = np.full(len(wanted), -1, dtype=np.int64)
         position = 0
-        for start, table in source.label_batches():
+        for start, table in source.label_batches(SPOOL_BATCH):
             picked = np.flatnonzero(wanted[start : start + table.num_rows])
             if not len(picked):
                 continue
