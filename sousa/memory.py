@@ -1,12 +1,11 @@
 """The C allocator's hold on freed memory, for a long packaging run (glibc only; elsewhere
 these do nothing).
 
-glibc raises its mmap threshold each time a large block is freed, so later large blocks (Arrow
-buffers, joined labels JSON) come from the heap, and one long-lived block above them keeps the
-freed ones resident; each thread that allocates gets an arena of its own that keeps its freed
-pages too. `tune_allocator` fixes the threshold at 128 KiB (large blocks are mapped and
-unmapped on their own) and caps the arenas at two; `release_freed` hands the free pages left
-inside the heap back to the operating system.
+Each thread that allocates (pyarrow's readers and kernels, the head checks) gets a glibc arena
+of its own that keeps its freed pages, and freed blocks inside a heap stay resident behind
+long-lived ones. `tune_allocator` caps the arenas at two; `release_freed` hands the free pages
+left inside the heaps back to the operating system. (Fixing the mmap threshold as well kept
+the peak where it was and cost system time: every large read became a fresh mapping.)
 """
 
 from __future__ import annotations
@@ -15,9 +14,7 @@ import ctypes
 import ctypes.util
 import functools
 
-M_MMAP_THRESHOLD = -3  # glibc malloc.h
-M_ARENA_MAX = -8
-MMAP_THRESHOLD = 128 * 1024  # glibc's own initial value, kept fixed
+M_ARENA_MAX = -8  # glibc malloc.h
 ARENA_MAX = 2
 
 
@@ -32,12 +29,11 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def tune_allocator() -> bool:
-    """Fix glibc's mmap threshold and cap its arenas for this process (and forked children).
-    False where the C library is not glibc."""
+    """Cap glibc's arenas for this process (and forked children). False where the C library
+    is not glibc."""
     libc = _glibc()
     if libc is None:
         return False
-    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     libc.mallopt(M_ARENA_MAX, ARENA_MAX)
     return True
 
