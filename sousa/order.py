@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
+import pyarrow as pa
 
 from .layout import ORDERS
 from .tar_format import END_OF_ARCHIVE
 
 T = TypeVar("T")
+ORDER_BATCH = 4096  # sample ids hashed at a time
 
 
 def mixing_key(seed: int, sample_id: str) -> bytes:
@@ -40,9 +42,10 @@ def ordered(items: Sequence[T], order: str, seed: int, sample_id: Callable[[T], 
     return [items[i] for i in shard_order([sample_id(item) for item in items], order, seed)]
 
 
-def shard_order(sample_ids: Sequence[str], order: str, seed: int) -> np.ndarray:
+def shard_order(sample_ids: Sequence[str] | pa.Array, order: str, seed: int) -> np.ndarray:
     """The positions of `sample_ids` in shard order: shuffled by `mixing_key`, or as given
-    ("sorted"). An int64 array, made with one digest a sample and no object a sample kept.
+    ("sorted"). An int64 array, made with one digest a sample, `ORDER_BATCH` ids turned into
+    Python values at a time (an Arrow array is never made into one list).
 
     Ties of the 128-bit hash (never seen) fall back to the id, so the order stays total.
     """
@@ -50,14 +53,18 @@ def shard_order(sample_ids: Sequence[str], order: str, seed: int) -> np.ndarray:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if order == "sorted":
         return np.arange(len(sample_ids), dtype=np.int64)
-    digests = np.frombuffer(
-        b"".join(mixing_key(seed, sample_id) for sample_id in sample_ids), dtype=">u8"
-    ).reshape(-1, 2)
+    digests = np.empty((len(sample_ids), 2), dtype=">u8")
+    for start in range(0, len(sample_ids), ORDER_BATCH):
+        ids = sample_ids[start : start + ORDER_BATCH]
+        ids = ids.to_pylist() if isinstance(ids, pa.Array) else ids
+        joined = b"".join([mixing_key(seed, sample_id) for sample_id in ids])
+        digests[start : start + len(ids)] = np.frombuffer(joined, dtype=">u8").reshape(-1, 2)
     positions = np.lexsort((digests[:, 1], digests[:, 0])).astype(np.int64)
     ranked = digests[positions]
     if len(ranked) > 1 and (ranked[1:] == ranked[:-1]).all(axis=1).any():
-        key = lambda i: (mixing_key(seed, sample_ids[i]), sample_ids[i])  # noqa: E731
-        return np.array(sorted(range(len(sample_ids)), key=key), dtype=np.int64)
+        values = sample_ids.to_pylist() if isinstance(sample_ids, pa.Array) else sample_ids
+        key = lambda i: (mixing_key(seed, values[i]), values[i])  # noqa: E731
+        return np.array(sorted(range(len(values)), key=key), dtype=np.int64)
     return positions
 
 

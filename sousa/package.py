@@ -26,6 +26,7 @@ from .errors import (
 )
 from .layout import BUILDER_PATH, ORDERS, SPLITS, auxiliary_table_path
 from .limits import HUB_MAX_FILES_PER_COMMIT, push_commit_count
+from .memory import tune_allocator
 from .pipeline import PackageOptions, package_dataset, packaged, plan_package
 from .plan import Plan
 from .progress import add_progress_flags, wants_progress
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     # The CLI streams tables batch by batch; the system allocator gives memory back, where
     # pyarrow's default mimalloc keeps ~20-60 MB of arenas for the process's life.
     pa.set_memory_pool(pa.system_memory_pool())
+    tune_allocator()  # and keeps fewer freed blocks resident (sousa/memory.py)
     options = options_from_args(args)
     try:
         if args.push:

@@ -28,6 +28,7 @@ from .layout import (
     ORDERS,
     SPLITS,
 )
+from .memory import release_freed
 from .plan import Plan, SampleShard, build_plan
 from .progress import byte_bar
 from .shard_pool import write_shards
@@ -171,6 +172,7 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
         workers=options.workers,
         progress=progress,
     )
+    release_freed()  # the checks' transient columns, before the plan's long-lived arrays
     plan = build_plan(
         source,
         options.shard_size,
@@ -179,6 +181,7 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
         seed=options.seed,
         shard_multiple=options.shard_multiple,
     )
+    release_freed()
     return source, plan
 
 
@@ -221,8 +224,10 @@ def write_plan(
         if dest not in kept:
             digests[dest] = _copy_file(src, out / dest)
             stamps.record(dest, fingerprint, digests[dest])
+    release_freed()
     for rel, table in plan.tables.items():
         digests[rel] = write_table(table, out / rel)
+        release_freed()
     ids_by_split = {
         split: plan.source.sample_ids(split)
         for split in SPLITS
@@ -230,6 +235,7 @@ def write_plan(
     }
     for name, path in plan.source.auxiliary.items():
         digests |= write_auxiliary(name, path, ids_by_split, out)
+        release_freed()
     digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, standalone_builder())
     stats = label_stats(out)
     figures = render_figures(stats)

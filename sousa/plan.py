@@ -35,6 +35,7 @@ from .tables import PlannedTable, ShardLocations
 from .tar_format import BLOCK, END_OF_ARCHIVE
 
 MEMBER_BATCH = 1024  # samples whose member facts are turned into Python values at a time
+SPOOL_BATCH = 1024  # label rows encoded at a time (their Python values and JSON held at once)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class LabelsSpool:
         self.offsets = np.full(len(wanted), -1, dtype=np.int64)
         self.sizes = np.full(len(wanted), -1, dtype=np.int64)
         position = 0
-        for start, table in source.label_batches():
+        for start, table in source.label_batches(SPOOL_BATCH):
             picked = np.flatnonzero(wanted[start : start + table.num_rows])
             if not len(picked):
                 continue
@@ -151,9 +152,7 @@ def build_plan(
         rows = source.split_rows[split]
         if not len(rows):
             continue
-        split_ids = ids.take(pa.array(rows)).to_pylist()
-        rows = rows[shard_order(split_ids, order, seed)]
-        del split_ids
+        rows = rows[shard_order(ids.take(pa.array(rows)), order, seed)]
         if sharded:
             columns = _plan_split_shards(plan, split, rows, spool, shard_size, shard_multiple)
         else:

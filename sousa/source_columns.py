@@ -16,10 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .layout import MEDIA_KINDS
-from .media import MediaFile, media_key
+from .media import MediaFile, MediaStat, key_error, sample_keys
 from .media_check import BadMedia, audio_property_columns, check_media, verify_bar
 
 CHECK_BATCH = 4096  # source rows whose media are checked at a time
+SCAN_BATCH = 4096  # source rows whose keys are made and media stat'ed at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,19 +39,18 @@ class Sample:
 class Media:
     """Every source row's media, as columns: `paths[kind]` is the path named in the table
     (null if none), `sizes[kind]` the file's size, or -1 when it is not packaged (absent,
-    missing, or its kind left out), `mtimes[kind]` its mtime (ns)."""
+    missing, or its kind left out), `mtimes[kind]` its mtime (ns); `key_column` each row's
+    WebDataset key (`media.sample_keys`), derived once."""
 
     sample_ids: pa.Array
     paths: dict[str, pa.Array]
     sizes: dict[str, np.ndarray]
     mtimes: dict[str, np.ndarray]
+    key_column: pa.Array
 
     def keys(self, rows: np.ndarray) -> list[str]:
-        """The WebDataset keys of `rows` (`media.media_key`)."""
-        take = pa.array(rows, type=pa.int64())
-        columns = [self.paths[k].take(take).to_pylist() for k in MEDIA_KINDS]
-        ids = self.sample_ids.take(take).to_pylist()
-        return [media_key(a, m, i) for a, m, i in zip(*columns, ids)]
+        """The WebDataset keys of `rows`."""
+        return self.key_column.take(pa.array(rows, type=pa.int64())).to_pylist()
 
     def files(self, kind: str, rows: np.ndarray) -> list[MediaFile | None]:
         """The packaged `kind` file of each of `rows`, or None."""
@@ -60,6 +60,39 @@ class Media:
             MediaFile(p, size, mtime) if size >= 0 else None
             for p, size, mtime in zip(paths, sizes, mtimes)
         ]
+
+
+def scan_media(
+    root: Path,
+    sample_ids: pa.Array,
+    paths: dict[str, pa.Array],
+    include: dict[str, bool],
+    table_path: Path,
+) -> tuple[Media, list[str]]:
+    """Every row's key and one stat of each of its media files, `SCAN_BATCH` rows at a time
+    (no Python value of all rows at once), and the media files missing (audio's, then MIDI's).
+
+    Raises, after the pass, for the first of: keys that cannot be WebDataset keys, unsafe
+    audio paths, unsafe MIDI paths (each error names its first offending values).
+    """
+    stats = {kind: MediaStat(root, f"{kind}_path", include[kind]) for kind in MEDIA_KINDS}
+    sizes = {kind: np.empty(len(sample_ids), dtype=np.int64) for kind in MEDIA_KINDS}
+    mtimes = {kind: np.empty(len(sample_ids), dtype=np.int64) for kind in MEDIA_KINDS}
+    keys: list[pa.Array] = [pa.array([], type=pa.string())]
+    bad_keys: list[str] = []
+    for start in range(0, len(sample_ids), SCAN_BATCH):
+        stop = min(start + SCAN_BATCH, len(sample_ids))
+        batch = {kind: paths[kind][start:stop].to_pylist() for kind in MEDIA_KINDS}
+        ids = sample_ids[start:stop].to_pylist()
+        keys.append(pa.array(sample_keys(*batch.values(), ids, bad_keys), type=pa.string()))
+        for kind in MEDIA_KINDS:
+            sizes[kind][start:stop], mtimes[kind][start:stop] = stats[kind].stat(batch[kind])
+    if bad_keys:
+        raise key_error(bad_keys, table_path)
+    for kind in MEDIA_KINDS:
+        stats[kind].check()
+    media = Media(sample_ids, paths, sizes, mtimes, pa.concat_arrays(keys))
+    return media, [p for kind in MEDIA_KINDS for p in stats[kind].missing]
 
 
 class SplitSamples:
@@ -151,7 +184,6 @@ def append_exercises(table: pa.Table, picked: pa.Table, reserved: tuple[str, ...
 def check_media_columns(
     root: Path,
     media: Media,
-    sample_ids: list[str],
     *,
     verify_audio: bool = False,
     workers: int = 1,
@@ -163,11 +195,12 @@ def check_media_columns(
     bad: list[BadMedia] = []
     parts: list[dict[str, pa.Array]] = [audio_property_columns([])]
     with verify_bar(progress and verify_audio) as bar:
-        for start in range(0, len(sample_ids), CHECK_BATCH):
-            rows = np.arange(start, min(start + CHECK_BATCH, len(sample_ids)), dtype=np.int64)
+        for start in range(0, len(media.sample_ids), CHECK_BATCH):
+            stop = min(start + CHECK_BATCH, len(media.sample_ids))
+            rows = np.arange(start, stop, dtype=np.int64)
             infos, found = check_media(
                 root, media.files("audio", rows), media.files("midi", rows),
-                sample_ids[start : start + CHECK_BATCH], verify_audio=verify_audio,
+                media.sample_ids[start:stop].to_pylist(), verify_audio=verify_audio,
                 workers=workers, bar=bar,
             )  # fmt: skip
             bad += [replace(b, row=b.row + start) for b in found]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -219,3 +220,60 @@ def test_a_readme_that_is_not_utf8_is_named(source, capsys):
 def test_a_readme_whose_yaml_does_not_parse_is_named(source, capsys):
     (source / "README.md").write_text("---\nlicense: [unclosed\n---\nSOUSA\n")
     assert "README.md: its YAML front matter does not parse" in refuse(source, capsys)
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Source rows are keyed and stat'ed 3 at a time: the demo's 40 rows span 14 batches."""
+    monkeypatch.setattr("sousa.source_columns.SCAN_BATCH", 3)
+
+
+def test_bad_keys_of_every_batch_are_counted_and_named_in_row_order(source, capsys, small_batches):
+    rows = first_rows(source)
+    bad = {1: "a.b.flac", 8: "__c.flac", 20: ".d.flac", 21: "e.f.flac", 30: "g.h.flac"}
+    bad |= {38: "i.j.flac"}
+    for row, name in bad.items():
+        shutil.copy(source / rows[row]["audio_path"], source / "audio" / name)
+
+    def rename(columns):
+        for row, name in bad.items():
+            columns["audio_path"][row] = f"audio/{name}"
+        return columns
+
+    rewrite_samples(source, rename)
+    err = refuse(source, capsys)
+    shown = ", ".join(repr(f"audio/{bad[row]}") for row in sorted(bad)[:5])
+    assert "6 media file name(s) cannot be WebDataset keys" in err
+    assert f"{shown} … (+1 more)" in err
+
+
+def test_missing_files_of_every_batch_are_counted_audio_then_midi(source, capsys, small_batches):
+    rows = first_rows(source)
+    with_midi = [r for r, row in enumerate(rows) if row["midi_path"]]
+    gone = [rows[2]["audio_path"], rows[17]["audio_path"], rows[with_midi[-1]]["midi_path"]]
+    for relpath in gone:
+        (source / relpath).unlink()
+    err = refuse(source, capsys)
+    assert f"3 media file(s) named in {source / 'labels' / 'samples.parquet'} are missing: " in err
+    assert ", ".join(map(repr, gone)) in err
+
+
+def test_empty_sample_ids_are_named_by_row(source, capsys):
+    def blank(columns):
+        columns["sample_id"][4] = ""
+        columns["sample_id"][9] = None
+        return columns
+
+    rewrite_samples(source, blank)
+    err = refuse(source, capsys)
+    assert "column 'sample_id' is empty in row(s) 4, 9" in err
+
+
+def test_ids_that_are_not_strings_are_named(source, capsys):
+    path = source / "labels" / "samples.parquet"
+    table = pq.read_table(path)
+    numbers = pa.array(range(table.num_rows), type=pa.int64())
+    table = table.set_column(table.schema.get_field_index("profile_id"), "profile_id", numbers)
+    pq.write_table(table, path)
+    err = refuse(source, capsys)
+    assert "column 'profile_id' must be strings, got int64" in err

@@ -19,6 +19,7 @@ import webdataset as wds
 from datasets import load_dataset
 
 from sousa import layout as layout_module
+from sousa import media as media_module
 from sousa import shards as shards_module
 from sousa import source as source_module
 from sousa import source_columns
@@ -456,6 +457,29 @@ def test_each_samples_labels_json_is_encoded_once(source, tmp_path, monkeypatch)
     assert both, "some samples have their JSON in two shards"
     assert set(encoded) == in_shards
     assert set(encoded.values()) == {1}
+
+
+def test_each_samples_key_is_derived_once(source, tmp_path, monkeypatch):
+    """The key (its file stem) is made once a sample, when the source is read: the shards'
+    member names and the split tables' filename columns use that one, and agree with it."""
+    derived = Counter()
+    real = media_module.media_key
+
+    def counting(audio, midi, sample_id):
+        derived[sample_id] += 1
+        return real(audio, midi, sample_id)
+
+    monkeypatch.setattr(media_module, "media_key", counting)
+    out = tmp_path / "out"
+    package_dataset(PackageOptions(source=source, out=out, shard_size=SMALL_SHARD, workers=1))
+    rows = [r for split in SPLITS for r in split_rows(out, split)]
+    assert set(derived) == {r["sample_id"] for r in rows}
+    assert set(derived.values()) == {1}
+    named = pq.read_table(source / "labels" / "samples.parquet").to_pylist()
+    audio = {r["sample_id"]: r["audio_path"] for r in named}
+    for r in rows:
+        if r["audio_filename"]:
+            assert r["audio_filename"] == f"{real(audio[r['sample_id']], None, None)}.flac"
 
 
 def test_split_tables_written_a_row_group_at_a_time_equal_the_whole(
