@@ -27,7 +27,7 @@ from harness import CommandFailed, interleaved, run_measured, summary  # noqa: E
 
 CHILD = """
 import json, sys, time
-import sousa.pipeline as p
+import sousa.write.pipeline as p
 timings = {}
 def timed(name, f):
     def run(*args, **kwargs):

@@ -5,7 +5,7 @@
 
 Packages the folder into a fresh staging folder, without and with `--verify-audio`, in turn
 (the order alternating each round, after one warm-up pair; page cache warm), and times the
-head check alone (`sousa.media_check.check_media` over every media file, in this process, as
+head check alone (`sousa.write.media_check.check_media` over every media file, in this process, as
 packaging calls it) once a round. Prints the medians, the median of the pair-by-pair ratios,
 and the head check's share of a packaging run.
 """
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import files_under, interleaved, remove, run_measured, summary, warm_cache  # noqa: E402
 
-from sousa.media_check import check_media  # noqa: E402
-from sousa.source import read_source  # noqa: E402
+from sousa.write.media_check import check_media  # noqa: E402
+from sousa.write.source import read_source  # noqa: E402
 
 
 def package(source: Path, out: Path, *extra: str) -> float:

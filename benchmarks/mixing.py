@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     from report import write_extra
 
     from sousa.package import parse_size
-    from sousa.pipeline import PackageOptions, package_dataset
+    from sousa.write.pipeline import PackageOptions, package_dataset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--players-per-tier", type=int, nargs=3, default=(2, 1, 0), metavar="N")

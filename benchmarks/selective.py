@@ -47,7 +47,7 @@ def planned(staging: Path, ids: set) -> tuple[int, int, int]:
     """(requests, bytes read by range, bytes of the shards touched) for the audio config."""
     import json
 
-    from sousa.builder import END_OF_ARCHIVE, plan_spans
+    from sousa.read.builder import END_OF_ARCHIVE, plan_spans
 
     table = pq.read_table(staging / "data/train-00000-of-00001.parquet").to_pylist()
     sizes = json.loads((staging / "manifest.json").read_text())["files"]
@@ -75,7 +75,7 @@ def timed(root: str, ids: list[str], mode: str, where: str, rounds: int) -> floa
     from harness import summary
 
     import sousa
-    import sousa.builder as builder
+    import sousa.read.builder as builder
 
     builder.REQUEST_COST[where] = FORCE[mode]
     times = []
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     staging = ensure_staging(src, args.work, key, args.shard_size)
     rows = measure(str(staging), staging, "local", args.rounds)
 
-    from sousa.hub import push
+    from sousa.hub.push import push
     from tests.hub_emulator import emulated_hub
 
     monkeypatch = MonkeyPatch()

@@ -2,8 +2,8 @@
 `HubConfig`, `DatasetUploader` (with `prepare`, `push`, `_get_filenames_by_split`,
 `_create_media_archives`).
 
-Everything here is built on the core packager: `DatasetUploader` runs `sousa.pipeline` and
-`sousa.hub`; `create_sharded_archives` cuts and writes shards with `order.balanced_cut` and
+Everything here is built on the core packager: `DatasetUploader` runs `sousa.write.pipeline` and
+`sousa.hub.push`; `create_sharded_archives` cuts and writes shards with `order.balanced_cut` and
 `shards.write_shard`. Differences from the seed, each deliberate: a missing file is an error
 (the seed logged and skipped it), shards have no 10 KiB record padding, `prepare()` writes the
 WebDataset layout (a sample's MIDI member is named after its audio key), and `HubConfig` has
@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import InputError, first_values
-from .hub import PushResult, push
+from .hub.push import PushResult, push
 from .layout import SPLITS
-from .order import balanced_cut
-from .pipeline import PackageOptions, package_dataset, plan_package
-from .shard_pool import write_shards
-from .shards import (
+from .tar_format import member_span
+from .write.order import balanced_cut
+from .write.pipeline import PackageOptions, package_dataset, plan_package
+from .write.shard_pool import write_shards
+from .write.shards import (
     DEFAULT_SHARD_SIZE,
     Member,
     ShardInfo,
@@ -30,8 +31,7 @@ from .shards import (
     shard_size,
     write_shard,
 )
-from .source import STAGING_DEFAULT_NAME, read_source
-from .tar_format import member_span
+from .write.source import STAGING_DEFAULT_NAME, read_source
 
 __all__ = ["DatasetUploader", "HubConfig", "ShardInfo", "UploadStats", "create_sharded_archives"]
 
@@ -65,7 +65,7 @@ class UploadStats:
 
 @dataclass
 class DatasetUploader:
-    """Prepare a staging folder from `config` (and push it, via `sousa.hub`)."""
+    """Prepare a staging folder from `config` (and push it, via `sousa.hub.push`)."""
 
     config: HubConfig
     stats: UploadStats = field(default_factory=UploadStats)

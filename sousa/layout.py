@@ -5,7 +5,7 @@ kind and how a member name reads back, the manifest (`Manifest`: its JSON, forma
 version), WebDataset key rules and the labels-JSON encoding. The TAR dialect of the shards is
 its sibling `sousa.tar_format`. Every writer and reader in `sousa/` takes these from here.
 
-Standard library only: `sousa.builder_file` inlines this module (and `tar_format`) into the
+Standard library only: `sousa.read.builder_file` inlines this module (and `tar_format`) into the
 self-contained builder that travels into every Hub repo.
 """
 

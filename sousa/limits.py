@@ -1,4 +1,4 @@
-"""The Hub's documented limits, below both the plan (which must respect them) and the push.
+"""The Hub's documented limits and repo-id rule, below the plan, the card and the push.
 
 Stdlib only, so a dry run can show them without importing huggingface_hub. Sources: the Hub's
 "Repository limitations and recommendations" (files per repo and folder, 50 GB per file,
@@ -8,6 +8,7 @@ committers (128 commits an hour).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 
@@ -20,6 +21,14 @@ HUB_MAX_FILES_PER_COMMIT = 100  # the Hub's guidance is 50-100 files per commit 
 HUB_MAX_BYTES_PER_COMMIT = 20 * 10**9  # … and a commit that carries less than this
 HUB_COMMITS_PER_HOUR = 128  # what a 429 quotes; pushes plan below it (see `commit_pace`)
 FREE_PRIVATE_STORAGE = 100 * 10**9  # a free account's private storage
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def check_repo_id(repo_id: str | None) -> str:
+    """`user/name`, as the Hub spells repo ids: refused before any work is done."""
+    if not repo_id or not REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+        raise InputError(f"--repo-id {repo_id!r}: expected 'user/name' (letters, digits, - _ .)")
+    return repo_id
 
 
 def check_hub_file_limits(paths: list[str]) -> None:

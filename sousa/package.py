@@ -1,8 +1,8 @@
 """`python -m sousa.package DIR`: package a generated SOUSA folder into a Hub-ready folder.
 
 The command line only: it parses arguments into `PackageOptions` and calls the library
-(`sousa.pipeline` to package, `sousa.hub` to push). Exit status 0 on success, 2 for bad input
-(nothing written), 1 when a run failed midway (a re-run finishes it).
+(`sousa.write.pipeline` to package, `sousa.hub.push` to push). Exit status 0 on success, 2 for
+bad input (nothing written), 1 when a run failed midway (a re-run finishes it).
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from .errors import (
     first_values,
 )
 from .layout import BUILDER_PATH, ORDERS, SPLITS, auxiliary_table_path
-from .limits import HUB_MAX_FILES_PER_COMMIT, push_commit_count
-from .memory import tune_allocator
-from .pipeline import PackageOptions, package_dataset, packaged, plan_package
-from .plan import Plan
+from .limits import HUB_MAX_FILES_PER_COMMIT, check_repo_id, push_commit_count
 from .progress import add_progress_flags, wants_progress
-from .shards import DEFAULT_SHARD_SIZE
-from .source import STAGING_DEFAULT_NAME
-from .staging import MANIFEST
+from .write.memory import tune_allocator
+from .write.pipeline import PackageOptions, package_dataset, packaged, plan_package
+from .write.plan import Plan
+from .write.shards import DEFAULT_SHARD_SIZE
+from .write.source import STAGING_DEFAULT_NAME
+from .write.staging import MANIFEST
 
 if TYPE_CHECKING:
-    from .hub import PushResult
+    from .hub.push import PushResult
 
 __all__ = ["PackageOptions", "build_parser", "main", "package_dataset", "parse_size"]
 
@@ -156,12 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     # The CLI streams tables batch by batch; the system allocator gives memory back, where
     # pyarrow's default mimalloc keeps ~20-60 MB of arenas for the process's life.
     pa.set_memory_pool(pa.system_memory_pool())
-    tune_allocator()  # and keeps fewer freed blocks resident (sousa/memory.py)
+    tune_allocator()  # and keeps fewer freed blocks resident (sousa/write/memory.py)
     options = options_from_args(args)
     try:
         if args.push:
-            from .hub import check_repo_id
-
             check_repo_id(args.repo_id)
         if args.dry_run:
             _, plan = plan_package(options, wants_progress(args))
@@ -170,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         with packaged(options, progress=wants_progress(args)) as summary:  # holds the folder
             print("\n".join(summary.lines()))
             if args.push:
-                from .hub import push
+                from .hub.push import push
 
                 if args.direct:
                     print(direct_warning(args.repo_id, args.revision or "main"), file=sys.stderr)

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from .errors import InputError
-from .loading import load
+from .read.loading import load
 
 LABELS_SHOWN = ("sample_id", "profile_id", "rudiment_slug", "tempo_bpm", "overall_score")
 

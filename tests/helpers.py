@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sousa.layout import split_table_path
-from sousa.staging import LOCAL_FILES
+from sousa.write.staging import LOCAL_FILES
 
 SMALL_SHARD = 1_000_000  # bytes: several shards per split for the 40-sample demo
 TRAIN_SHARDS = 8  # audio shards of `training_staging`'s train split: divides by 2 and 4

@@ -5,7 +5,7 @@ packages each distinct (source files, packaging flags, repo id) once per process
 and copies that complete folder into the source's default staging folder; `push_cli` does so
 before the first push from a source. The CLI then runs as a user would: it reads and plans the
 source, finds the staging folder complete and current (the reuse path that
-`sousa.pipeline.packaged` takes on a re-run) and pushes it. A source changed after a push is
+`sousa.write.pipeline.packaged` takes on a re-run) and pushes it. A source changed after a push is
 packaged again by the CLI itself, as are later pushes from the same source with other flags.
 Packaging proper is tested in test_package.py.
 """
@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 
 from sousa.package import main
-from sousa.source import STAGING_DEFAULT_NAME
-from sousa.staging import LOCAL_FILES, read_manifest
-from sousa.stamps import Stamps
+from sousa.write.source import STAGING_DEFAULT_NAME
+from sousa.write.staging import LOCAL_FILES, read_manifest
+from sousa.write.stamps import Stamps
 
 REPO = "user/sousa"
 PACKAGING_FLAGS = ("--shard-size",)  # the flags the Hub tests pass that change the staged bytes

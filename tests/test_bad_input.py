@@ -225,7 +225,7 @@ def test_a_readme_whose_yaml_does_not_parse_is_named(source, capsys):
 @pytest.fixture
 def small_batches(monkeypatch):
     """Source rows are keyed and stat'ed 3 at a time: the demo's 40 rows span 14 batches."""
-    monkeypatch.setattr("sousa.source_columns.SCAN_BATCH", 3)
+    monkeypatch.setattr("sousa.write.source_columns.SCAN_BATCH", 3)
 
 
 def test_bad_keys_of_every_batch_are_counted_and_named_in_row_order(source, capsys, small_batches):

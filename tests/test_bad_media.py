@@ -24,15 +24,15 @@ import sousa
 from sousa import source_columns
 from sousa.demo import midi_file_bytes
 from sousa.layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS, SPLITS
-from sousa.media_check import (
+from sousa.package import main
+from sousa.write.media_check import (
     VERIFY_BLOCK_FRAMES,
     MediaProblem,
     check_midi_header,
     parse_streaminfo,
     verify_flac,
 )
-from sousa.package import main
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.write.pipeline import PackageOptions, package_dataset
 
 from .helpers import source_rows, split_rows, tree_digest, write_flac
 from .test_bad_input import refuse
@@ -223,7 +223,7 @@ def test_skip_bad_media_packages_their_samples_labels_only_and_says_which(
     source, bad = bad_source
     if batch:  # media checked and labels read 3 rows at a time
         monkeypatch.setattr(source_columns, "CHECK_BATCH", batch)
-        monkeypatch.setattr(sousa.source, "LABEL_BATCH_ROWS", batch)
+        monkeypatch.setattr(sousa.write.source, "LABEL_BATCH_ROWS", batch)
     rows = source_rows(source)
     bad_ids = [sid for sid, r in rows.items() if {r["audio_path"], r["midi_path"]} & set(bad)]
     assert len(bad_ids) == 3

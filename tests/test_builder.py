@@ -1,4 +1,4 @@
-"""The reference builder (sousa/builder.py) against a real staging folder, both builder modes."""
+"""The reference builder (sousa/read/builder.py) against a real staging folder, both modes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from sousa.builder import Sousa, SousaDataError
 from sousa.layout import SHARD_COLUMNS, SPLITS
+from sousa.read.builder import Sousa, SousaDataError
 
 from .helpers import split_rows
 

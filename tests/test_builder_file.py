@@ -1,5 +1,6 @@
 """The self-contained builder file (`builder/sousa.py` of a staging folder), produced from
-sousa/builder.py with the format inlined, loads a staging folder where sousa is not installed."""
+sousa/read/builder.py with the format inlined, loads a staging folder where sousa is not
+installed."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import sousa
-from sousa.builder_file import standalone_builder
 from sousa.layout import BUILDER_PATH
+from sousa.read.builder_file import standalone_builder
 
 from .test_builder import assert_matches_source
 
@@ -71,7 +72,7 @@ def without_sousa(staging, tmp_path_factory) -> dict:
     """What the process above saw: the control's traceback, the examples the staged builder
     (the staging folder's own builder/sousa.py) loaded."""
     folder = tmp_path_factory.mktemp("without_sousa")
-    control = Path(sousa.__file__).parent / "builder.py"
+    control = Path(sousa.__file__).parent / "read" / "builder.py"
     out = folder / "examples.pickle"
     args = [str(control), str(staging / BUILDER_PATH), str(staging), str(folder / "cache")]
     done = subprocess.run(
@@ -96,7 +97,7 @@ def test_the_staged_builder_loads_a_staging_folder_where_sousa_cannot_be_importe
 
 
 def test_sousas_own_builder_source_does_not_load_without_sousa(without_sousa):
-    """The control: sousa/builder.py itself needs sousa, so the process above really lacks it."""
+    """The control: sousa/read/builder.py itself needs sousa: the process above really lacks it."""
     assert "ImportError" in (without_sousa["control"] or "it loaded")
 
 
@@ -126,14 +127,14 @@ def package_copy(tmp_path) -> Path:
 
 
 def test_a_builder_importing_another_sousa_module_is_refused_naming_it(package_copy):
-    builder = package_copy / "builder.py"
+    builder = package_copy / "read" / "builder.py"
     builder.write_text(builder.read_text() + "\nfrom .errors import InputError\n")
     with pytest.raises(ValueError, match=r"builder.py:\d+: imports 'errors' from sousa"):
         standalone_builder(package_copy)
 
 
 def test_a_builder_redefining_a_name_of_the_format_is_refused_naming_it(package_copy):
-    builder = package_copy / "builder.py"
+    builder = package_copy / "read" / "builder.py"
     builder.write_text(builder.read_text() + "\n\ndef labels_json(row):\n    return b''\n")
     with pytest.raises(ValueError, match="builder.py binds 'labels_json', which layout.py"):
         standalone_builder(package_copy)

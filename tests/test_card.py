@@ -17,12 +17,12 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from sousa.card import features_yaml, json_safe_schema
-from sousa.card_training import REPO_PLACEHOLDER
+from sousa.card.readme import features_yaml, json_safe_schema
+from sousa.card.training import REPO_PLACEHOLDER
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
 from sousa.package import main
-from sousa.pipeline import PackageOptions, package_dataset
-from sousa.staging import MANIFEST
+from sousa.write.pipeline import PackageOptions, package_dataset
+from sousa.write.staging import MANIFEST
 
 from .push_cli import push_cli, stage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import DatasetCard
 
-from sousa.card_checks import size_category, stale_mentions
+from sousa.card.checks import size_category, stale_mentions
 from sousa.package import main
 
 # Like the SOUSA generator's own README (zakkeown/SOUSA output/dataset/README.md), shortened.

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import DatasetCard
 
-from sousa.card_figures import render_figures
-from sousa.card_stats import label_stats, statistics_section
+from sousa.card.figures import render_figures
+from sousa.card.stats import label_stats, statistics_section
 from sousa.demo import write_demo
 from sousa.layout import (
     RUDIMENT_COLUMN,
@@ -26,8 +26,8 @@ from sousa.layout import (
     TIER_COLUMN,
     split_table_path,
 )
-from sousa.pipeline import PackageOptions, package_dataset
-from sousa.staging import MANIFEST
+from sousa.write.pipeline import PackageOptions, package_dataset
+from sousa.write.staging import MANIFEST
 
 FIGURES = (SCORE_FIGURE_PATH, RUDIMENT_FIGURE_PATH)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

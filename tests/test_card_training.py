@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 
-from sousa.card_training import REPO_PLACEHOLDER
+from sousa.card.training import REPO_PLACEHOLDER
 from sousa.layout import MEDIA_KINDS, SPLITS
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.write.pipeline import PackageOptions, package_dataset
 
 
 def training_section(staging: Path) -> str:

@@ -22,7 +22,7 @@ from sousa.demo import DemoDirError, encode_vlq, midi_file_bytes, write_demo
 from sousa.demo.cli import main as demo_main
 from sousa.demo.folder import STAGING_NAME
 from sousa.demo.rudiments import CATEGORIES, RUDIMENTS
-from sousa.source import STAGING_DEFAULT_NAME
+from sousa.write.source import STAGING_DEFAULT_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 TIERS = {"beg": "beginner", "int": "intermediate", "adv": "advanced", "pro": "professional"}

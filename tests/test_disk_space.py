@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-import sousa.pipeline as pipeline
-from sousa.builder_file import standalone_builder
+import sousa.write.pipeline as pipeline
 from sousa.demo import write_demo
 from sousa.errors import DiskFullError, InputError
 from sousa.package import main
-from sousa.pipeline import PackageOptions, package_dataset
-from sousa.space import planned_sizes
-from sousa.staging import MANIFEST
+from sousa.read.builder_file import standalone_builder
+from sousa.write.pipeline import PackageOptions, package_dataset
+from sousa.write.space import planned_sizes
+from sousa.write.staging import MANIFEST
 
 from .helpers import staged_files, tree_digest
 
@@ -164,7 +164,7 @@ def test_a_shard_writer_that_dies_midway_leaves_no_temporary_file(
 ):
     """A worker killed mid-shard runs no cleanup (as when the OOM killer takes it): the run
     stops with an error, removes what the workers left, and the re-run finishes."""
-    import sousa.shards as shards_module
+    import sousa.write.shards as shards_module
 
     real_read = shards_module._read_exactly
     calls = {"n": 0}  # counted in each forked worker separately

@@ -19,7 +19,7 @@ import pytest
 from datasets.distributed import split_dataset_by_node
 
 import sousa
-from sousa.hub import push
+from sousa.hub.push import push
 
 from .helpers import TRAIN_SHARDS
 from .streams import LOADERS, open_stream, sample_id

@@ -24,14 +24,14 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 import sousa
-from sousa.builder import Sousa, SousaDataError
-from sousa.card_checks import stale_mentions
+from sousa.card.checks import stale_mentions
 from sousa.demo import write_demo
 from sousa.errors import InputError
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
-from sousa.loading import LoadError
 from sousa.package import main
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.read.builder import Sousa, SousaDataError
+from sousa.read.loading import LoadError
+from sousa.write.pipeline import PackageOptions, package_dataset
 
 N_SAMPLES = 60  # 12 performances x 5 augmentations: MIDI for the first of each
 

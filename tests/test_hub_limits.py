@@ -8,7 +8,7 @@ from hf_xet import XetAuthenticationError
 from huggingface_hub.errors import HfHubHTTPError
 
 from sousa.errors import InputError, PushError
-from sousa.hub_calls import RetryPolicy, hub_call
+from sousa.hub.calls import RetryPolicy, hub_call
 from sousa.limits import (
     HUB_COMMITS_PER_HOUR,
     commit_batches,

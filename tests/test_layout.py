@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 import sousa.layout as layout
-from sousa.builder import SousaDataError
 from sousa.errors import InputError
 from sousa.layout import FileDigest, Manifest, ManifestError
-from sousa.loading import load
-from sousa.staging import LOCK_NAME, STAMPS_NAME, read_manifest, write_manifest
+from sousa.read.builder import SousaDataError
+from sousa.read.loading import load
 from sousa.tar_format import (
     BLOCK,
     END_OF_ARCHIVE,
@@ -25,6 +24,7 @@ from sousa.tar_format import (
     parse_tar_header,
     tar_header_bytes,
 )
+from sousa.write.staging import LOCK_NAME, STAMPS_NAME, read_manifest, write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

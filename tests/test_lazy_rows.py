@@ -44,7 +44,7 @@ def test_streaming_reads_a_splits_labels_only_when_its_first_shard_is_reached(
 
 
 def test_a_folder_packaged_again_in_the_same_process_streams_its_new_rows(demo_template, tmp_path):
-    from sousa.pipeline import PackageOptions, package_dataset
+    from sousa.write.pipeline import PackageOptions, package_dataset
 
     out = tmp_path / "hf_staging"
     for seed in (0, 1):  # another seed: the same samples in other shards and rows

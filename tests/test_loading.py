@@ -16,9 +16,9 @@ import soundfile as sf
 
 import sousa
 from sousa import loading
-from sousa.builder_file import standalone_builder
 from sousa.errors import InputError
 from sousa.layout import SHARD_COLUMNS
+from sousa.read.builder_file import standalone_builder
 
 from .helpers import split_rows
 
@@ -231,8 +231,10 @@ def test_wheel_ships_the_builder_and_the_loader(tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("sousa-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for module in ("builder", "builder_file", "layout", "tar_format", "loading", "demo/__init__"):
+    for module in ("read/builder", "read/builder_file", "layout", "tar_format", "read/loading"):
         assert f"sousa/{module}.py" in names
+    for package in ("card", "demo", "hub", "read", "write"):
+        assert f"sousa/{package}/__init__.py" in names
     assert not [name for name in names if not name.startswith(("sousa/", "sousa-"))]
     zipfile.ZipFile(wheel).extractall(tmp_path / "installed")
     assert standalone_builder(tmp_path / "installed" / "sousa") == standalone_builder()
@@ -254,9 +256,9 @@ def test_loading_uses_only_the_builders_public_names():
     attribute of a builder (issue 11: `_splits` was read from outside)."""
     import ast
 
-    import sousa.builder as builder_module
+    import sousa.read.builder as builder_module
 
-    tree = ast.parse((REPO / "sousa/loading.py").read_text())
+    tree = ast.parse((REPO / "sousa/read/loading.py").read_text())
     imported = [
         alias.name
         for node in ast.walk(tree)

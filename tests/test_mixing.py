@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.mixing import MIN_SHARD_SAMPLES, shard_distances, stream_window_distances
 from benchmarks.mixing import write_sousa_shaped as write_generated
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.write.pipeline import PackageOptions, package_dataset
 
 TRAIN_SHARDS = 12
 

@@ -10,7 +10,7 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from sousa.layout import SHARD_COLUMNS, SPLITS, split_table_path
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.write.pipeline import PackageOptions, package_dataset
 
 from .helpers import source_rows
 

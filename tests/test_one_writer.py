@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-import sousa.hub
+import sousa.hub.push
 from sousa import stamps as stamps_module
 from sousa.errors import InputError
 from sousa.package import main
-from sousa.pipeline import PackageOptions, package_dataset
-from sousa.shards import sha256_file
-from sousa.staging import LOCK_NAME, MANIFEST, STAMPS_NAME, write_bytes_atomic
+from sousa.write.pipeline import PackageOptions, package_dataset
+from sousa.write.shards import sha256_file
+from sousa.write.staging import LOCK_NAME, MANIFEST, STAMPS_NAME, write_bytes_atomic
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample, staged_files
 from .push_cli import push_cli
@@ -137,19 +137,19 @@ def test_two_runs_started_together_one_is_refused_and_the_folder_is_consistent(s
 
 def test_a_push_holds_the_folder_while_it_reads_it(source, tmp_path, monkeypatch, capsys):
     """A run started while a push reads the folder is refused, whether the push is the
-    packager's own (`--push`) or a library call of `sousa.hub.push` (the push's work is
+    packager's own (`--push`) or a library call of `sousa.hub.push.push` (the push's work is
     stopped at its start: what it would read is the folder as the lock found it)."""
     out = tmp_path / "out"
     during: list[subprocess.CompletedProcess] = []
 
-    def pushing(staging, repo_id, *args) -> sousa.hub.PushResult:
+    def pushing(staging, repo_id, *args) -> sousa.hub.push.PushResult:
         during.append(subprocess.run([*_command(source, out), "--quiet"], capture_output=True))
-        return sousa.hub.PushResult(repo_id, "main", "main")
+        return sousa.hub.push.PushResult(repo_id, "main", "main")
 
-    monkeypatch.setattr(sousa.hub, "_push", pushing)
+    monkeypatch.setattr(sousa.hub.push, "_push", pushing)
     argv = [str(source), "--out", str(out), "--push", "--repo-id", "user/sousa", "--quiet"]
     assert main(argv) == 0
-    sousa.hub.push(out, "user/sousa")
+    sousa.hub.push.push(out, "user/sousa")
     assert [run.returncode for run in during] == [2, 2]
     assert all(b"another sousa.package" in run.stderr for run in during)
     assert main([str(source), "--out", str(out), "--quiet"]) == 0  # released after the push
@@ -157,7 +157,7 @@ def test_a_push_holds_the_folder_while_it_reads_it(source, tmp_path, monkeypatch
 
 def _write_slowly(path: Path, ready, go) -> None:
     """A process writing `path` atomically, paused (by the test) in the middle."""
-    from sousa.staging import atomic_writer
+    from sousa.write.staging import atomic_writer
 
     with atomic_writer(path) as out:
         out.write(b"child ")

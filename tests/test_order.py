@@ -12,11 +12,11 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from sousa.layout import MEDIA_KINDS, SPLITS, split_table_path
-from sousa.order import balanced_cut, mixing_key, ordered
 from sousa.package import main
-from sousa.pipeline import PackageOptions, package_dataset
-from sousa.shards import BLOCK, END_OF_ARCHIVE, sha256_file
-from sousa.staging import MANIFEST
+from sousa.write.order import balanced_cut, mixing_key, ordered
+from sousa.write.pipeline import PackageOptions, package_dataset
+from sousa.write.shards import BLOCK, END_OF_ARCHIVE, sha256_file
+from sousa.write.staging import MANIFEST
 
 from .helpers import SMALL_SHARD, rewrite_samples, source_rows, split_rows
 

@@ -32,12 +32,12 @@ from sousa.layout import (
     member_key,
     split_table_path,
 )
-from sousa.media import MediaFile
 from sousa.package import main, parse_size
-from sousa.pipeline import PackageOptions, package_dataset, plan_package
-from sousa.shards import BLOCK, END_OF_ARCHIVE, Member, sha256_file
-from sousa.source import Sample
-from sousa.staging import MANIFEST
+from sousa.write.media import MediaFile
+from sousa.write.pipeline import PackageOptions, package_dataset, plan_package
+from sousa.write.shards import BLOCK, END_OF_ARCHIVE, Member, sha256_file
+from sousa.write.source import Sample
+from sousa.write.staging import MANIFEST
 
 from .helpers import (
     SMALL_SHARD,

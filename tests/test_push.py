@@ -10,10 +10,10 @@ from huggingface_hub import CommitOperationAdd, HfApi
 
 import sousa.limits
 from sousa.errors import InputError
-from sousa.hub import push
+from sousa.hub.push import push
 from sousa.layout import SPLITS
 from sousa.package import main
-from sousa.staging import MANIFEST
+from sousa.write.staging import MANIFEST
 
 from .helpers import source_rows
 from .push_cli import REPO, push_cli

@@ -13,7 +13,7 @@ from huggingface_hub import constants as hub_constants
 
 import sousa.limits
 from sousa.layout import MANAGED_FOLDERS
-from sousa.staging import MANIFEST
+from sousa.write.staging import MANIFEST
 
 from .helpers import source_rows
 from .push_cli import REPO, push_cli

@@ -10,8 +10,8 @@ import json
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from sousa.hub_publish import PR_PREFIX, PR_TITLE
-from sousa.staging import MANIFEST
+from sousa.hub.pulls import PR_PREFIX, PR_TITLE
+from sousa.write.staging import MANIFEST
 
 from .push_cli import REPO, push_cli, stage
 

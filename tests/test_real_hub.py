@@ -38,7 +38,7 @@ def test_push_repush_resume_and_load_on_the_real_hub(source, capsys, monkeypatch
     from huggingface_hub import HfApi
 
     import sousa
-    import sousa.hub
+    import sousa.hub.push
     import sousa.limits
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
@@ -57,7 +57,9 @@ def test_push_repush_resume_and_load_on_the_real_hub(source, capsys, monkeypatch
     monkeypatch.setattr(sousa.limits, "HUB_MAX_FILES_PER_COMMIT", 8)
     assert main([str(source), "--quiet", "--shard-size", "150KB"]) == 0
     with pytest.raises((KeyboardInterrupt, PushError)):
-        sousa.hub.push(source / "hf_staging", REPO, token=TOKEN, private=True, api=Interrupted())
+        sousa.hub.push.push(
+            source / "hf_staging", REPO, token=TOKEN, private=True, api=Interrupted()
+        )
     everyone = Counter(list(source_rows(source)))
     ds = load_dataset(REPO, streaming=True, token=TOKEN)
     assert Counter(s["json"]["sample_id"] for split in ds.values() for s in split) == everyone

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import sousa.pipeline as pipeline
-from sousa.pipeline import OUTPUT_NEUTRAL_OPTIONS, PackageOptions, package_dataset
+import sousa.write.pipeline as pipeline
+from sousa.write.pipeline import OUTPUT_NEUTRAL_OPTIONS, PackageOptions, package_dataset
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample
 
@@ -46,9 +46,9 @@ def test_every_option_but_the_output_neutral_ones_is_part_of_the_reuse_key(tmp_p
 
 
 def test_the_reuse_key_covers_every_source_file_of_the_packager(tmp_path):
-    copy = Path(shutil.copytree(Path(pipeline.__file__).parent, tmp_path / "sousa"))
+    copy = Path(shutil.copytree(Path(pipeline.__file__).parents[1], tmp_path / "sousa"))
     before = pipeline.code_fingerprint(copy)
-    with open(copy / "card.py", "a") as f:
+    with open(copy / "card" / "readme.py", "a") as f:
         f.write("# an edit\n")
     assert pipeline.code_fingerprint(copy) != before
     assert pipeline.code_fingerprint(copy) == pipeline.code_fingerprint(copy)

@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 
 import sousa
-from sousa.builder import Sousa, SousaDataError
 from sousa.demo import write_demo
-from sousa.hub import push
+from sousa.hub.push import push
 from sousa.layout import SPLITS
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.read.builder import Sousa, SousaDataError
+from sousa.write.pipeline import PackageOptions, package_dataset
 
 from .helpers import split_rows
 from .hub_emulator import emulated_hub, point_clients_at

@@ -214,7 +214,7 @@ def test_seed_and_epoch_give_each_epoch_its_own_shard_order_the_same_in_every_ru
 
 def test_seed_without_streaming_is_refused_naming_the_fix(training_staging):
     import sousa
-    from sousa.loading import LoadError
+    from sousa.read.loading import LoadError
 
     with pytest.raises(LoadError, match=r"seed= orders the shards of a stream"):
         sousa.load(training_staging, split="train", seed=0)

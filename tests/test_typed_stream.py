@@ -1,4 +1,4 @@
-"""The streaming shortcut (`SousaStream` / `TypedExamples` in sousa/builder.py) changes no
+"""The streaming shortcut (`SousaStream` / `TypedExamples` in sousa/read/builder.py) changes no
 example: it skips `datasets`' per-example encoding pass only where that pass changes nothing,
 and every dataset derived from the stream (`cast_column`, `decode`, `select_columns`, `map`)
 still applies its features in full."""
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import sousa
-from sousa.builder import FlacAudio, Sousa, SousaStream, TypedExamples
+from sousa.read.builder import FlacAudio, Sousa, SousaStream, TypedExamples
 
 from .helpers import split_rows
 from .test_types import write_typed_source
@@ -46,7 +46,7 @@ def test_the_stream_gives_what_the_full_feature_pass_gives(staging, config):
 def test_examples_of_every_label_type_encode_to_themselves(tmp_path):
     """The contract the shortcut relies on: `features.encode_example(example) == example`
     for what `_generate_examples` yields, label columns of every Arrow type included."""
-    from sousa.pipeline import PackageOptions, package_dataset
+    from sousa.write.pipeline import PackageOptions, package_dataset
 
     out = tmp_path / "hf_staging"
     package_dataset(PackageOptions(source=write_typed_source(tmp_path / "src"), out=out))

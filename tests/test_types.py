@@ -24,10 +24,10 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
 
 import sousa
-from sousa.builder import json_labels, label_converter
 from sousa.demo import midi_file_bytes
 from sousa.package import main
-from sousa.pipeline import PackageOptions, package_dataset
+from sousa.read.builder import json_labels, label_converter
+from sousa.write.pipeline import PackageOptions, package_dataset
 
 UTC = datetime.timezone.utc
 PARIS = datetime.timezone(datetime.timedelta(hours=1))

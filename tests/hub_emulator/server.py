@@ -1262,7 +1262,7 @@ def emulated_hub(
 
     with HubEmulator(tokens, xet=xet) as emu:
         point_clients_at(emu.endpoint, Path(home), token, monkeypatch, xet)
-        monkeypatch.setattr("sousa.hub_calls.RETRY", _recorded_retries(emu.retry_waits))
+        monkeypatch.setattr("sousa.hub.calls.RETRY", _recorded_retries(emu.retry_waits))
         guard_network(monkeypatch, emu.blocked_hosts)
         try:
             yield emu
@@ -1273,6 +1273,6 @@ def emulated_hub(
 
 def _recorded_retries(waits: list[float]):
     """The push's retry policy, its waits recorded in ``waits`` instead of slept."""
-    from sousa.hub_calls import RetryPolicy
+    from sousa.hub.calls import RetryPolicy
 
     return RetryPolicy(sleep=waits.append)

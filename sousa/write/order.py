@@ -23,8 +23,8 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
-from .layout import ORDERS
-from .tar_format import END_OF_ARCHIVE
+from ..layout import ORDERS
+from ..tar_format import END_OF_ARCHIVE
 
 T = TypeVar("T")
 ORDER_BATCH = 4096  # sample ids hashed at a time
@@ -136,10 +136,9 @@ def _fewest_fitting(
     Each boundary lands within half a sample of its share, so a shard weighs at most the mean
     plus one sample: with `safe` shards the mean plus the largest sample fits the capacity
     (and one shard per sample always fits). Bisection between `n` and `safe` makes this a few
-    tries of O(shards · log samples), not one per count, which was quadratic (20,000 equal
-    samples at 1.5 samples a shard took 84 s). The bisection finds the smallest count that
-    fits where fitting is monotone in the count (it nearly always is); None if `safe` itself
-    does not fit.
+    tries of O(shards · log samples), not one per count (quadratic). The bisection finds the
+    smallest count that fits where fitting is monotone in the count (it nearly always is);
+    None if `safe` itself does not fit.
     """
     count = len(prefix) - 1
     largest = max(b - a for a, b in zip(prefix, prefix[1:]))

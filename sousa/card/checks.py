@@ -20,7 +20,7 @@ from collections.abc import Collection
 
 from huggingface_hub import DatasetCard
 
-from .layout import MEDIA_KINDS, SPLITS, shard_path, split_table_path
+from ..layout import MEDIA_KINDS, SPLITS, shard_path, split_table_path
 
 SIZE_CATEGORIES = (  # the Hub's buckets, in its spelling
     (10**3, "n<1K"),

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Literal
 
-from .errors import InputError, first_values
+from ..errors import InputError, first_values
 
 SPLITS_JSON_KEYS = {
     "train": "train_profile_ids",

@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
-from .errors import InputError, first_values
-from .layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS
+from ..errors import InputError, first_values
+from ..layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS
 
 
 def read_table(

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .layout import MEDIA_KINDS
+from ..layout import MEDIA_KINDS
 from .media import MediaFile, MediaStat, key_error, sample_keys
 from .media_check import BadMedia, audio_property_columns, check_media, verify_bar
 

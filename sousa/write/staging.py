@@ -5,7 +5,7 @@ complete, so an interrupted run never leaves a final-named partial file, and two
 never share a temporary name. `manifest.json` is written last and removed first: it is the
 mark of a complete staging folder. One process at a time writes or reads a staging folder for
 packaging or pushing: it holds `writer_lock` (an `flock` on `.sousa.lock`, which the kernel
-releases when the holder dies). `.sousa.lock` and `.sousa-stamps.jsonl` (see `sousa.stamps`)
+releases when the holder dies). `.sousa.lock` and `.sousa-stamps.jsonl` (see `sousa.write.stamps`)
 are local: in no manifest, never uploaded.
 """
 
@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DISK_FULL_ERRNOS, InputError, disk_full
-from .layout import CARD_PATH, MANAGED_FOLDERS, FileDigest, Manifest, ManifestError
-from .layout import MANIFEST_PATH as MANIFEST
+from ..errors import DISK_FULL_ERRNOS, InputError, disk_full
+from ..layout import CARD_PATH, MANAGED_FOLDERS, FileDigest, Manifest, ManifestError
+from ..layout import MANIFEST_PATH as MANIFEST
 
 MANAGED_FILES = (CARD_PATH, MANIFEST)
 INCOMPLETE_SUFFIX = ".incomplete"
 LOCK_NAME = ".sousa.lock"  # local: never in the manifest, never uploaded
-STAMPS_NAME = ".sousa-stamps.jsonl"  # local: what each file was when written (sousa.stamps)
+STAMPS_NAME = ".sousa-stamps.jsonl"  # local: what each file was when written (sousa.write.stamps)
 LOCAL_FILES = (LOCK_NAME, STAMPS_NAME)
 _HELD: dict[Path, int] = {}  # staging folders whose lock this process holds: nesting depth
 

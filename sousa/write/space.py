@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .layout import (
+from ..errors import InputError
+from ..layout import (
     BUILDER_PATH,
     CARD_PATH,
     MANAGED_FOLDERS,

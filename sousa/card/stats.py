@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .layout import (
+from ..layout import (
     EXPECTED_NUMERIC_LABELS,
     MEDIA_KINDS,
     RUDIMENT_COLUMN,

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from .errors import PushError
-from .hub_calls import TRANSIENT_STATUS
+from ..errors import PushError
+from .calls import TRANSIENT_STATUS
 
 PR_PREFIX = "Upload dataset with sousa"
 PR_TITLE = PR_PREFIX + " (manifest {digest})"

@@ -7,7 +7,7 @@ repo id rewritten to the folder), so the card cannot drift from what `datasets` 
 
 from __future__ import annotations
 
-from .layout import MEDIA_KINDS, SPLITS
+from ..layout import MEDIA_KINDS, SPLITS
 
 REPO_PLACEHOLDER = "<user>/sousa"  # the repo id in the card's code (the test rewrites it)
 

@@ -65,7 +65,7 @@ the packager) must exist: it lists the splits and its hash keys the cache (a dif
 re-packaged staging folder never reuses a stale cache).
 
 Besides datasets, pyarrow, numpy, soundfile and the standard library, this module imports only
-`sousa.layout` and `sousa.tar_format` (both standard library only). `sousa.builder_file`
+`sousa.layout` and `sousa.tar_format` (both standard library only). `sousa.read.builder_file`
 inlines those two into a self-contained copy, the `builder/sousa.py` of every staging folder
 and Hub repo (never a root-level `sousa.py`, which datasets >= 4 refuses), loadable where
 `sousa` is not installed.
@@ -99,7 +99,7 @@ from datasets.iterable_dataset import ExamplesIterable, FormattedExamplesIterabl
 from datasets.table import array_cast
 from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
-from .layout import (
+from ..layout import (
     CONFIGS,
     MANIFEST_PATH,
     MEDIA_KINDS,
@@ -115,7 +115,7 @@ from .layout import (
     shard_path,
     split_table_path,
 )
-from .tar_format import (
+from ..tar_format import (
     BLOCK,
     END_OF_ARCHIVE,
     ZERO_BLOCK,
@@ -124,7 +124,7 @@ from .tar_format import (
     parse_tar_header,
 )
 
-# What `sousa.loading` (and any other reader) may use; the rest may change without notice.
+# What `sousa.read.loading` (and any other reader) may use; the rest may change without notice.
 __all__ = [
     "CONFIGS",
     "SHARD_COLUMNS",

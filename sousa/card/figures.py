@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import io
 
-from .card_stats import LabelStats, tier_order
-from .layout import (
+from ..layout import (
     RUDIMENT_COLUMN,
     RUDIMENT_FIGURE_PATH,
     SCORE_COLUMN,
     SCORE_FIGURE_PATH,
     TIER_COLUMN,
 )
+from .stats import LabelStats, tier_order
 
 GREY = "#8c8c8c"  # text, axes, ticks: ≥ 3:1 contrast on white and on the Hub's dark page
 TIER_COLOURS = ("#e4572e", "#f0a202", "#2e9e6a", "#3c7dd9", "#a05fd0", "#8c8c8c")

@@ -19,7 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .layout import MEDIA_KINDS, MEMBER_EXTENSIONS, SHARD_FIELDS, auxiliary_table_path, shard_column
+from ..layout import (
+    MEDIA_KINDS,
+    MEMBER_EXTENSIONS,
+    SHARD_FIELDS,
+    auxiliary_table_path,
+    shard_column,
+)
 from .staging import FileDigest, HashingWriter, atomic_writer
 
 if TYPE_CHECKING:

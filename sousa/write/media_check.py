@@ -25,9 +25,9 @@ from pathlib import Path
 import pyarrow as pa
 from tqdm import tqdm
 
-from .layout import AUDIO_PROPERTY_COLUMNS
+from ..layout import AUDIO_PROPERTY_COLUMNS
+from ..progress import byte_bar
 from .media import MediaFile
-from .progress import byte_bar
 
 FLAC_MARKER = b"fLaC"
 FLAC_HEAD_BYTES = 42  # marker (4) + metadata block header (4) + STREAMINFO (34)

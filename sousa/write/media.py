@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, first_values
-from .layout import MAX_MEMBER_NAME_BYTES, key_problem
+from ..errors import InputError, first_values
+from ..layout import MAX_MEMBER_NAME_BYTES, key_problem
 
 
 @dataclass(frozen=True, slots=True)

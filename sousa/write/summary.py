@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .card_checks import card_warnings
-from .layout import CARD_PATH, FIGURES_FOLDER, MANIFEST_PATH, MEDIA_KINDS, SPLITS
-from .limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
+from ..card.checks import card_warnings
+from ..layout import CARD_PATH, FIGURES_FOLDER, MANIFEST_PATH, MEDIA_KINDS, SPLITS
+from ..limits import HUB_MAX_FILE_BYTES, HUB_MAX_FILES_PER_FOLDER, HUB_MAX_FILES_PER_REPO
 from .media_check import BadMedia, bad_media_lines
 from .plan import Plan
 from .staging import FileDigest

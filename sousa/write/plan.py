@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from .errors import InputError
-from .layout import (
+from ..errors import InputError
+from ..layout import (
     MEDIA_KINDS,
     MEMBER_EXTENSIONS,
     SPLITS,
@@ -27,12 +27,12 @@ from .layout import (
     shard_path,
     split_table_path,
 )
-from .limits import check_hub_file_limits
+from ..limits import check_hub_file_limits
+from ..tar_format import BLOCK, END_OF_ARCHIVE
 from .order import balanced_cut, shard_order
 from .shards import Member
 from .source import Media, Source
 from .tables import PlannedTable, ShardLocations
-from .tar_format import BLOCK, END_OF_ARCHIVE
 
 MEMBER_BATCH = 1024  # samples whose member facts are turned into Python values at a time
 SPOOL_BATCH = 1024  # label rows encoded at a time (their Python values and JSON held at once)

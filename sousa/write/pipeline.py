@@ -16,21 +16,22 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import __version__
-from .builder_file import standalone_builder
-from .card import build_card
-from .card_figures import render_figures
-from .card_stats import label_stats, statistics_section
-from .errors import InputError
-from .layout import (
+from .. import __version__
+from ..card.figures import render_figures
+from ..card.readme import build_card
+from ..card.stats import label_stats, statistics_section
+from ..errors import InputError
+from ..layout import (
     BUILDER_PATH,
     CARD_PATH,
     ORDERS,
     SPLITS,
 )
+from ..limits import check_repo_id
+from ..progress import byte_bar
+from ..read.builder_file import standalone_builder
 from .memory import release_freed
 from .plan import Plan, SampleShard, build_plan
-from .progress import byte_bar
 from .shard_pool import write_shards
 from .shards import DEFAULT_SHARD_SIZE
 from .source import STAGING_DEFAULT_NAME, Source, Unassigned, read_source
@@ -95,7 +96,7 @@ def code_fingerprint(package_dir: Path | None = None) -> str:
     Part of the reuse key: after any edit to the code, an unchanged source is packaged again
     rather than served from a staging folder an older version wrote.
     """
-    package_dir = package_dir or Path(__file__).parent
+    package_dir = package_dir or Path(__file__).parents[1]
     h = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
         h.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
@@ -158,8 +159,6 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
     if options.order not in ORDERS:
         raise InputError(f"--order must be one of {', '.join(ORDERS)}, got {options.order!r}")
     if options.repo_id is not None:
-        from .hub import check_repo_id  # the card's code names it: refused unless a repo id
-
         check_repo_id(options.repo_id)
     source = read_source(
         root,

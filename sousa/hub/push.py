@@ -1,13 +1,13 @@
 """Push a complete staging folder to the Hub: checked first, resumable, atomic for readers.
 
-After the checks (`sousa.hub_checks`), the remote tree is compared with the manifest (LFS
+After the checks (`sousa.hub.checks`), the remote tree is compared with the manifest (LFS
 sha256, or the git blob id of a regular file) and only files that differ are sent: a re-run
 after a failure resends nothing a finished commit holds, and a second push of an unchanged
 dataset makes no commit at all.
 
 Readers never see half a dataset: the upload is assembled in a pull request against the target
 branch and merged at the end, one merge commit from the old complete dataset to the new one
-(`sousa.hub_publish`). A merge refused as a conflict closes that pull request and assembles a
+(`sousa.hub.pulls`). A merge refused as a conflict closes that pull request and assembles a
 new one from the target's current head, sending what that head lacks (objects already uploaded
 are not uploaded again). Why not content-addressed shard names instead: the names are the
 packager's (listed by the split tables and the card), and a reader globbing `audio/train-*`
@@ -17,7 +17,7 @@ for repos where pull requests are refused: readers then see the dataset while it
 Commits: at most `limits.HUB_MAX_FILES_PER_COMMIT` files and `HUB_MAX_BYTES_PER_COMMIT` bytes
 each (read when a push starts), paced under the Hub's hourly commit rate; the last one deletes
 stale files and adds README.md and manifest.json, so the card never points at files that are
-not there. Every call is retried on transient failures (`sousa.hub_calls`).
+not there. Every call is retried on transient failures (`sousa.hub.calls`).
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import RevisionNotFoundError
 from tqdm import tqdm
 
-from . import hub_publish as pulls
-from . import limits
-from .errors import InputError, PushError
-from .hub_calls import RESUME_HINT, check_xet_write_token, hub_call
-from .hub_checks import check_card, check_repo_id, require_token
-from .hub_publish import ClosedPull, Pull, find_pull, forbidden_message, open_pull
-from .layout import FileDigest
-from .limits import check_push_limits, commit_batches, commit_pace
-from .shards import sha256_file
-from .staging import MANAGED_FOLDERS, MANIFEST, read_manifest, writer_lock
+from .. import limits
+from ..errors import InputError, PushError
+from ..layout import FileDigest
+from ..limits import check_push_limits, check_repo_id, commit_batches, commit_pace
+from ..write.shards import sha256_file
+from ..write.staging import MANAGED_FOLDERS, MANIFEST, read_manifest, writer_lock
+from . import pulls
+from .calls import RESUME_HINT, check_xet_write_token, hub_call
+from .checks import check_card, require_token
+from .pulls import ClosedPull, Pull, find_pull, forbidden_message, open_pull
 
 LAST_FILES = ("README.md", MANIFEST)  # committed last: the card and the completion mark
 MERGE_TRIES = 3  # pull requests a push assembles when merges keep being refused as conflicts

@@ -1,6 +1,7 @@
-"""What a push checks before a byte is sent: the repo id, the token, the card.
+"""What a push checks before a byte is sent, after the repo id (`limits.check_repo_id`): the
+token and the card.
 
-A malformed repo id is refused before any work is done. The token must exist, be accepted
+The token must exist, be accepted
 (`whoami`) and not be a read token: on the Hub a read token may open a pull request but never
 merge it, so a push with one could only fail at its end. The card is checked by the Hub's own
 `validate-yaml` (`DatasetCard.validate`), so a card the Hub would refuse costs nothing.
@@ -8,22 +9,12 @@ merge it, so a push with one could only fail at its end. The card is checked by 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from huggingface_hub import DatasetCard, HfApi, get_token
 
-from .errors import InputError
-from .hub_calls import LOGIN_HINT, hub_call
-
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-
-
-def check_repo_id(repo_id: str | None) -> str:
-    """`user/name`, as the Hub spells repo ids: refused before any work is done."""
-    if not repo_id or not REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
-        raise InputError(f"--repo-id {repo_id!r}: expected 'user/name' (letters, digits, - _ .)")
-    return repo_id
+from ..errors import InputError
+from .calls import LOGIN_HINT, hub_call
 
 
 def check_card(staging: Path, repo_id: str) -> None:

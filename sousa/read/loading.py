@@ -1,6 +1,6 @@
 """`sousa.load` and `sousa.fetch`: read a sousa staging folder or Hub repo back.
 
-`load` runs the reference builder (`sousa.builder`, staged as `builder/sousa.py`) directly:
+`load` runs the reference builder (`sousa.read.builder`, staged as `builder/sousa.py`) directly:
 `datasets` >= 4 runs no loading scripts, so the builder class is instantiated here rather
 than through `load_dataset`. `fetch` reads samples by id with byte-range reads: the
 `sample_id` and shard columns of the split tables, then the row groups holding those rows,
@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 from datasets.download.download_config import DownloadConfig
 from datasets.exceptions import DatasetGenerationError
 
+from ..errors import InputError
+from ..layout import member_key, shard_column, shard_file_path
 from .builder import (
     CONFIGS,
     Sousa,
@@ -44,8 +46,6 @@ from .builder import (
     span_examples,
     split_table_path,
 )
-from .errors import InputError
-from .layout import member_key, shard_column, shard_file_path
 
 __all__ = ["LoadError", "Sousa", "fetch", "load", "read_range", "resolve"]
 

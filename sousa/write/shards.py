@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SourceChangedError
+from ..errors import SourceChangedError
+from ..tar_format import BLOCK, END_OF_ARCHIVE, member_span, tar_header_bytes
 from .staging import FileDigest, atomic_path
-from .tar_format import BLOCK, END_OF_ARCHIVE, member_span, tar_header_bytes
 
 COPY_CHUNK = 1 << 20
 WRITE_BUFFER = 4 << 20  # bytes gathered before one write (and one hash update)

@@ -1,6 +1,6 @@
 """The self-contained builder file that goes into every staging folder (`layout.BUILDER_PATH`).
 
-`sousa/builder.py` imports the format from `sousa.layout` and `sousa.tar_format`, like every
+`sousa/read/builder.py` imports the format from `sousa.layout` and `sousa.tar_format`, like every
 other module; the copy in a Hub repo must load where `sousa` is not installed.
 `standalone_builder()` produces it from those three files: the builder up to its first import
 from `sousa`, then the code of `tar_format` and `layout` (each without its docstring, its
@@ -21,19 +21,18 @@ from pathlib import Path
 
 PACKAGE = "sousa"
 INLINED = ("tar_format", "layout")  # dependency order: layout imports tar_format
+BUILDER = "read/builder.py"  # under the package folder, beside INLINED's `<name>.py`
 HEADER = (
-    "# Produced by sousa.builder_file from sousa/builder.py, sousa/layout.py and "
+    "# Produced by sousa.read.builder_file from sousa/read/builder.py, sousa/layout.py and "
     "sousa/tar_format.py.\n"
 )
 
 
 def standalone_builder(package_dir: Path | None = None) -> bytes:
     """The builder of `package_dir` (default: this package) with its format modules inlined."""
-    package_dir = package_dir or Path(__file__).parent
-    names = (*INLINED, "builder")
-    return _produce(
-        tuple((package_dir / f"{name}.py").read_text(encoding="utf-8") for name in names)
-    )
+    package_dir = package_dir or Path(__file__).parents[1]
+    paths = (*(f"{name}.py" for name in INLINED), BUILDER)
+    return _produce(tuple((package_dir / path).read_text(encoding="utf-8") for path in paths))
 
 
 @functools.lru_cache(maxsize=4)
@@ -63,11 +62,11 @@ def _sousa_module(node: ast.ImportFrom | ast.Import) -> str | None:
     if isinstance(node, ast.Import):
         hits = [a.name for a in node.names if a.name.split(".")[0] == PACKAGE]
         return hits[0] if hits else None
-    if node.level == 1:
+    if node.level >= 1:  # the builder sits one level down (read/), the format at the top
         return node.module or "."
-    if node.level == 0 and (node.module or "").split(".")[0] == PACKAGE:
+    if (node.module or "").split(".")[0] == PACKAGE:
         return (node.module or "").removeprefix(f"{PACKAGE}.")
-    return "." if node.level > 1 else None
+    return None
 
 
 def _strip(source: str, where: str, keep_docstring: bool, mark: str = "") -> str:

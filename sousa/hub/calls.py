@@ -32,7 +32,7 @@ from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-from .errors import InputError, PushError
+from ..errors import InputError, PushError
 
 try:  # a required dependency of huggingface_hub on x86_64 and arm64, absent elsewhere
     from hf_xet import XetAuthenticationError, XetObjectNotFoundError

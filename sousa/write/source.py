@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import InputError, first_values
-from .layout import AUXILIARY_TABLES, MEDIA_KINDS, SPLITS
+from ..errors import InputError, first_values
+from ..layout import AUXILIARY_TABLES, MEDIA_KINDS, SPLITS
 from .media_check import BadMedia, bad_media_lines
 from .source_checks import (
     check_columns,

@@ -1,0 +1,1 @@
+"""The dataset card (the staging folder's README.md) and what it shows."""

@@ -1,0 +1,1 @@
+"""Pushing a staging folder to the Hub: calls, pull requests, checks."""

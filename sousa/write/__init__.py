@@ -1,0 +1,1 @@
+"""Packaging: a generated SOUSA folder → a Hub-ready staging folder."""
