@@ -21,14 +21,14 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "PackageOptions": "pipeline",
-    "package_dataset": "pipeline",
-    "push": "hub",
-    "PushResult": "hub",
-    "load": "loading",
-    "fetch": "loading",
+    "PackageOptions": "write.pipeline",
+    "package_dataset": "write.pipeline",
+    "push": "hub.push",
+    "PushResult": "hub.push",
+    "load": "read.loading",
+    "fetch": "read.loading",
     "InputError": "errors",
-    "LoadError": "loading",
+    "LoadError": "read.loading",
     "PushError": "errors",
     "SourceChangedError": "errors",
 }
