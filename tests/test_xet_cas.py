@@ -18,9 +18,8 @@ from urllib.error import HTTPError
 
 import numpy as np
 import pytest
-from huggingface_hub import HfApi, HfFileSystem
+from huggingface_hub import HfApi
 
-from tests.helpers import source_rows
 from tests.hub_emulator.xet_format import (
     XetFormatError,
     bg4_ungroup,
@@ -31,7 +30,6 @@ from tests.hub_emulator.xet_format import (
     merkle_root,
     parse_xorb,
 )
-from tests.push_cli import push_cli
 
 REPO = "user/xet"
 
@@ -225,43 +223,6 @@ def test_xet_tokens_are_scoped(pushed):
     assert _call("POST", url, grant["accessToken"], body)[0] == 403  # read scope cannot write
     assert _call("POST", url, None, body)[0] == 401
     assert _call("POST", url, "xet_bogus", body)[0] == 401
-
-
-def test_downloads_of_xet_files_take_the_path_each_client_takes(pushed, folder, tmp_path):
-    """``HfFileSystem.get_file`` (like ``hf_hub_download``) reconstructs through the CAS;
-    ``HfFileSystem.open`` (``datasets`` streaming, ``sousa.load``) reads ``resolve`` with Range."""
-    hub = pushed
-    fs = HfFileSystem()
-    hub.reset_stats()
-    fs.get_file(f"datasets/{REPO}/floats.bin", str(tmp_path / "floats.bin"))
-    assert (tmp_path / "floats.bin").read_bytes() == (folder / "floats.bin").read_bytes()
-    hub.wait_idle()  # a request is logged when its handler ends, maybe after the client moved on
-    assert hub.stats.requests["GET xet-reconstruction"] == 1 and hub.stats.bytes_served == 0
-    assert hub.stats.bytes_served_xet > 0
-    hub.reset_stats()
-    part = fs.cat_file(f"datasets/{REPO}/text.bin", start=123_456, end=124_456, cache_type="none")
-    assert part == (folder / "text.bin").read_bytes()[123_456:124_456]
-    hub.wait_idle()
-    assert hub.stats.bytes_served == 1000 and hub.stats.bytes_served_xet == 0
-    assert hub.stats.log[-1][3] == "bytes=123456-124455"
-
-
-def test_a_pushed_demo_downloads_whole_files_through_reconstruction(hub, source):
-    """Non-streaming ``load_dataset`` fetches whole files with ``hf_hub_download``: in Xet mode
-    that is the reconstruction path (streaming reads are covered by tests/test_push.py)."""
-    from datasets import load_dataset
-
-    assert push_cli(source, "--shard-size", "400KB") == 0
-    assert all(f["xet_hash"] for p, f in hub.repo_files("user/sousa").items() if f["lfs"])
-    hub.reset_stats()
-    rows = source_rows(source)
-    ds = load_dataset("user/sousa", "midi", split="validation")
-    assert len(ds) > 0
-    for sample in ds:
-        src = rows[sample["json"]["sample_id"]]
-        assert sample["mid"] == (source / src["midi_path"]).read_bytes()
-    assert hub.stats.requests["GET xet-reconstruction"] > 0
-    assert not [e for e in hub.stats.log if e[1].endswith(".tar") and e[0] == "GET"]
 
 
 def test_a_client_with_an_empty_cache_dedups_through_the_global_dedup_api(pushed, folder, tmp_path):
