@@ -149,7 +149,7 @@ def _first_file_offsets(shard: bytes) -> dict[str, int]:
 def test_a_tampered_shard_is_refused_with_400_and_registers_nothing(pushed):
     hub = pushed
     _, grant = _xet_token(hub)
-    token, url = grant["accessToken"], grant["casUrl"] + "/v1/shards"
+    token, url = grant["accessToken"], grant["casUrl"] + "/v2/shards"
     shard = max(hub.cas.shards, key=len)
     at = _first_file_offsets(shard)
     known = dict(hub.cas.files)
@@ -172,12 +172,12 @@ def test_reconstruction_ranges_follow_the_download_protocol(pushed, folder):
     token, cas = grant["accessToken"], grant["casUrl"]
     data = (folder / "text.bin").read_bytes()
     file_id = hub.repo_files(REPO)["text.bin"]["xet_hash"]
-    for version, first, last in [("v2", 70_001, 400_000), ("v1", 5, 9), ("v2", 0, len(data) - 1)]:
+    for first, last in [(70_001, 400_000), (5, 9), (0, len(data) - 1)]:
         rng = {"Range": f"bytes={first}-{last}"}
-        status, body = _call("GET", f"{cas}/{version}/reconstructions/{file_id}", token, None, rng)
+        status, body = _call("GET", f"{cas}/v2/reconstructions/{file_id}", token, None, rng)
         assert status == 200
         plan = json.loads(body)
-        got = b"".join(_fetch_term(term, plan, version) for term in plan["terms"])
+        got = b"".join(_fetch_term(term, plan) for term in plan["terms"])
         skip = plan["offset_into_first_range"]
         assert got[skip : skip + last - first + 1] == data[first : last + 1]
         assert (skip == 0) == (first == 0) and skip < 128 * 1024
@@ -189,14 +189,11 @@ def test_reconstruction_ranges_follow_the_download_protocol(pushed, folder):
     assert _call("GET", first_url, None, None, {"Range": "bytes=0-1"})[0] == 403  # not signed
 
 
-def _fetch_term(term: dict, plan: dict, version: str) -> bytes:
+def _fetch_term(term: dict, plan: dict) -> bytes:
     """The decoded bytes of one term, fetched from the URL that covers its chunks."""
     a, b = term["range"]["start"], term["range"]["end"]
-    if version == "v1":
-        fetch = [(f["url"], f["url_range"], f["range"]) for f in plan["fetch_info"][term["hash"]]]
-    else:
-        fetch = [(f["url"], r["bytes"], r["chunks"])
-                 for f in plan["xorbs"][term["hash"]] for r in f["ranges"]]  # fmt: skip
+    fetch = [(f["url"], r["bytes"], r["chunks"])
+             for f in plan["xorbs"][term["hash"]] for r in f["ranges"]]  # fmt: skip
     url, span, chunks = next(f for f in fetch if f[2]["start"] <= a and b <= f[2]["end"])
     status, raw = _call("GET", url, None, None, {"Range": f"bytes={span['start']}-{span['end']}"})
     assert status == 206 and len(raw) == span["end"] - span["start"] + 1

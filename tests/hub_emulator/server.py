@@ -1,26 +1,6 @@
-"""A small Hugging Face Hub emulator on 127.0.0.1 for tests.
-
-It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub`` (2.4) and
-``datasets`` clients use to create a dataset repo, upload files (inline base64; large files through
-Xet storage, the default every user gets, or the legacy LFS basic transfer with
-``HF_HUB_DISABLE_XET=1``), list / inspect them, download them (with HTTP ranges, or through Xet
-reconstruction) and stream them back with ``load_dataset(..., streaming=True)``. The Xet CAS
-server, which verifies uploads against the published Xet spec, is xet_cas.py; the clients are
-pointed at it by clients.py. What each rule follows is listed in the package docstring.
-
-Commits are real: each commit gets a new sha and a new snapshot of the file tree. File contents
-live on disk in a temp dir, content-addressed by sha256 (no big files in RAM).
-
-Usage::
-
-    def test_x(hub):            # the fixture (tests/conftest.py): Xet, and LFS if marked lfs_too
-        HfApi().create_repo("user/tiny", repo_type="dataset")
-
-    with HubEmulator() as emu:  # in-process (you must point the clients at emu.endpoint yourself)
-        ...
-
-    python -m tests.hub_emulator --port 8080 --token hf_x [--no-xet]   # standalone server
-"""
+"""The Hub side of the emulator: repo state (commits, refs, sha256-addressed blobs on disk), the
+Hub API and legacy LFS routes, fault injection, and the ``emulated_hub`` fixture helper. What it
+emulates, and the source of each rule, is listed in the package docstring (__init__.py)."""
 
 from __future__ import annotations
 
@@ -612,18 +592,9 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ endpoints
     def whoami(self):
         """``HfApi.whoami()`` -> ``GET /api/whoami-v2``."""
-        role = self._require("read")
-        name = self.emu.user
-        self._json(
-            {
-                "type": "user",
-                "id": hashlib.md5(name.encode()).hexdigest()[:24],
-                "name": name,
-                "fullname": name,
-                "orgs": [],
-                "auth": {"type": "access_token", "accessToken": {"displayName": "t", "role": role}},
-            }
-        )
+        role, name = self._require("read"), self.emu.user
+        token = {"type": "access_token", "accessToken": {"displayName": "t", "role": role}}
+        self._json({"type": "user", "name": name, "fullname": name, "orgs": [], "auth": token})
 
     def create_repo(self):
         """``HfApi.create_repo()`` -> ``POST /api/repos/create`` (409 if it exists)."""
@@ -737,14 +708,10 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             for obj in body.get("objects", []):
                 oid, size = obj["oid"], int(obj["size"])
                 item: dict = {"oid": oid, "size": size, "authenticated": True}
+                verify = f"{emu.endpoint}/__lfs/verify/{repo_type}/{repo_id}"
                 if oid not in repo.lfs_oids:
-                    item["actions"] = {
-                        "upload": {"href": f"{emu.endpoint}/__lfs/upload/{oid}?size={size}"},
-                        "verify": {
-                            "href": f"{emu.endpoint}/__lfs/verify/{repo_type}/{repo_id}",
-                            "header": {},
-                        },
-                    }
+                    upload = {"href": f"{emu.endpoint}/__lfs/upload/{oid}?size={size}"}
+                    item["actions"] = {"upload": upload, "verify": {"href": verify, "header": {}}}
                 objects.append(item)
         self._json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
 
@@ -784,7 +751,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     def commit(self, repo_type, repo_id, revision):
         """``create_commit`` / ``upload_folder`` / ``upload_file`` / ``delete_file`` ->
         ``POST /api/{type}s/{id}/commit/{rev}[?create_pr=1]`` with an NDJSON body (header, file,
-        lfsFile, deletedFile, deletedFolder). Atomic: everything is validated before applying."""
+        lfsFile, deletedFile). Atomic: everything is validated before applying."""
         lines = [json.loads(ln) for ln in self._read_body().splitlines() if ln.strip()]
         emu = self.emu
         with emu._lock:
@@ -847,12 +814,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                 {"repo_id": repo_id, "repo_type": repo_type, "revision": ref, "oid": commit.sha,
                  "title": title, "operations": ops}
             )  # fmt: skip
-            body = {
-                "success": True,
-                "commitOid": commit.sha,
-                "commitUrl": f"{emu._repo_url(repo)}/commit/{commit.sha}",
-                "hookOutput": "",
-            }
+            url = f"{emu._repo_url(repo)}/commit/{commit.sha}"
+            body = {"success": True, "commitOid": commit.sha, "commitUrl": url, "hookOutput": ""}
             if pr_url:
                 body["pullRequestUrl"] = pr_url
         self._json(body)
@@ -898,18 +861,11 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         start, end = 0, total - 1
         status = 200
         rng = self.headers.get("Range")
-        if rng:
-            m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", rng)
-            if not m or (not m.group(1) and not m.group(2)):
-                raise HubError(416, f"Invalid range {rng}")
-            if m.group(1):
-                start = int(m.group(1))
-                end = min(int(m.group(2)), total - 1) if m.group(2) else total - 1
-            else:
-                start = max(total - int(m.group(2)), 0)
-            if start >= total and total > 0:
-                hdrs = {"Content-Range": f"bytes */{total}"}
-                return self._send(416, b"", hdrs)
+        if rng:  # the clients send ``bytes=a-b`` or ``bytes=a-`` (RFC 9110 14.1.2)
+            m = re.fullmatch(r"\s*bytes=(\d+)-(\d*)\s*", rng)
+            if not m or int(m.group(1)) >= max(total, 1):
+                return self._send(416, b"", {"Content-Range": f"bytes */{total}"})
+            start, end = int(m.group(1)), min(int(m.group(2) or total - 1), total - 1)
             status = 206
         length = max(end - start + 1, 0)
         headers = {
