@@ -49,6 +49,10 @@ Xet storage (xet_routes.py, xet_cas.py, xet_format.py, xet_shard.py):
   downloads through ``/v2/reconstructions/{file}`` plus ranged xorb GETs
   (``docs/xet/download-protocol.md``).
 
+Not emulated, since no client call made by the tests needs it: repo deletion, ``paths-info``,
+``refs``, branch deletion, folder deletion, ``expand``/``blobs`` views, the preupload remote
+``oid`` (unchanged files are sent again), chunked request bodies, Xet v1 reconstructions/shards.
+
 Helpers: ``HubEmulator`` (server.py: in-process; ``stats`` of requests and bytes, ``repos``),
 ``emulated_hub`` (server.py: the ``hub`` fixture, clients pointed at it, non-loopback DNS
 refused, the push's retry waits recorded in ``retry_waits`` instead of slept),

@@ -664,8 +664,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     def preupload(self, repo_type, repo_id, revision):
         """``preupload_lfs_files`` (called by ``create_commit``/``upload_folder``) ->
         ``POST /api/{type}s/{id}/preupload/{rev}``: decides ``uploadMode`` (lfs if >= 10 MB, binary
-        sample, or matched by ``.gitattributes``) and returns the remote ``oid`` of files already at
-        ``rev`` (git sha1 for regular files, sha256 for LFS ones) so the client can skip them."""
+        sample, or matched by ``.gitattributes``). No remote ``oid`` is returned, so the client
+        sends every file of a commit."""
         body = self._json_body()
         emu = self.emu
         with emu._lock:
@@ -689,9 +689,6 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                         for pat in ignore
                     ),
                 }
-                remote = files.get(path)
-                if remote is not None:
-                    item["oid"] = remote.sha256 if (lfs and remote.lfs) else remote.git_oid
                 out.append(item)
             head = emu._resolve_rev(repo, revision)
         self._json({"files": out, "commitOid": head})
