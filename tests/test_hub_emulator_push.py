@@ -13,10 +13,6 @@ def card(yaml: str) -> DatasetCard:
     return DatasetCard(f"---\n{yaml}\n---\n# A card\n")
 
 
-def test_validate_yaml_accepts_the_packaged_card(hub, staging):
-    DatasetCard.load(staging / "README.md").validate(repo_type="dataset")
-
-
 @pytest.mark.parametrize(
     ("yaml", "named"),
     [
@@ -154,25 +150,6 @@ def test_closing_with_a_comment_keeps_the_comment(hub):
     api.change_discussion_status(REPO, num, "closed", comment="why", repo_type="dataset")
     pr = hub.repos[("dataset", REPO)].discussions[num]
     assert pr["status"] == "closed" and pr["comments"] == ["why"]
-
-
-def test_pull_requests_disabled_in_a_repo_answer_403_everywhere(hub):
-    api = HfApi()
-    api.create_repo(REPO, repo_type="dataset")
-    hub.repos[("dataset", REPO)].discussions_disabled = True
-    add = [CommitOperationAdd("a.txt", b"a")]
-    for call in (
-        lambda: list(api.get_repo_discussions(REPO, repo_type="dataset")),
-        lambda: api.create_pull_request(REPO, "Upload", repo_type="dataset"),
-        lambda: api.create_commit(
-            REPO, add, commit_message="pr", create_pr=True, repo_type="dataset"
-        ),
-    ):
-        with pytest.raises(HfHubHTTPError) as e:
-            call()
-        assert e.value.response.status_code == 403
-    api.create_commit(REPO, add, commit_message="direct", repo_type="dataset")
-    assert "a.txt" in hub.repo_files(REPO)
 
 
 def test_a_token_without_discussion_rights_writes_files_but_opens_no_pull_request(hub):

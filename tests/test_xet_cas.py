@@ -18,9 +18,8 @@ from urllib.error import HTTPError
 
 import numpy as np
 import pytest
-from huggingface_hub import HfApi, HfFileSystem
+from huggingface_hub import HfApi
 
-from tests.helpers import source_rows
 from tests.hub_emulator.xet_format import (
     XetFormatError,
     bg4_ungroup,
@@ -31,7 +30,6 @@ from tests.hub_emulator.xet_format import (
     merkle_root,
     parse_xorb,
 )
-from tests.push_cli import push_cli
 
 REPO = "user/xet"
 
@@ -151,7 +149,7 @@ def _first_file_offsets(shard: bytes) -> dict[str, int]:
 def test_a_tampered_shard_is_refused_with_400_and_registers_nothing(pushed):
     hub = pushed
     _, grant = _xet_token(hub)
-    token, url = grant["accessToken"], grant["casUrl"] + "/v1/shards"
+    token, url = grant["accessToken"], grant["casUrl"] + "/v2/shards"
     shard = max(hub.cas.shards, key=len)
     at = _first_file_offsets(shard)
     known = dict(hub.cas.files)
@@ -174,12 +172,12 @@ def test_reconstruction_ranges_follow_the_download_protocol(pushed, folder):
     token, cas = grant["accessToken"], grant["casUrl"]
     data = (folder / "text.bin").read_bytes()
     file_id = hub.repo_files(REPO)["text.bin"]["xet_hash"]
-    for version, first, last in [("v2", 70_001, 400_000), ("v1", 5, 9), ("v2", 0, len(data) - 1)]:
+    for first, last in [(70_001, 400_000), (5, 9), (0, len(data) - 1)]:
         rng = {"Range": f"bytes={first}-{last}"}
-        status, body = _call("GET", f"{cas}/{version}/reconstructions/{file_id}", token, None, rng)
+        status, body = _call("GET", f"{cas}/v2/reconstructions/{file_id}", token, None, rng)
         assert status == 200
         plan = json.loads(body)
-        got = b"".join(_fetch_term(term, plan, version) for term in plan["terms"])
+        got = b"".join(_fetch_term(term, plan) for term in plan["terms"])
         skip = plan["offset_into_first_range"]
         assert got[skip : skip + last - first + 1] == data[first : last + 1]
         assert (skip == 0) == (first == 0) and skip < 128 * 1024
@@ -191,14 +189,11 @@ def test_reconstruction_ranges_follow_the_download_protocol(pushed, folder):
     assert _call("GET", first_url, None, None, {"Range": "bytes=0-1"})[0] == 403  # not signed
 
 
-def _fetch_term(term: dict, plan: dict, version: str) -> bytes:
+def _fetch_term(term: dict, plan: dict) -> bytes:
     """The decoded bytes of one term, fetched from the URL that covers its chunks."""
     a, b = term["range"]["start"], term["range"]["end"]
-    if version == "v1":
-        fetch = [(f["url"], f["url_range"], f["range"]) for f in plan["fetch_info"][term["hash"]]]
-    else:
-        fetch = [(f["url"], r["bytes"], r["chunks"])
-                 for f in plan["xorbs"][term["hash"]] for r in f["ranges"]]  # fmt: skip
+    fetch = [(f["url"], r["bytes"], r["chunks"])
+             for f in plan["xorbs"][term["hash"]] for r in f["ranges"]]  # fmt: skip
     url, span, chunks = next(f for f in fetch if f[2]["start"] <= a and b <= f[2]["end"])
     status, raw = _call("GET", url, None, None, {"Range": f"bytes={span['start']}-{span['end']}"})
     assert status == 206 and len(raw) == span["end"] - span["start"] + 1
@@ -225,43 +220,6 @@ def test_xet_tokens_are_scoped(pushed):
     assert _call("POST", url, grant["accessToken"], body)[0] == 403  # read scope cannot write
     assert _call("POST", url, None, body)[0] == 401
     assert _call("POST", url, "xet_bogus", body)[0] == 401
-
-
-def test_downloads_of_xet_files_take_the_path_each_client_takes(pushed, folder, tmp_path):
-    """``HfFileSystem.get_file`` (like ``hf_hub_download``) reconstructs through the CAS;
-    ``HfFileSystem.open`` (``datasets`` streaming, ``sousa.load``) reads ``resolve`` with Range."""
-    hub = pushed
-    fs = HfFileSystem()
-    hub.reset_stats()
-    fs.get_file(f"datasets/{REPO}/floats.bin", str(tmp_path / "floats.bin"))
-    assert (tmp_path / "floats.bin").read_bytes() == (folder / "floats.bin").read_bytes()
-    hub.wait_idle()  # a request is logged when its handler ends, maybe after the client moved on
-    assert hub.stats.requests["GET xet-reconstruction"] == 1 and hub.stats.bytes_served == 0
-    assert hub.stats.bytes_served_xet > 0
-    hub.reset_stats()
-    part = fs.cat_file(f"datasets/{REPO}/text.bin", start=123_456, end=124_456, cache_type="none")
-    assert part == (folder / "text.bin").read_bytes()[123_456:124_456]
-    hub.wait_idle()
-    assert hub.stats.bytes_served == 1000 and hub.stats.bytes_served_xet == 0
-    assert hub.stats.log[-1][3] == "bytes=123456-124455"
-
-
-def test_a_pushed_demo_downloads_whole_files_through_reconstruction(hub, source):
-    """Non-streaming ``load_dataset`` fetches whole files with ``hf_hub_download``: in Xet mode
-    that is the reconstruction path (streaming reads are covered by tests/test_push.py)."""
-    from datasets import load_dataset
-
-    assert push_cli(source, "--shard-size", "400KB") == 0
-    assert all(f["xet_hash"] for p, f in hub.repo_files("user/sousa").items() if f["lfs"])
-    hub.reset_stats()
-    rows = source_rows(source)
-    ds = load_dataset("user/sousa", "midi", split="validation")
-    assert len(ds) > 0
-    for sample in ds:
-        src = rows[sample["json"]["sample_id"]]
-        assert sample["mid"] == (source / src["midi_path"]).read_bytes()
-    assert hub.stats.requests["GET xet-reconstruction"] > 0
-    assert not [e for e in hub.stats.log if e[1].endswith(".tar") and e[0] == "GET"]
 
 
 def test_a_client_with_an_empty_cache_dedups_through_the_global_dedup_api(pushed, folder, tmp_path):

@@ -42,12 +42,16 @@ Xet storage (xet_routes.py, xet_cas.py, xet_format.py, xet_shard.py):
 
 - ``GET …/xet-{read,write}-token/{rev}``: a short-lived CAS token and URL
   (``utils/_xet.py:_fetch_xet_connection_info_with_url``; ``docs/xet/auth.md``).
-- CAS ``POST /v1/xorbs/default/{hash}`` and ``/v{1,2}/shards``: every chunk, xorb hash, file
+- CAS ``POST /v1/xorbs/default/{hash}`` and ``/v2/shards``: every chunk, xorb hash, file
   hash, verification hash and sha256 recomputed from the bytes and refused with 400 on any
   mismatch (``docs/xet/api.md``, ``hashing.md``, ``xorb.md``, ``shard.md``).
 - Global dedup ``GET /v1/chunks/default/{hash}`` (``shard.md`` "Global Deduplication") and
-  downloads through ``/v{1,2}/reconstructions/{file}`` plus ranged xorb GETs
+  downloads through ``/v2/reconstructions/{file}`` plus ranged xorb GETs
   (``docs/xet/download-protocol.md``).
+
+Not emulated, since no client call made by the tests needs it: repo deletion, ``paths-info``,
+``refs``, branch deletion, folder deletion, ``expand``/``blobs`` views, the preupload remote
+``oid`` (unchanged files are sent again), chunked request bodies, Xet v1 reconstructions/shards.
 
 Helpers: ``HubEmulator`` (server.py: in-process; ``stats`` of requests and bytes, ``repos``),
 ``emulated_hub`` (server.py: the ``hub`` fixture, clients pointed at it, non-loopback DNS

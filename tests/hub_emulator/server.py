@@ -1,26 +1,6 @@
-"""A small Hugging Face Hub emulator on 127.0.0.1 for tests.
-
-It implements the subset of the Hub HTTP API that the *real* ``huggingface_hub`` (2.4) and
-``datasets`` clients use to create a dataset repo, upload files (inline base64; large files through
-Xet storage, the default every user gets, or the legacy LFS basic transfer with
-``HF_HUB_DISABLE_XET=1``), list / inspect them, download them (with HTTP ranges, or through Xet
-reconstruction) and stream them back with ``load_dataset(..., streaming=True)``. The Xet CAS
-server, which verifies uploads against the published Xet spec, is xet_cas.py; the clients are
-pointed at it by clients.py. What each rule follows is listed in the package docstring.
-
-Commits are real: each commit gets a new sha and a new snapshot of the file tree. File contents
-live on disk in a temp dir, content-addressed by sha256 (no big files in RAM).
-
-Usage::
-
-    def test_x(hub):            # the fixture (tests/conftest.py): Xet, and LFS if marked lfs_too
-        HfApi().create_repo("user/tiny", repo_type="dataset")
-
-    with HubEmulator() as emu:  # in-process (you must point the clients at emu.endpoint yourself)
-        ...
-
-    python -m tests.hub_emulator --port 8080 --token hf_x [--no-xet]   # standalone server
-"""
+"""The Hub side of the emulator: repo state (commits, refs, sha256-addressed blobs on disk), the
+Hub API and legacy LFS routes, fault injection, and the ``emulated_hub`` fixture helper. What it
+emulates, and the source of each rule, is listed in the package docstring (__init__.py)."""
 
 from __future__ import annotations
 
@@ -377,29 +357,19 @@ class HubEmulator:
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
         return f"{self.endpoint}/{prefix}{repo.repo_id}"
 
-    def _file_json(self, repo: Repo, path: str, entry: FileEntry, expand: bool) -> dict:
+    def _file_json(self, path: str, entry: FileEntry) -> dict:
         out = {"type": "file", "oid": entry.git_oid, "size": entry.size, "path": path}
         if entry.lfs:
             ptr = len(lfs_pointer(entry.sha256, entry.size))
             out["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": ptr}
         if entry.xet_hash:
             out["xetHash"] = entry.xet_hash
-        if expand:
-            out["lastCommit"] = self._last_commit_json(repo, entry.last_commit)
-            out["securityFileStatus"] = {"status": "safe", "avScan": None, "pickleImportScan": None}
-        return out
-
-    def _dir_json(self, repo: Repo, commit: Commit, path: str, expand: bool) -> dict:
-        oid = hashlib.sha1(f"{commit.sha}:{path}".encode()).hexdigest()
-        out = {"type": "directory", "oid": oid, "size": 0, "path": path}
-        if expand:
-            out["lastCommit"] = self._last_commit_json(repo, commit.sha)
         return out
 
     @staticmethod
-    def _last_commit_json(repo: Repo, sha: str) -> dict:
-        c = repo.commits[sha]
-        return {"id": c.sha, "title": c.title, "date": c.date}
+    def _dir_json(commit: Commit, path: str) -> dict:
+        oid = hashlib.sha1(f"{commit.sha}:{path}".encode()).hexdigest()
+        return {"type": "directory", "oid": oid, "size": 0, "path": path}
 
     @staticmethod
     def _dirs(files: dict[str, FileEntry]) -> set[str]:
@@ -409,18 +379,8 @@ class HubEmulator:
             dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
         return dirs
 
-    def _info_json(self, repo: Repo, revision: str, blobs: bool) -> dict:
+    def _info_json(self, repo: Repo, revision: str) -> dict:
         commit = self._commit_at(repo, revision)
-        siblings = []
-        for path in sorted(commit.files):
-            e = commit.files[path]
-            sib: dict = {"rfilename": path}
-            if blobs:
-                sib.update(size=e.size, blobId=e.git_oid)
-                if e.lfs:
-                    ptr = len(lfs_pointer(e.sha256, e.size))
-                    sib["lfs"] = {"sha256": e.sha256, "size": e.size, "pointerSize": ptr}
-            siblings.append(sib)
         info = {
             "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24],
             "id": repo.repo_id,
@@ -434,11 +394,9 @@ class HubEmulator:
             "downloads": 0,
             "likes": 0,
             "tags": [],
-            "siblings": siblings,
+            "siblings": [{"rfilename": p} for p in sorted(commit.files)],
             "usedStorage": sum(e.size for e in commit.files.values()),
         }
-        if repo.repo_type == "model":
-            info["modelId"] = repo.repo_id
         card = self._card_data(commit)
         if card is not None:
             info["cardData"] = card
@@ -463,17 +421,29 @@ def _make_handler(hub: HubEmulator):
     return Handler
 
 
-_REPO_TYPES = {"datasets": "dataset", "spaces": "space", "models": "model"}
-_LFS_BATCH = ["info", "lfs", "objects", "batch"]
-
-
-def _split_rev(segs: list[str]) -> tuple[str, list[str]]:
-    """First segment(s) are a revision (``refs/pr/1`` may arrive unquoted as three segments)."""
-    if not segs:
-        raise HubError(400, "Missing revision")
-    if segs[0] == "refs" and len(segs) >= 3:
-        return "/".join(segs[:3]), segs[3:]
-    return segs[0], segs[1:]
+_REV = r"(?P<revision>refs/pr/\d+|[^/]+)"  # ``refs/pr/1`` may arrive unquoted
+_ID = r"(?P<repo_id>[^/]+/[^/]+)"
+_REPO = r"/api/(?P<repo_type>datasets|models|spaces)/" + _ID
+_GIT_REPO = r"/(?:(?P<repo_type>datasets|spaces)/)?" + _ID
+# (methods, path regex, kind counted in ``stats.requests``, handler); named groups -> kwargs
+_ROUTES = [
+    ("GET", r"/api/whoami-v2", "whoami", "whoami"),
+    ("POST", r"/api/repos/create", "create-repo", "create_repo"),
+    ("POST", r"/api/validate-yaml", "validate-yaml", "validate_yaml"),
+    ("GET", _REPO + rf"(?:/revision/{_REV})?", "repo-info", "repo_info"),
+    ("GET", _REPO + rf"/tree/{_REV}(?:/(?P<path>.*))?", "tree", "tree"),
+    ("POST", _REPO + rf"/preupload/{_REV}", "preupload", "preupload"),
+    ("POST", _REPO + rf"/commit/{_REV}", "commit", "commit"),
+    ("POST", _REPO + r"/branch/(?P<branch>.+)", "branch", "create_branch"),
+    ("GET", _REPO + rf"/xet-(?P<scope>read|write)-token/{_REV}", "xet-token", "xet_token"),
+    ("GET", _REPO + rf"/commits/{_REV}", "commits", "list_commits"),
+    ("GET POST", _REPO + r"/discussions(?P<rest>/.*)?", "discussions", "discussions"),
+    ("POST", _GIT_REPO + r"\.git/info/lfs/objects/batch", "lfs-batch", "lfs_batch"),
+    ("PUT", r"/__lfs/upload/(?P<oid>\w+)", "lfs-upload", "lfs_put"),
+    ("POST", r"/__lfs/verify/(?P<repo_type>\w+)/" + _ID, "lfs-verify", "lfs_verify"),
+    ("GET HEAD", _GIT_REPO + rf"/resolve/{_REV}/(?P<path>.+)", "resolve", "resolve"),
+]
+_ROUTES_RE = [(m.split(), re.compile(rx), kind, fn) for m, rx, kind, fn in _ROUTES]
 
 
 class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
@@ -487,29 +457,18 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     def do_GET(self):
         self._dispatch("GET")
 
-    def do_HEAD(self):
-        self._dispatch("HEAD")
+    do_HEAD = do_POST = do_PUT = do_GET
 
-    def do_POST(self):
-        self._dispatch("POST")
-
-    def do_PUT(self):
-        self._dispatch("PUT")
-
-    def do_DELETE(self):
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        url = urlsplit(self.path)
+    def _dispatch(self, _: str) -> None:
+        method, url = self.command, urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self._status = 0
         self._body_consumed = False
         with self.emu._lock:
             self.emu._handling += 1
-        segs = [unquote(s) for s in url.path.split("/")[1:]]
         kind = "unknown"
         try:
-            kind, handler, args = self._route(method, segs)
+            kind, handler, args = self._route(method, unquote(url.path))
             if self.emu._take_fault(method, url.path):
                 return self._drop_connection()
             handler(*args)
@@ -523,82 +482,25 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         finally:
             with self.emu._lock:
                 self.emu.stats.requests[f"{method} {kind}"] += 1
-                entry = (
-                    method,
-                    self.path,
-                    self._status,
-                    self.headers.get("Range"),
-                    time.monotonic(),
-                )
-                self.emu.stats.log.append(entry)
+                rng = self.headers.get("Range")
+                self.emu.stats.log.append((method, self.path, self._status, rng, time.monotonic()))
                 self.emu._handling -= 1
                 self.emu._idle.notify_all()
 
-    def _route(self, method: str, segs: list[str]):
-        if segs[:1] == ["api"]:
-            rest = segs[1:]
-            if rest == ["whoami-v2"] and method == "GET":
-                return "whoami", self.whoami, ()
-            if rest == ["repos", "create"] and method == "POST":
-                return "create-repo", self.create_repo, ()
-            if rest == ["repos", "delete"] and method == "DELETE":
-                return "delete-repo", self.delete_repo, ()
-            if rest == ["validate-yaml"] and method == "POST":
-                return "validate-yaml", self.validate_yaml, ()
-            if len(rest) >= 3 and rest[0] in _REPO_TYPES:
-                repo_type, repo_id = _REPO_TYPES[rest[0]], f"{rest[1]}/{rest[2]}"
-                return self._route_api_repo(method, repo_type, repo_id, rest[3:])
-        if segs[:1] == ["xet-cas"] and (xet := self.route_xet(method, segs[1:])):
+    def _route(self, method: str, path: str):
+        """``(kind, handler, args)`` of the first route matching ``method path``, else 404."""
+        if path.startswith("/xet-cas/") and (xet := self.route_xet(method, path.split("/")[2:])):
             return xet
-        if segs[:1] == ["__lfs"] and len(segs) >= 2:
-            if segs[1] == "upload" and method == "PUT":
-                return "lfs-upload", self.lfs_put, (segs[2],)
-            if segs[1] == "verify" and method == "POST" and len(segs) >= 5:
-                return "lfs-verify", self.lfs_verify, (segs[2], f"{segs[3]}/{segs[4]}")
-        repo_type = "model"
-        if segs and segs[0] in _REPO_TYPES:
-            repo_type, segs = _REPO_TYPES[segs[0]], segs[1:]
-        if len(segs) == 6 and segs[1].endswith(".git") and segs[2:] == _LFS_BATCH:
-            repo_id = f"{segs[0]}/{segs[1][: -len('.git')]}"
-            return "lfs-batch", self.lfs_batch, (repo_type, repo_id)
-        if len(segs) >= 5 and segs[2] == "resolve" and method in ("GET", "HEAD"):
-            rev, path = _split_rev(segs[3:])
-            args = (repo_type, f"{segs[0]}/{segs[1]}", rev, "/".join(path))
-            return "resolve", self.resolve, args
-        raise HubError(404, f"Not found: {method} {self.path}")
-
-    def _route_api_repo(self, method: str, repo_type: str, repo_id: str, rest: list[str]):
-        head = rest[0] if rest else ""
-        if method == "GET" and not rest:
-            return "repo-info", self.repo_info, (repo_type, repo_id, "main")
-        if method == "GET" and head == "revision":
-            rev, _ = _split_rev(rest[1:])
-            return "repo-info", self.repo_info, (repo_type, repo_id, rev)
-        if method == "GET" and head == "tree":
-            rev, path = _split_rev(rest[1:])
-            return "tree", self.tree, (repo_type, repo_id, rev, "/".join(path))
-        if method == "POST" and head == "paths-info":
-            rev, _ = _split_rev(rest[1:])
-            return "paths-info", self.paths_info, (repo_type, repo_id, rev)
-        if method == "POST" and head == "preupload":
-            rev, _ = _split_rev(rest[1:])
-            return "preupload", self.preupload, (repo_type, repo_id, rev)
-        if method == "POST" and head == "commit":
-            rev, _ = _split_rev(rest[1:])
-            return "commit", self.commit, (repo_type, repo_id, rev)
-        if head == "branch" and method in ("POST", "DELETE") and len(rest) >= 2:
-            args = (method, repo_type, repo_id, "/".join(rest[1:]))
-            return "branch", self.branch, args
-        if method == "GET" and head in ("xet-read-token", "xet-write-token"):
-            args = (repo_type, repo_id, head.split("-")[1], "/".join(rest[1:]) or "main")
-            return head, self.xet_token, args
-        if method == "GET" and head == "refs":
-            return "refs", self.refs, (repo_type, repo_id)
-        if method == "GET" and head == "commits":
-            rev, _ = _split_rev(rest[1:])
-            return "commits", self.list_commits, (repo_type, repo_id, rev)
-        if head == "discussions":
-            return _route_discussions(self, method, repo_type, repo_id, rest[1:])
+        for methods, rx, kind, name in _ROUTES_RE:
+            if method in methods and (m := rx.fullmatch(path)):
+                kw = m.groupdict()
+                if "repo_type" in kw:  # URL plural -> repo type
+                    kw["repo_type"] = (kw["repo_type"] or "models").removesuffix("s")
+                if kind == "discussions":
+                    return _route_discussions(self, method, **kw)
+                if kind == "xet-token":
+                    kind = f"xet-{kw['scope']}-token"
+                return kind, functools.partial(getattr(self, name), **kw), ()
         raise HubError(404, f"Not found: {method} {self.path}")
 
     def _drop_connection(self) -> None:
@@ -610,17 +512,12 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         self._body_consumed = True
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return b"".join(self._iter_chunked())
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
     def _iter_body(self):
         """Yield the request body in pieces (Content-Length or chunked), without buffering it."""
         self._body_consumed = True
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            yield from self._iter_chunked()
-            return
         remaining = int(self.headers.get("Content-Length") or 0)
         while remaining > 0:
             piece = self.rfile.read(min(_CHUNK, remaining))
@@ -628,16 +525,6 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                 break
             remaining -= len(piece)
             yield piece
-
-    def _iter_chunked(self):
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return
-            yield self.rfile.read(size)
-            self.rfile.readline()
 
     def _json_body(self):
         raw = self._read_body()
@@ -705,18 +592,9 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ endpoints
     def whoami(self):
         """``HfApi.whoami()`` -> ``GET /api/whoami-v2``."""
-        role = self._require("read")
-        name = self.emu.user
-        self._json(
-            {
-                "type": "user",
-                "id": hashlib.md5(name.encode()).hexdigest()[:24],
-                "name": name,
-                "fullname": name,
-                "orgs": [],
-                "auth": {"type": "access_token", "accessToken": {"displayName": "t", "role": role}},
-            }
-        )
+        role, name = self._require("read"), self.emu.user
+        token = {"type": "access_token", "accessToken": {"displayName": "t", "role": role}}
+        self._json({"type": "user", "name": name, "fullname": name, "orgs": [], "auth": token})
 
     def create_repo(self):
         """``HfApi.create_repo()`` -> ``POST /api/repos/create`` (409 if it exists)."""
@@ -741,17 +619,6 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             emu.repos[(repo_type, repo_id)] = repo
         self._json({"url": emu._repo_url(repo), "name": repo_id, "id": repo_id})
 
-    def delete_repo(self):
-        """``HfApi.delete_repo()`` -> ``DELETE /api/repos/delete``."""
-        self._require("write")
-        body = self._json_body()
-        repo_id = f"{body.get('organization') or self.emu.user}/{body['name']}"
-        key = (body.get("type") or "model", repo_id)
-        with self.emu._lock:
-            if self.emu.repos.pop(key, None) is None:
-                raise HubError(404, "Repository not found", "RepoNotFound")
-        self._send(200, b"")
-
     def validate_yaml(self):
         """README.md metadata check (``create_commit``, ``DatasetCard.validate``) ->
         ``POST /api/validate-yaml``: 400 with the Hub's documented rules (``hub_card_rules``)."""
@@ -765,71 +632,40 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         )
 
     def repo_info(self, repo_type, repo_id, revision):
-        """``repo_info``/``dataset_info`` -> ``GET /api/{type}s/{id}[/revision/{rev}]?blobs=``."""
+        """``repo_info``/``dataset_info`` -> ``GET /api/{type}s/{id}[/revision/{rev}]``."""
         with self.emu._lock:
             repo = self._readable_repo(repo_type, repo_id)
-            blobs = self.query.get("blobs", "").lower() in ("1", "true")
-            info = self.emu._info_json(repo, revision, blobs)
+            info = self.emu._info_json(repo, revision or "main")
         self._json(info)
 
     def tree(self, repo_type, repo_id, revision, path):
         """``list_repo_tree`` / ``list_repo_files`` / ``HfFileSystem.ls|glob|find`` ->
-        ``GET /api/{type}s/{id}/tree/{rev}[/{path}]?recursive=&expand=`` (single page)."""
+        ``GET /api/{type}s/{id}/tree/{rev}[/{path}]?recursive=`` (single page)."""
         recursive = self.query.get("recursive", "").lower() in ("1", "true")
-        expand = self.query.get("expand", "").lower() in ("1", "true")
         emu = self.emu
         with emu._lock:
             repo = self._readable_repo(repo_type, repo_id)
             commit = emu._commit_at(repo, revision)
-            path = path.strip("/")
+            path = (path or "").strip("/")
             dirs = emu._dirs(commit.files)
             if path and path not in dirs:
                 if path in commit.files:  # the Hub answers a file path with its own entry
-                    return self._json([emu._file_json(repo, path, commit.files[path], expand)])
+                    return self._json([emu._file_json(path, commit.files[path])])
                 raise _not_found("EntryNotFound", f"{path} does not exist on {revision}")
             prefix = f"{path}/" if path else ""
 
             def wanted(p: str) -> bool:
                 return p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
 
-            out = [emu._dir_json(repo, commit, d, expand) for d in sorted(dirs) if wanted(d)]
-            out += [
-                emu._file_json(repo, p, e, expand)
-                for p, e in sorted(commit.files.items())
-                if wanted(p)
-            ]
-        self._json(out)
-
-    def paths_info(self, repo_type, repo_id, revision):
-        """``get_paths_info`` / ``file_exists`` / ``HfFileSystem.info`` ->
-        ``POST /api/{type}s/{id}/paths-info/{rev}`` (form or JSON: ``paths``, ``expand``)."""
-        raw = self._read_body()
-        if self.headers.get("Content-Type", "").startswith("application/json"):
-            body = json.loads(raw or b"{}")
-            paths, expand = body.get("paths", []), str(body.get("expand", "")).lower()
-        else:
-            form = parse_qs(raw.decode())
-            paths, expand = form.get("paths", []), form.get("expand", [""])[-1].lower()
-        expand_b = expand in ("1", "true")
-        emu = self.emu
-        with emu._lock:
-            repo = self._readable_repo(repo_type, repo_id)
-            commit = emu._commit_at(repo, revision)
-            dirs = emu._dirs(commit.files)
-            out = []
-            for p in paths:
-                p = p.strip("/")
-                if p in commit.files:
-                    out.append(emu._file_json(repo, p, commit.files[p], expand_b))
-                elif p in dirs or p == "":
-                    out.append(emu._dir_json(repo, commit, p, expand_b))
+            out = [emu._dir_json(commit, d) for d in sorted(dirs) if wanted(d)]
+            out += [emu._file_json(p, e) for p, e in sorted(commit.files.items()) if wanted(p)]
         self._json(out)
 
     def preupload(self, repo_type, repo_id, revision):
         """``preupload_lfs_files`` (called by ``create_commit``/``upload_folder``) ->
         ``POST /api/{type}s/{id}/preupload/{rev}``: decides ``uploadMode`` (lfs if >= 10 MB, binary
-        sample, or matched by ``.gitattributes``) and returns the remote ``oid`` of files already at
-        ``rev`` (git sha1 for regular files, sha256 for LFS ones) so the client can skip them."""
+        sample, or matched by ``.gitattributes``). No remote ``oid`` is returned, so the client
+        sends every file of a commit."""
         body = self._json_body()
         emu = self.emu
         with emu._lock:
@@ -853,9 +689,6 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                         for pat in ignore
                     ),
                 }
-                remote = files.get(path)
-                if remote is not None:
-                    item["oid"] = remote.sha256 if (lfs and remote.lfs) else remote.git_oid
                 out.append(item)
             head = emu._resolve_rev(repo, revision)
         self._json({"files": out, "commitOid": head})
@@ -872,14 +705,10 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             for obj in body.get("objects", []):
                 oid, size = obj["oid"], int(obj["size"])
                 item: dict = {"oid": oid, "size": size, "authenticated": True}
+                verify = f"{emu.endpoint}/__lfs/verify/{repo_type}/{repo_id}"
                 if oid not in repo.lfs_oids:
-                    item["actions"] = {
-                        "upload": {"href": f"{emu.endpoint}/__lfs/upload/{oid}?size={size}"},
-                        "verify": {
-                            "href": f"{emu.endpoint}/__lfs/verify/{repo_type}/{repo_id}",
-                            "header": {},
-                        },
-                    }
+                    upload = {"href": f"{emu.endpoint}/__lfs/upload/{oid}?size={size}"}
+                    item["actions"] = {"upload": upload, "verify": {"href": verify, "header": {}}}
                 objects.append(item)
         self._json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
 
@@ -919,7 +748,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     def commit(self, repo_type, repo_id, revision):
         """``create_commit`` / ``upload_folder`` / ``upload_file`` / ``delete_file`` ->
         ``POST /api/{type}s/{id}/commit/{rev}[?create_pr=1]`` with an NDJSON body (header, file,
-        lfsFile, deletedFile, deletedFolder). Atomic: everything is validated before applying."""
+        lfsFile, deletedFile). Atomic: everything is validated before applying."""
         lines = [json.loads(ln) for ln in self._read_body().splitlines() if ln.strip()]
         emu = self.emu
         with emu._lock:
@@ -953,8 +782,6 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                     if val["path"] not in files:
                         raise _not_found("EntryNotFound", "A file with this name doesn't exist")
                     pending.append(("delete", val["path"], None))
-                elif key == "deletedFolder":
-                    pending.append(("delete_folder", val["path"].rstrip("/"), None))
             # everything validated: apply
             title = header.get("summary") or "Commit"
             commit = emu._new_commit(repo, base, title, header.get("description", ""), files)
@@ -968,13 +795,9 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                     size = emu._blob(payload).stat().st_size
                     files[path] = emu._entry_for(payload, size, True, commit.sha)
                     ops.append({"op": "add", "path": path, "lfs": True, "size": size})
-                elif kind == "delete":
+                else:
                     files.pop(path, None)
                     ops.append({"op": "delete", "path": path})
-                else:
-                    for p in [p for p in files if p.startswith(path + "/") or not path]:
-                        files.pop(p)
-                    ops.append({"op": "delete_folder", "path": path})
             pr_url = None
             if create_pr:
                 ref = f"refs/pr/{repo.next_pr}"
@@ -988,46 +811,22 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                 {"repo_id": repo_id, "repo_type": repo_type, "revision": ref, "oid": commit.sha,
                  "title": title, "operations": ops}
             )  # fmt: skip
-            body = {
-                "success": True,
-                "commitOid": commit.sha,
-                "commitUrl": f"{emu._repo_url(repo)}/commit/{commit.sha}",
-                "hookOutput": "",
-            }
+            url = f"{emu._repo_url(repo)}/commit/{commit.sha}"
+            body = {"success": True, "commitOid": commit.sha, "commitUrl": url, "hookOutput": ""}
             if pr_url:
                 body["pullRequestUrl"] = pr_url
         self._json(body)
 
-    def branch(self, method, repo_type, repo_id, branch):
-        """``create_branch`` / ``delete_branch`` -> ``POST|DELETE /api/{type}s/{id}/branch/{b}``."""
-        body = self._json_body() if method == "POST" else (self._read_body() and {})
+    def create_branch(self, repo_type, repo_id, branch):
+        """``create_branch`` -> ``POST /api/{type}s/{id}/branch/{b}``."""
+        body = self._json_body()
         with self.emu._lock:
             repo = self._writable_repo(repo_type, repo_id)
-            if method == "DELETE":
-                if repo.refs.pop(branch, None) is None:
-                    raise _not_found("RevisionNotFound", f"Branch {branch} not found")
-                return self._send(200, b"")
             if branch in repo.refs:
                 raise HubError(409, f"Reference already exists: refs/heads/{branch}")
             start = body.get("startingPoint") or "main"
             repo.refs[branch] = self.emu._resolve_rev(repo, start)
         self._send(200, b"")
-
-    def refs(self, repo_type, repo_id):
-        """``list_repo_refs`` -> ``GET /api/{type}s/{id}/refs``."""
-        with self.emu._lock:
-            repo = self._readable_repo(repo_type, repo_id)
-            branches = [
-                {"name": n, "ref": f"refs/heads/{n}", "targetCommit": s}
-                for n, s in repo.refs.items()
-                if not n.startswith("refs/")
-            ]
-            prs = [
-                {"name": n, "ref": n, "targetCommit": s}
-                for n, s in repo.refs.items()
-                if n.startswith("refs/pr/")
-            ]
-        self._json({"branches": branches, "tags": [], "converts": [], "pullRequests": prs})
 
     def list_commits(self, repo_type, repo_id, revision):
         """``list_repo_commits`` -> ``GET /api/{type}s/{id}/commits/{rev}`` (single page)."""
@@ -1059,18 +858,11 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         start, end = 0, total - 1
         status = 200
         rng = self.headers.get("Range")
-        if rng:
-            m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", rng)
-            if not m or (not m.group(1) and not m.group(2)):
-                raise HubError(416, f"Invalid range {rng}")
-            if m.group(1):
-                start = int(m.group(1))
-                end = min(int(m.group(2)), total - 1) if m.group(2) else total - 1
-            else:
-                start = max(total - int(m.group(2)), 0)
-            if start >= total and total > 0:
-                hdrs = {"Content-Range": f"bytes */{total}"}
-                return self._send(416, b"", hdrs)
+        if rng:  # the clients send ``bytes=a-b`` or ``bytes=a-`` (RFC 9110 14.1.2)
+            m = re.fullmatch(r"\s*bytes=(\d+)-(\d*)\s*", rng)
+            if not m or int(m.group(1)) >= max(total, 1):
+                return self._send(416, b"", {"Content-Range": f"bytes */{total}"})
+            start, end = int(m.group(1)), min(int(m.group(2) or total - 1), total - 1)
             status = 206
         length = max(end - start + 1, 0)
         headers = {
@@ -1125,7 +917,8 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
 # discussion rights: tests/hub_pulls.py, which cites the source of each rule.
 
 
-def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str, rest: list):
+def _route_discussions(h: _HubHandler, method: str, repo_type: str, repo_id: str, rest):
+    rest = (rest or "").strip("/").split("/") if rest else []
     if refused := pulls_refused(h, method, repo_type, repo_id):
         raise HubError(403, refused)
     if not rest and method == "POST":

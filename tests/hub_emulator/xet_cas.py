@@ -3,9 +3,9 @@
 
 The real ``hf_xet`` client gets a short-lived token from the Hub (``xet-{read,write}-token``),
 POSTs xorbs (``/v1/xorbs/default/{hash}``: chunks recomputed, xorb hash checked) and a shard
-(``/v2/shards``, falling back to ``/v1/shards``: every term, verification hash, file hash and
+(``/v2/shards``: every term, verification hash, file hash and
 sha256 checked against the stored xorbs), then downloads through reconstructions
-(``/v2/reconstructions/{file}`` and ``/v1/…``) and ranged GETs of xorb bytes on signed URLs.
+(``/v2/reconstructions/{file}``) and ranged GETs of xorb bytes on signed URLs.
 Anything that disagrees is refused with HTTP 400 before it is stored.
 
 A verified file is also written out whole into the emulator's sha256-addressed blob store, so the
@@ -202,8 +202,8 @@ class XetCas:
                 yield decompress(c.scheme, raw[8:])
 
     # ------------------------------------------------------------------ downloads
-    def reconstruction(self, name: str, rng: str | None, version: int) -> dict:
-        """``QueryReconstructionResponse`` (v1: ``fetch_info``; v2: ``xorbs``) for the whole file
+    def reconstruction(self, name: str, rng: str | None) -> dict:
+        """``QueryReconstructionResponse`` v2 (``xorbs``; hf_xet asks v2 first) for the whole file
         or the chunks covering ``Range: bytes=a-b``; one signed URL per xorb byte range."""
         f = self.files.get(hex_hash(name))
         if f is None:
@@ -229,22 +229,13 @@ class XetCas:
                 if span not in fetch.setdefault(xname, []):
                     fetch[xname].append(span)
         out: dict = {"offset_into_first_range": offset or 0, "terms": terms}
-        if version == 1:
-            out["fetch_info"] = {x: [self._fetch_v1(x, *s) for s in spans]
-                                 for x, spans in fetch.items()}  # fmt: skip
-        else:
-            out["xorbs"] = {x: [self._fetch_v2(x, *s) for s in spans]
-                            for x, spans in fetch.items()}  # fmt: skip
+        out["xorbs"] = {x: [self._fetch(x, *s) for s in spans] for x, spans in fetch.items()}
         return out
 
     def _url(self, xorb: str, lo: int, hi: int) -> str:
         return f"{self.url}/xorb-data/{xorb}?X-Xet-Signed-Range={quote(f'bytes={lo}-{hi}')}"
 
-    def _fetch_v1(self, xorb: str, a: int, b: int, lo: int, hi: int) -> dict:
-        return {"range": {"start": a, "end": b}, "url": self._url(xorb, lo, hi),
-                "url_range": {"start": lo, "end": hi}}  # fmt: skip
-
-    def _fetch_v2(self, xorb: str, a: int, b: int, lo: int, hi: int) -> dict:
+    def _fetch(self, xorb: str, a: int, b: int, lo: int, hi: int) -> dict:
         ranges = [{"chunks": {"start": a, "end": b}, "bytes": {"start": lo, "end": hi}}]
         return {"url": self._url(xorb, lo, hi), "ranges": ranges}
 

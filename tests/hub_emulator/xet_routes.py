@@ -18,16 +18,15 @@ class XetRoutes:
         """``(kind, handler, args)`` for a path under ``/xet-cas/``, or ``None``."""
         table = {
             ("POST", "v1", "xorbs", "default"): ("xet-xorb", self.xet_post_xorb),
-            ("GET", "v1", "chunks", "default-merkledb"): ("xet-dedup", self.xet_dedup),
             ("GET", "v1", "chunks", "default"): ("xet-dedup", self.xet_dedup),  # what hf_xet asks
         }
         if len(segs) == 4 and (method, *segs[:3]) in table:
             kind, fn = table[(method, *segs[:3])]
             return kind, fn, (segs[3],)
-        if method == "POST" and segs in (["v1", "shards"], ["v2", "shards"]):
-            return "xet-shard", self.xet_post_shard, (segs[0] == "v2",)
-        if method == "GET" and len(segs) == 3 and segs[1] == "reconstructions":
-            return "xet-reconstruction", self.xet_reconstruction, (segs[2], segs[0])
+        if method == "POST" and segs == ["v2", "shards"]:  # what hf_xet sends
+            return "xet-shard", self.xet_post_shard, ()
+        if method == "GET" and len(segs) == 3 and segs[:2] == ["v2", "reconstructions"]:
+            return "xet-reconstruction", self.xet_reconstruction, (segs[2],)
         if method == "GET" and len(segs) == 2 and segs[0] == "xorb-data":
             return "xet-xorb-data", self.xet_xorb_data, (segs[1],)
         return None
@@ -79,27 +78,21 @@ class XetRoutes:
             raise CasError(404, "chunk not tracked by global deduplication")
         self._send(200, answer, None, "application/octet-stream")
 
-    def xet_post_shard(self, streaming: bool) -> None:
+    def xet_post_shard(self) -> None:
+        """``POST /v2/shards``: verified, then answered as NDJSON progress events."""
         self._auth("write")
         body = self._read_body()
         with self.emu._lock:
             self.emu.stats.bytes_uploaded_shard += len(body)
         self.cas.put_shard(body)  # XetFormatError -> 400 before any answer is sent
-        if not streaming:
-            return self._json({"result": 1})
-        events = [
-            {"type": "validating", "verified": 1, "total": 1},
-            {"type": "result", "result": 1},
-        ]
+        events = [{"type": "validating", "verified": 1, "total": 1}]
+        events.append({"type": "result", "result": 1})
         data = "".join(json.dumps(e) + "\n" for e in events).encode()
         self._send(200, data, {"Cache-Control": "no-cache"}, "application/x-ndjson")
 
-    def xet_reconstruction(self, name: str, version: str) -> None:
+    def xet_reconstruction(self, name: str) -> None:
         self._auth("read")
-        if version not in ("v1", "v2"):
-            raise CasError(404, f"no reconstruction API {version}")
-        out = self.cas.reconstruction(name, self.headers.get("Range"), int(version[1]))
-        self._json(out)
+        self._json(self.cas.reconstruction(name, self.headers.get("Range")))
 
     def xet_xorb_data(self, name: str) -> None:
         """The "transfer service": xorb bytes for the ``Range`` the URL was signed for."""
