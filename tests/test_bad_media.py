@@ -21,10 +21,10 @@ import soundfile as sf
 from datasets import load_dataset
 
 import sousa
-from sousa import source_columns
 from sousa.demo import midi_file_bytes
 from sousa.layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS, SPLITS
 from sousa.package import main
+from sousa.write import source_columns
 from sousa.write.media_check import (
     VERIFY_BLOCK_FRAMES,
     MediaProblem,

@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 
 import sousa
-from sousa import loading
 from sousa.errors import InputError
 from sousa.layout import SHARD_COLUMNS
+from sousa.read import loading
 from sousa.read.builder_file import standalone_builder
 
 from .helpers import split_rows

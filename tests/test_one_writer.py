@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import sousa.hub.push
-from sousa import stamps as stamps_module
 from sousa.errors import InputError
 from sousa.package import main
+from sousa.write import stamps as stamps_module
 from sousa.write.pipeline import PackageOptions, package_dataset
 from sousa.write.shards import sha256_file
 from sousa.write.staging import LOCK_NAME, MANIFEST, STAMPS_NAME, write_bytes_atomic

@@ -19,11 +19,6 @@ import webdataset as wds
 from datasets import load_dataset
 
 from sousa import layout as layout_module
-from sousa import media as media_module
-from sousa import shards as shards_module
-from sousa import source as source_module
-from sousa import source_columns
-from sousa import tables as tables_module
 from sousa.demo import write_demo
 from sousa.layout import (
     AUDIO_PROPERTY_COLUMNS,
@@ -33,6 +28,11 @@ from sousa.layout import (
     split_table_path,
 )
 from sousa.package import main, parse_size
+from sousa.write import media as media_module
+from sousa.write import shards as shards_module
+from sousa.write import source as source_module
+from sousa.write import source_columns
+from sousa.write import tables as tables_module
 from sousa.write.media import MediaFile
 from sousa.write.pipeline import PackageOptions, package_dataset, plan_package
 from sousa.write.shards import BLOCK, END_OF_ARCHIVE, Member, sha256_file
