@@ -24,9 +24,10 @@ demo: $(VENV)/.installed
 	$(PY) -m sousa.peek $(DEMO_DIR)/hf_staging
 	@echo "dataset card: $(DEMO_DIR)/hf_staging/README.md; its figures: $(DEMO_DIR)/hf_staging/figures/"
 
-# The suite is CPU-bound: one pytest worker per core (pytest-xdist), a test file per worker
-# at a time so that module fixtures are built once.
-TEST_WORKERS ?= auto
+# pytest-xdist, a test file per worker at a time so that module fixtures are built once. The
+# suite waits about a quarter of its time (child processes, loopback HTTP, fsync): two
+# workers a core keep the cores busy (2 cores: 168 s with 2 workers, 140 s with 4).
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(2 * (os.cpu_count() or 1))")
 test: $(VENV)/.installed
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
