@@ -19,10 +19,10 @@ import pytest
 import sousa.hub.push
 from sousa.errors import InputError
 from sousa.package import main
+from sousa.staged import LOCK_NAME, sha256_file
 from sousa.write import stamps as stamps_module
 from sousa.write.pipeline import PackageOptions, package_dataset
-from sousa.write.shards import sha256_file
-from sousa.write.staging import LOCK_NAME, MANIFEST, STAMPS_NAME, write_bytes_atomic
+from sousa.write.staging import MANIFEST, STAMPS_NAME, write_bytes_atomic
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample, staged_files
 from .push_cli import push_cli

@@ -30,6 +30,7 @@ from ..layout import (
 from ..limits import check_repo_id
 from ..progress import byte_bar
 from ..read.builder_file import standalone_builder
+from ..staged import read_manifest, writer_lock
 from .memory import release_freed
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
@@ -41,12 +42,10 @@ from .staging import (
     atomic_writer,
     check_out_dir,
     prepare_out_dir,
-    read_manifest,
     remove_incomplete,
     remove_stale,
     write_bytes_atomic,
     write_manifest,
-    writer_lock,
 )
 from .stamps import Stamps
 from .summary import Summary, split_stats, summarize

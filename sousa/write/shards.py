@@ -212,12 +212,3 @@ def _copy_range(src, out, count: int) -> int:
 
 
 _KERNEL_COPY = hasattr(os, "copy_file_range")
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in large chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(COPY_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import disk_full
-from .shards import sha256_file
+from ..staged import sha256_file
 from .staging import STAMPS_NAME, FileDigest, write_bytes_atomic
 
 
