@@ -1,0 +1,54 @@
+"""BENCHMARKS.md's "Current figures" from `results/*.json`: `python benchmarks/run.py render`.
+
+Each results file (see `run.py`) becomes a heading (its `title`), one line saying what was
+run, when, on which commit and how loaded the machine was, and its `tables` as markdown. The
+figures sit between two marker lines of BENCHMARKS.md; every byte outside them is left as is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BENCHMARKS_MD = HERE.parent / "BENCHMARKS.md"
+BEGIN, END = "<!-- sousa-bench:current-begin -->", "<!-- sousa-bench:current-end -->"
+ORDER = ("packing", "loaders", "loading", "memory", "pushing")
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table, one string a line."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def section(record: dict) -> list[str]:
+    """One results file as markdown."""
+    m = record["machine"]
+    where = f"{m['cores']} cores, load average {record['load_average'][0]} → "
+    where += f"{record['load_average'][1]}"
+    lines = [f"### {record['title']}", "", f"`{record['command']}` on {m['commit']}, "]
+    lines[-1] += f"{record['date']}, {where}."
+    if record.get("remark"):
+        lines[-1] += f" {record['remark']}"
+    for t in record["tables"]:
+        lines += ["", *table(t["header"], t["rows"])]
+        lines += [f"\n{t['note']}."] if t.get("note") else []
+    return lines + [""]
+
+
+def render(results: Path = RESULTS) -> str:
+    """Every results file, ordered by benchmark (`ORDER`, then others) and key."""
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    rank = {name: i for i, name in enumerate(ORDER)}
+    records.sort(key=lambda r: (rank.get(r["benchmark"], len(ORDER)), r["benchmark"]))
+    return "\n".join(line for r in records for line in section(r))
+
+
+def update(path: Path = BENCHMARKS_MD) -> None:
+    """Replace the text between the markers of `path` with `render()`."""
+    text = path.read_text()
+    head, rest = text.split(BEGIN + "\n", 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{render()}{END}{tail}")
