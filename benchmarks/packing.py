@@ -125,7 +125,7 @@ def measure(src: Path, out: Path, rounds: int) -> dict[str, dict[str, list[float
 
 
 def table(runs: dict, files: int, size: int, samples: int) -> dict:
-    med = {name: summary(r["wall"]) for name, r in runs.items()}
+    med = {name: summary(runs[name]["wall"]) for name in LABELS if name in runs}
     tar = med["tar"]["median"]
     rows = []
     for name, wall in med.items():

@@ -25,11 +25,10 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def section(record: dict) -> list[str]:
     """One results file as markdown."""
-    m = record["machine"]
-    where = f"{m['cores']} cores, load average {record['load_average'][0]} → "
-    where += f"{record['load_average'][1]}"
-    lines = [f"### {record['title']}", "", f"`{record['command']}` on {m['commit']}, "]
-    lines[-1] += f"{record['date']}, {where}."
+    m, load = record["machine"], record.get("load_average")
+    load = f"load average {load[0]} → {load[1]}" if load else "load average not recorded"
+    lines = [f"### {record['title']}", "", f"`{record['command']}`: {record['date']}, commit "]
+    lines[-1] += f"{m['commit']}, {m['cores']} cores ({m['cpu']}), {load}."
     if record.get("remark"):
         lines[-1] += f" {record['remark']}"
     for t in record["tables"]:
