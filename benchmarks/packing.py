@@ -178,5 +178,4 @@ def main(argv: list[str]) -> dict:
 
 
 if __name__ == "__main__":  # the seed algorithm's child process
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main(sys.argv[1:])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness import HERE, PY, REPO, demo_source, rotated, run_measured, staging, summary
 
+sys.path.insert(0, str(REPO))  # tests.hub_emulator
 TOKEN = "hf_bench_write"
 PUSH = "import sys; from pathlib import Path; import sousa; sousa.push(Path(sys.argv[1]), 'user/b')"
 UPLOAD = (
@@ -39,7 +40,6 @@ class Emulator:
             cmd + ([] if xet else ["--no-xet"]), cwd=REPO, stdout=subprocess.PIPE, text=True
         )
         endpoint = self.proc.stdout.readline().split()[-1]
-        sys.path.insert(0, str(REPO))
         from tests.hub_emulator.clients import client_env_vars
 
         self.env = os.environ | client_env_vars(endpoint, home, TOKEN, xet) | {"TQDM_DISABLE": "1"}
