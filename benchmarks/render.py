@@ -38,10 +38,12 @@ def section(record: dict) -> list[str]:
 
 
 def render(results: Path = RESULTS) -> str:
-    """Every results file, ordered by benchmark (`ORDER`, then others) and key."""
+    """Every results file, ordered by benchmark (`ORDER`, then others), then by samples."""
     records = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
     rank = {name: i for i, name in enumerate(ORDER)}
-    records.sort(key=lambda r: (rank.get(r["benchmark"], len(ORDER)), r["benchmark"]))
+    records.sort(
+        key=lambda r: (rank.get(r["benchmark"], len(ORDER)), r["benchmark"], r.get("samples", 0))
+    )
     return "\n".join(line for r in records for line in section(r))
 
 
