@@ -23,6 +23,16 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+META = {"benchmark", "command", "date", "load_average", "machine", "key", "title", "remark"}
+
+
+def rows_of(value, path: str = "") -> list[list[str]]:
+    """Every leaf of nested results as `[path, value]`, for results that bring no tables."""
+    if isinstance(value, dict):
+        return [row for k, v in value.items() for row in rows_of(v, f"{path}.{k}".lstrip("."))]
+    return [[path, json.dumps(value, ensure_ascii=False)]]
+
+
 def section(record: dict) -> list[str]:
     """One results file as markdown."""
     m, load = record["machine"], record.get("load_average")
@@ -31,7 +41,8 @@ def section(record: dict) -> list[str]:
     lines[-1] += f"{m['commit']}, {m['cores']} cores ({m['cpu']}), {load}."
     if record.get("remark"):
         lines[-1] += f" {record['remark']}"
-    for t in record["tables"]:
+    plain = {k: v for k, v in record.items() if k not in META}
+    for t in record.get("tables") or [{"header": ["result", "value"], "rows": rows_of(plain)}]:
         lines += ["", *table(t["header"], t["rows"])]
         lines += [f"\n{t['note']}."] if t.get("note") else []
     return lines + [""]

@@ -4,11 +4,12 @@
     python benchmarks/run.py render                # BENCHMARKS.md's figures from results/
     python benchmarks/run.py --results DIR NAME …  # a trial run: results elsewhere, no render
 
-A benchmark is a module of this folder whose `main(argv) -> dict` measures and returns its
-results: raw numbers, a `title`, `tables` (each `header`, `rows` and an optional `note`) and an
-optional `key` (the file name; default the benchmark's name). This script adds what was run,
-when, on which commit and machine, and the load average before and after, writes
-`results/{key}.json`, and re-renders BENCHMARKS.md's "Current figures" (`render.py`).
+A benchmark is any other module of this folder whose `main(argv) -> dict` measures and returns
+its results: raw numbers, a `title`, `tables` (each `header`, `rows` and an optional `note`) and
+an optional `key` (the file name; default the benchmark's name). Without `tables`, the figures
+show every number of the results, one row each. This script adds what was run, when, on which
+commit and machine, and the load average before and after, writes `results/{key}.json`, and
+re-renders BENCHMARKS.md's "Current figures" (`render.py`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import load_average, machine
+from harness import HERE, load_average, machine
 from render import RESULTS, update
 
-BENCHMARKS = ("packing", "loaders", "loading", "memory", "pushing")
+NOT_BENCHMARKS = {"harness", "render", "run"}
 
 
 def rounded(value):
@@ -40,7 +41,8 @@ def main(argv: list[str]) -> int:
     results_dir = RESULTS
     if argv[:1] == ["--results"]:
         results_dir, argv = Path(argv[1]), argv[2:]
-    if not argv or argv[0] not in (*BENCHMARKS, "render"):
+    names = {p.stem for p in HERE.glob("*.py")} - NOT_BENCHMARKS
+    if not argv or argv[0] not in names | {"render"}:
         print(__doc__, file=sys.stderr)
         return 2
     name, rest = argv[0], argv[1:]
@@ -53,6 +55,7 @@ def main(argv: list[str]) -> int:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "load_average": [round(start, 1), round(load_average(), 1)],
             "machine": machine(),
+            "title": name,
             **results,
         }
         results_dir.mkdir(parents=True, exist_ok=True)
