@@ -8,7 +8,9 @@ Every packer runs in a fresh process, interleaved over `--rounds` rounds (the or
 round), with the page cache warm (every input read, then `sync`) and its output removed before
 and after: GNU `tar -cf` of `audio/` and `midi/` (the copy floor), the seed plan's algorithm
 (below), `python -m sousa.package --workers 1` and `--workers 2` (the whole command: checks,
-shards with sha256, tables, card, manifest), and `python -c 'import sousa.package'` (startup).
+shards with sha256, tables, card, manifest), the shard phase alone (`write_shards` of the
+planned shards in a process that planned them first: what the writer costs above the copy),
+and `python -c 'import sousa.package'` (startup).
 Wall time is the whole process; peak RSS is the largest process (GNU time) and the sum over the
 process tree (sampled).
 
@@ -49,6 +51,7 @@ LABELS = {
     "seed": "the seed plan's algorithm (`iterrows` + `tarfile.add`)",
     "workers1": "`python -m sousa.package --workers 1`",
     "workers2": "`python -m sousa.package --workers 2`",
+    "shards": "the shard phase alone (`write_shards`, one worker, timed in its process)",
     "import": "`python -c 'import sousa.package'` (startup, included above)",
 }
 
@@ -97,6 +100,19 @@ def seed_pack(src: Path, out: Path) -> int:
     return packed
 
 
+def shards_phase(src: Path, out: Path) -> float:
+    """Seconds of `write_shards` of every planned shard, one worker (planning not timed)."""
+    import time
+
+    from sousa.write.pipeline import PackageOptions, plan_package
+    from sousa.write.shard_pool import write_shards
+
+    _, plan = plan_package(PackageOptions(source=src, out=out))
+    start = time.perf_counter()
+    write_shards(plan.shards, out, 1)
+    return time.perf_counter() - start
+
+
 def commands(src: Path, out: Path) -> dict[str, list[str]]:
     package = [PY, "-m", "sousa.package", str(src), "--quiet", "--out"]
     return {
@@ -104,6 +120,7 @@ def commands(src: Path, out: Path) -> dict[str, list[str]]:
         "seed": [PY, str(HERE / "packing.py"), "--seed-child", str(src), str(out / "seed")],
         "workers1": [*package, str(out / "w1"), "--workers", "1"],
         "workers2": [*package, str(out / "w2"), "--workers", "2"],
+        "shards": [PY, str(HERE / "packing.py"), "--shards-child", str(src), str(out / "s")],
         "import": [PY, "-c", "import sousa.package"],
     }
 
@@ -120,7 +137,10 @@ def measure(src: Path, out: Path, rounds: int) -> dict[str, dict[str, list[float
         remove(out)
         for field, values in runs[name].items():
             values.append(getattr(m, field))
-        print(f"  round {r + 1} {name:9s} {m.wall:7.2f} s {m.max_rss_mb:6.0f} MB", file=sys.stderr)
+        if name == "shards":  # the phase, not the process
+            runs[name]["wall"][-1] = json.loads(m.stdout.splitlines()[-1])["seconds"]
+        wall = runs[name]["wall"][-1]
+        print(f"  round {r + 1} {name:9s} {wall:7.2f} s {m.max_rss_mb:6.0f} MB", file=sys.stderr)
     return runs
 
 
@@ -148,6 +168,9 @@ def table(runs: dict, files: int, size: int, samples: int) -> dict:
 def main(argv: list[str]) -> dict:
     if argv and argv[0] == "--seed-child":
         print(f"seed algorithm: packed {seed_pack(Path(argv[1]), Path(argv[2]))} files")
+        return {}
+    if argv and argv[0] == "--shards-child":
+        print(json.dumps({"seconds": shards_phase(Path(argv[1]), Path(argv[2]))}))
         return {}
     p = argparse.ArgumentParser(prog="run.py packing", description=__doc__.split("\n\n")[0])
     size = p.add_mutually_exclusive_group(required=True)
