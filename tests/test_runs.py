@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import sousa.write.pipeline as pipeline
+from sousa.write.code_key import code_fingerprint as fingerprint_of
 from sousa.write.pipeline import OUTPUT_NEUTRAL_OPTIONS, PackageOptions, package_dataset
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample
@@ -45,13 +46,60 @@ def test_every_option_but_the_output_neutral_ones_is_part_of_the_reuse_key(tmp_p
         assert differs == (option.name not in OUTPUT_NEUTRAL_OPTIONS), option.name
 
 
-def test_the_reuse_key_covers_every_source_file_of_the_packager(tmp_path):
-    copy = Path(shutil.copytree(Path(pipeline.__file__).parents[1], tmp_path / "sousa"))
-    before = pipeline.code_fingerprint(copy)
-    with open(copy / "card" / "readme.py", "a") as f:
+# Files whose edit changes what a run writes, and files whose edit cannot (they are not
+# imported on the way from `package_dataset` to the staging folder).
+BYTE_MAKERS = [
+    "write/shards.py", "write/pipeline.py", "write/plan.py", "write/tables.py", "layout.py",
+    "tar_format.py", "card/readme.py", "card/figures.py", "card/stats.py", "read/builder.py",
+]  # fmt: skip
+NOT_BYTE_MAKERS = ["hub/push.py", "hub/pulls.py", "demo/writer.py", "package.py", "peek.py"]
+
+
+def _edit(path: Path) -> None:
+    with open(path, "a") as f:
         f.write("# an edit\n")
-    assert pipeline.code_fingerprint(copy) != before
+
+
+@pytest.fixture(scope="module")
+def package_copy(tmp_path_factory):
+    """A copy of the `sousa` package: the code a test edits (never the real tree)."""
+    real = Path(pipeline.__file__).parents[1]
+    return Path(shutil.copytree(real, tmp_path_factory.mktemp("code") / "sousa"))
+
+
+@pytest.mark.parametrize("rel", BYTE_MAKERS + NOT_BYTE_MAKERS)
+def test_the_reuse_key_covers_the_code_that_makes_the_bytes_and_nothing_else(
+    package_copy, tmp_path, rel
+):
+    copy = Path(shutil.copytree(package_copy, tmp_path / "sousa"))
+    before = pipeline.code_fingerprint(copy)
+    _edit(copy / rel)
+    assert (pipeline.code_fingerprint(copy) != before) == (rel in BYTE_MAKERS)
     assert pipeline.code_fingerprint(copy) == pipeline.code_fingerprint(copy)
+
+
+def test_the_reuse_key_follows_imports_to_a_module_added_to_the_writer(package_copy, tmp_path):
+    copy = Path(shutil.copytree(package_copy, tmp_path / "sousa"))
+    (copy / "write" / "new_part.py").write_text("VALUE = 1\n")
+    before = pipeline.code_fingerprint(copy)
+    with open(copy / "write" / "shards.py", "a") as f:
+        f.write("\n\ndef _uses_it():\n    from .new_part import VALUE\n\n    return VALUE\n")
+    imported = pipeline.code_fingerprint(copy)
+    _edit(copy / "write" / "new_part.py")
+    assert before != imported != pipeline.code_fingerprint(copy)
+
+
+def test_a_push_side_edit_reuses_a_packaged_folder_and_a_writer_edit_does_not(
+    source, package_copy, tmp_path, monkeypatch
+):
+    copy = Path(shutil.copytree(package_copy, tmp_path / "sousa"))
+    monkeypatch.setattr(pipeline, "code_fingerprint", lambda: fingerprint_of(copy))
+    first = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    _edit(copy / "hub" / "push.py")
+    after_push_edit = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    _edit(copy / "write" / "shards.py")
+    after_writer_edit = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    assert not first.reused and after_push_edit.reused and not after_writer_edit.reused
 
 
 def test_edited_packager_code_packages_an_unchanged_source_again(source, monkeypatch):

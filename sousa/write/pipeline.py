@@ -7,7 +7,6 @@ dry run). `sousa/package.py` is the command line over these functions.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from ..layout import (
 from ..limits import check_repo_id
 from ..progress import byte_bar
 from ..read.builder_file import standalone_builder
+from .code_key import code_fingerprint
 from .memory import release_freed
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
@@ -88,21 +88,6 @@ class PackageOptions:
         """Every option that can change the output, and the code that writes it."""
         fields = {k: v for k, v in asdict(self).items() if k not in OUTPUT_NEUTRAL_OPTIONS}
         return fields | {"sousa": __version__, "code": code_fingerprint()}
-
-
-def code_fingerprint(package_dir: Path | None = None) -> str:
-    """sha256 over the packager's own source files and the builder file it stages.
-
-    Part of the reuse key: after any edit to the code, an unchanged source is packaged again
-    rather than served from a staging folder an older version wrote.
-    """
-    package_dir = package_dir or Path(__file__).parents[1]
-    h = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*.py")):
-        h.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    h.update(hashlib.sha256(standalone_builder(package_dir)).digest())
-    return h.hexdigest()
 
 
 def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
