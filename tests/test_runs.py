@@ -64,7 +64,8 @@ def _edit(path: Path) -> None:
 def package_copy(tmp_path_factory):
     """A copy of the `sousa` package: the code a test edits (never the real tree)."""
     real = Path(pipeline.__file__).parents[1]
-    return Path(shutil.copytree(real, tmp_path_factory.mktemp("code") / "sousa"))
+    code = tmp_path_factory.mktemp("code") / "sousa"
+    return Path(shutil.copytree(real, code, ignore=shutil.ignore_patterns("__pycache__")))
 
 
 @pytest.mark.parametrize("rel", BYTE_MAKERS + NOT_BYTE_MAKERS)
