@@ -223,16 +223,16 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
     demo_template, staging, tmp_path, monkeypatch
 ):
     out = tmp_path / "out"
-    real_read = shards_module._read_exactly
+    real_read = shards_module._read_member
     calls = {"n": 0}
 
-    def failing_read(member):
+    def failing_read(member, sink):
         calls["n"] += 1
         if calls["n"] == 30:
             raise KeyboardInterrupt("killed mid-shard")
-        return real_read(member)
+        return real_read(member, sink)
 
-    monkeypatch.setattr(shards_module, "_read_exactly", failing_read)
+    monkeypatch.setattr(shards_module, "_read_member", failing_read)
     with pytest.raises(KeyboardInterrupt):
         package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert not (out / MANIFEST).exists()
@@ -243,7 +243,7 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
         rel = path.relative_to(out).as_posix()
         assert reference[rel].split(":")[0] == sha256_file(path)
 
-    monkeypatch.setattr(shards_module, "_read_exactly", real_read)
+    monkeypatch.setattr(shards_module, "_read_member", real_read)
     package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert {k: v.split(":")[0] for k, v in tree_digest(out).items()} == {
         k: v.split(":")[0] for k, v in reference.items()

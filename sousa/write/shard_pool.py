@@ -48,7 +48,9 @@ def write_shards(
 ) -> dict[str, FileDigest]:
     """Write every shard under `out`; call `written(shard, digest)` as each completes, and
     `started()` once the workers are forked, before any shard is written (a thread it starts
-    is not forked with them: a lock it held at the fork would stay held in a worker).
+    is not forked with them: a lock it held at the fork would stay held in a worker). Without
+    `started`, one worker writes in this process; with it, in a process of its own, so that
+    this one's thread does not slow it (the GIL).
 
     After the first error (a full disk: `DiskFullError`) no shard is begun; the shards being
     written end (each completes or fails), the complete ones are reported to `written`, and
@@ -56,15 +58,16 @@ def write_shards(
     are terminated, and a temporary file they leave is for the caller to remove.
     """
     written = written or (lambda shard, digest: None)
-    started = started or (lambda: None)
-    if workers <= 1 or len(shards) <= 1:
-        started()
+    workers = max(1, min(workers, len(shards)))
+    if not shards or (workers == 1 and started is None):
         digests = {}
+        if started is not None:
+            started()
         for shard in shards:
             digests[shard.path] = write_one(shard, out)
             written(shard, digests[shard.path])
         return digests
-    return _write_in_processes(shards, out, min(workers, len(shards)), written, started)
+    return _write_in_processes(shards, out, workers, written, started or (lambda: None))
 
 
 def write_one(shard: SampleShard, out: Path) -> FileDigest:
