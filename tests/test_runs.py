@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -194,3 +195,32 @@ def test_shard_writers_die_with_a_killed_packager(source, tmp_path):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(out, ignore_errors=True)
         big.unlink()
+
+
+SPY = """
+import json, sys
+import sousa.write.shard_pool as pool
+
+real = pool.write_one
+
+
+def spy(shard, out):  # in the forked shard writer: the modules imported before its fork
+    with open(sys.argv[1], "w") as f:
+        json.dump(sorted({name.split(".")[0] for name in sys.modules}), f)
+    return real(shard, out)
+
+
+pool.write_one = spy
+from sousa.package import main
+
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_nothing_the_shards_do_not_need_is_imported_before_the_first_shard(source, tmp_path):
+    report = tmp_path / "modules.json"
+    args = [str(source), "--out", str(tmp_path / "out"), "--quiet", "--workers", "1"]
+    subprocess.run([sys.executable, "-c", SPY, str(report), *args], check=True)
+    imported = set(json.loads(report.read_text()))
+    assert {"sousa", "pyarrow", "numpy"} <= imported  # it saw the packager at work
+    assert not imported & {"matplotlib", "huggingface_hub", "datasets", "torch"}
