@@ -85,7 +85,6 @@ def write_beside(
 ) -> None:
     """Write the split tables, the auxiliary tables, the builder, the figures (from the split
     tables just written) and the card into `out`, adding each file's digest to `digests`."""
-    from ..card.readme import build_card  # imports huggingface_hub: kept off the way to a shard
 
     def check() -> None:
         if stop.is_set():
@@ -111,6 +110,8 @@ def write_beside(
     for rel, (png, _) in figures.items():
         digests[rel] = write_bytes_atomic(out / rel, png)
     check()
+    from ..card.readme import build_card  # imports huggingface_hub: kept off the way to a shard
+
     card = build_card(
         plan.source.readme,
         plan.source.label_schema,
