@@ -512,3 +512,24 @@ def test_a_plan_holds_no_object_per_sample(demo_template):
     alive = [o for o in gc.get_objects() if type(o) in (Sample, MediaFile, Member)]
     assert plan.shards and not alive
     assert sum(len(shard.samples) for shard in plan.shards if shard.kind == "audio") == 40
+
+
+def test_every_shard_is_byte_for_byte_the_archive_tarfile_writes_of_its_members(staging):
+    """The shard writer's framing, exactly: each shard equals what Python's tarfile writes
+    for the same members (mode 0644, mtime 0, no owners), less tarfile's record padding."""
+    shards = sorted(staging.glob("*/*.tar"))
+    assert shards
+    for shard in shards:
+        written = shard.read_bytes()
+        buffer = io.BytesIO()
+        with (
+            tarfile.open(shard) as source,
+            tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive,
+        ):
+            for info in source.getmembers():
+                member = tarfile.TarInfo(info.name)
+                member.size, member.mode, member.mtime = info.size, 0o644, 0
+                archive.addfile(member, source.extractfile(info))
+        expected = buffer.getvalue()
+        assert expected[: len(written)] == written, shard.name
+        assert not expected[len(written) :].strip(b"\0"), "only record padding may follow"
