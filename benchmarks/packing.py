@@ -9,10 +9,11 @@ round), with the page cache warm (every input read, then `sync`) and its output 
 and after: GNU `tar -cf` of `audio/` and `midi/` (the copy floor), the seed plan's algorithm
 (below), `python -m sousa.package --workers 1` and `--workers 2` (the whole command: checks,
 shards with sha256, tables, card, manifest), the shard phase alone (`write_shards` of the
-planned shards in a process that planned them first: what the writer costs above the copy),
-and `python -c 'import sousa.package'` (startup).
-Wall time is the whole process; peak RSS is the largest process (GNU time) and the sum over the
-process tree (sampled).
+planned shards, `--shard-workers`, in a process that planned them first: what the writer
+costs above the copy) and `python -c 'import sousa.package'` (startup). Wall time is the
+whole process (the shard phase's is the phase's); peak RSS is the largest process (GNU
+time) and the sum over the process tree (sampled); CPU is user + system of the process and the
+children it waited for (steadier than wall time on a busy machine).
 
 The seed plan's algorithm (`seed/tar-sharding-plan.md`, Tasks 2, 8, 9): pandas `iterrows` over
 `labels/samples.parquet` with a list-membership test of each `profile_id` against
@@ -51,7 +52,7 @@ LABELS = {
     "seed": "the seed plan's algorithm (`iterrows` + `tarfile.add`)",
     "workers1": "`python -m sousa.package --workers 1`",
     "workers2": "`python -m sousa.package --workers 2`",
-    "shards": "the shard phase alone (`write_shards`, one worker, timed in its process)",
+    "shards": "the shard phase alone (`write_shards`, timed in its process)",
     "import": "`python -c 'import sousa.package'` (startup, included above)",
 }
 
@@ -100,35 +101,38 @@ def seed_pack(src: Path, out: Path) -> int:
     return packed
 
 
-def shards_phase(src: Path, out: Path) -> float:
-    """Seconds of `write_shards` of every planned shard, one worker (planning not timed)."""
+def shards_phase(src: Path, out: Path, workers: int) -> dict[str, float]:
+    """Wall and CPU seconds (workers included) of `write_shards` of every planned shard."""
     import time
+
+    from loaders import cpu_seconds
 
     from sousa.write.pipeline import PackageOptions, plan_package
     from sousa.write.shard_pool import write_shards
 
     _, plan = plan_package(PackageOptions(source=src, out=out))
-    start = time.perf_counter()
-    write_shards(plan.shards, out, 1)
-    return time.perf_counter() - start
+    start, cpu = time.perf_counter(), cpu_seconds()
+    write_shards(plan.shards, out, workers)
+    return {"seconds": time.perf_counter() - start, "cpu": cpu_seconds() - cpu}
 
 
-def commands(src: Path, out: Path) -> dict[str, list[str]]:
+def commands(src: Path, out: Path, shard_workers: int) -> dict[str, list[str]]:
     package = [PY, "-m", "sousa.package", str(src), "--quiet", "--out"]
     return {
         "tar": ["tar", "-cf", str(out / "gnu.tar"), "-C", str(src), "audio", "midi"],
         "seed": [PY, str(HERE / "packing.py"), "--seed-child", str(src), str(out / "seed")],
         "workers1": [*package, str(out / "w1"), "--workers", "1"],
         "workers2": [*package, str(out / "w2"), "--workers", "2"],
-        "shards": [PY, str(HERE / "packing.py"), "--shards-child", str(src), str(out / "s")],
+        "shards": [PY, str(HERE / "packing.py"), "--shards-child", str(src), str(out / "s")]
+        + [str(shard_workers)],
         "import": [PY, "-c", "import sousa.package"],
     }
 
 
-def measure(src: Path, out: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
+def measure(src: Path, out: Path, rounds: int, shard_workers: int) -> dict[str, dict]:
     inputs = files_under([src / "audio", src / "midi", src / "labels"])
-    cmds = commands(src, out)
-    runs = {name: {"wall": [], "max_rss_mb": [], "tree_rss_mb": []} for name in cmds}
+    cmds = commands(src, out, shard_workers)
+    runs = {name: {"wall": [], "cpu": [], "max_rss_mb": [], "tree_rss_mb": []} for name in cmds}
     for r, name in interleaved(list(cmds), rounds):
         remove(out)
         out.mkdir(parents=True)
@@ -138,7 +142,8 @@ def measure(src: Path, out: Path, rounds: int) -> dict[str, dict[str, list[float
         for field, values in runs[name].items():
             values.append(getattr(m, field))
         if name == "shards":  # the phase, not the process
-            runs[name]["wall"][-1] = json.loads(m.stdout.splitlines()[-1])["seconds"]
+            phase = json.loads(m.stdout.splitlines()[-1])
+            runs[name]["wall"][-1], runs[name]["cpu"][-1] = phase["seconds"], phase["cpu"]
         wall = runs[name]["wall"][-1]
         print(f"  round {r + 1} {name:9s} {wall:7.2f} s {m.max_rss_mb:6.0f} MB", file=sys.stderr)
     return runs
@@ -152,12 +157,13 @@ def table(runs: dict, files: int, size: int, samples: int) -> dict:
         media = name != "import"
         rows.append(
             [LABELS[name], f"{wall['median']:.2f}", f"{wall['min']:.2f}–{wall['max']:.2f}"]
+            + [f"{summary(runs[name].get('cpu', []))['median']:.2f}".replace("nan", "")]
             + [f"{size / 1e6 / wall['median']:,.0f}" if media else ""]
             + [f"{samples / wall['median']:,.0f}" if media else ""]
             + [f"{max(runs[name]['max_rss_mb']):.0f}", f"{max(runs[name]['tree_rss_mb']):.0f}"]
             + [f"{wall['median'] / tar:.2f}"]
         )
-    header = ["packing", "wall s (median)", "min–max", "MB/s", "samples/s"]
+    header = ["packing", "wall s (median)", "min–max", "CPU s", "MB/s", "samples/s"]
     header += ["peak RSS MB, largest process", "peak RSS MB, tree", "× GNU tar"]
     seed = med["seed"]["median"] / med["workers2"]["median"]
     note = f"{samples:,} samples, {files:,} media files, {size / 1e6:,.1f} MB; "
@@ -170,7 +176,7 @@ def main(argv: list[str]) -> dict:
         print(f"seed algorithm: packed {seed_pack(Path(argv[1]), Path(argv[2]))} files")
         return {}
     if argv and argv[0] == "--shards-child":
-        print(json.dumps({"seconds": shards_phase(Path(argv[1]), Path(argv[2]))}))
+        print(json.dumps(shards_phase(Path(argv[1]), Path(argv[2]), int(argv[3]))))
         return {}
     p = argparse.ArgumentParser(prog="run.py packing", description=__doc__.split("\n\n")[0])
     size = p.add_mutually_exclusive_group(required=True)
@@ -178,6 +184,7 @@ def main(argv: list[str]) -> dict:
     size.add_argument("--samples", type=int, help="number of samples (with --seconds)")
     p.add_argument("--seconds", type=float, default=5.0, help="clip length with --samples")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--shard-workers", type=int, default=1, help="the shard phase's workers")
     p.add_argument("--work", type=Path, default=HERE / "work")
     args = p.parse_args(argv)
     from harness import demo_source
@@ -186,7 +193,7 @@ def main(argv: list[str]) -> dict:
         args.samples, args.seconds = math.ceil(args.gb * 1e9 / BYTES_PER_5S_SAMPLE), 5.0
     key = f"gb{args.gb:g}" if args.gb is not None else f"{args.samples}x{args.seconds:g}s"
     src = demo_source(args.work, n_samples=args.samples, seconds=args.seconds, seed=0)
-    runs = measure(src, args.work / "pack-out", args.rounds)
+    runs = measure(src, args.work / "pack-out", args.rounds, args.shard_workers)
     files, size = media_bytes(src)
     title = f"Packing {args.samples:,} samples × {args.seconds:g} s"
     return {
