@@ -29,7 +29,7 @@ from ..layout import (
 )
 from ..limits import check_repo_id
 from ..progress import byte_bar
-from ..read.builder_file import standalone_builder
+from .builder_file import standalone_builder
 from .memory import release_freed
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
