@@ -14,6 +14,7 @@ import soundfile as sf
 
 from sousa.layout import SHARD_COLUMNS, SPLITS
 from sousa.read.builder import Sousa, SousaDataError
+from sousa.read.package_builder import PackageSousa
 
 from .helpers import split_rows
 
@@ -86,8 +87,9 @@ class DownloadLog:
         return sorted(u for u in self.urls if u.endswith(".tar"))
 
 
-def builder(staging: Path, config: str, cache_dir: Path, **kwargs) -> Sousa:
-    return Sousa(base_path=str(staging), config_name=config, cache_dir=str(cache_dir), **kwargs)
+def builder(staging: Path, config: str, cache_dir: Path, cls=Sousa, **kwargs) -> Sousa:
+    """The staged builder (`Sousa`), or `sousa.load`'s (`cls=PackageSousa`)."""
+    return cls(base_path=str(staging), config_name=config, cache_dir=str(cache_dir), **kwargs)
 
 
 # -- tests ------------------------------------------------------------------------------------
@@ -145,10 +147,11 @@ def test_filter_on_one_shard_downloads_exactly_that_shard(staging, tmp_path, mon
     train_shards = [u for u in log.shards() if "/train-" in u]
     assert train_shards == [str(staging / "audio" / target)]
 
-    # one sample of the shard: read by range, the shard is neither downloaded nor streamed
+    # one sample of the shard: `sousa.load`'s builder reads it by range, the shard is neither
+    # downloaded nor streamed
     log.urls.clear()
-    streamed = list(builder(staging, "audio", tmp_path, filter={"sample_id": ids[:1]})
-                    .as_streaming_dataset(split="train"))  # fmt: skip
+    one = builder(staging, "audio", tmp_path, PackageSousa, filter={"sample_id": ids[:1]})
+    streamed = list(one.as_streaming_dataset(split="train"))
     assert [e["sample_id"] for e in streamed] == ids[:1]
     assert [u for u in log.shards() if "/train-" in u] == []
 

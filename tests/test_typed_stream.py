@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import sousa
-from sousa.read.builder import FlacAudio, Sousa, SousaStream, TypedExamples
+from sousa.read.builder import FlacAudio, Sousa
+from sousa.read.typed_stream import SousaStream, TypedExamples
 
 from .helpers import split_rows
 from .test_types import write_typed_source

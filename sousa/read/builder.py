@@ -6,9 +6,8 @@ of `audio/` and `midi/` holds each sample's files. It streams each shard holding
 picks each sample's members by name and checks them against the table (`SousaDataError`).
 Configs: `audio` (labels, `audio`, `midi`), `midi`, `labels` (tables only). `filter={column:
 value or [values]}`, ANDed, `None` matching nulls; `shard_seed` and `epoch` order the shards.
-`audio` decodes with soundfile (`FlacAudio`) to `{"array": float32, "sampling_rate", "path"}`;
-labels are what native `load_dataset` reads. Public `datasets` API only, but for the guarded
-`register_feature`. `sousa.load` runs a subclass adding range reads and a faster stream.
+`audio` decodes with soundfile (`FlacAudio`); labels are what native `load_dataset` reads.
+Public `datasets` API only (but the guarded `register_feature`); `sousa.load` subclasses it.
 
     builder = Sousa(base_path="hf://datasets/user/sousa", config_name="midi")  # or a folder
     builder.as_streaming_dataset(split="train")  # or download_and_prepare(); as_dataset(...)
@@ -22,6 +21,7 @@ import json
 import os
 import posixpath
 import tarfile
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -113,7 +113,9 @@ def register_flac_audio() -> bool:
             from datasets.features.features import register_feature
         except ImportError:
             return False
-    register_feature(FlacAudio, FEATURE_TYPE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it is marked experimental
+        register_feature(FlacAudio, FEATURE_TYPE)
     return True
 
 
@@ -193,8 +195,7 @@ def config_splits(manifest: Manifest) -> dict[str, list[str]]:
 
 def manifest_fingerprint(root: str, manifest: Manifest) -> str:
     """A cache key: where the data is and what it is (the manifest lists every file's sha256)."""
-    files = {path: [entry.size, entry.sha256] for path, entry in manifest.files.items()}
-    text = json.dumps({"root": root, "files": files}, sort_keys=True)
+    text = json.dumps([root, sorted((path, e.sha256) for path, e in manifest.files.items())])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -400,14 +401,11 @@ class Sousa(datasets.GeneratorBasedBuilder):
         if table is not None:  # the labels config: the split table's rows, a group at a time
             yield from self._generate_labels(table)
         for job in jobs or ():
-            yield from self._generate_job(job, self._labels(self._label_schema()))
+            yield from self._generate_shard(job, self._labels(self._label_schema()))
 
     def _labels(self, schema: pa.Schema):  # row → its label values; a subclass's is faster
         columns = label_columns(schema)
         return lambda row: json_labels({name: row[name] for name in columns})
-
-    def _generate_job(self, job: ShardJob, labels):  # no archive: no selected row there
-        return self._generate_shard(job, labels) if job.archive is not None else ()
 
     def _generate_labels(self, table: str):
         with open_file(table, self._download_config) as f:
@@ -442,6 +440,8 @@ class Sousa(datasets.GeneratorBasedBuilder):
 
     def _generate_shard(self, job: ShardJob, labels):
         """Stream a shard; group each sample's adjacent members; check them against the table."""
+        if job.archive is None:  # no selected row in that shard
+            return
         rows, stems = self._job_rows(job)
         selected = self._rows_by_name(rows, shard_column(job.kind, "filename"))
         midi = rows.column(shard_column("midi", "filename")) if job.kind == "audio" else None

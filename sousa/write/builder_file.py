@@ -309,8 +309,7 @@ def _owned_private_names(tree: ast.Module) -> set[str]:
             for item in node.body:
                 owned |= _binds(item)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            if isinstance(node.value, ast.Name) and node.value.id == "self":
-                owned.add(node.attr)
+            owned |= {node.attr} if _dotted(node.value) == "self" else set()
     return {name for name in owned if name.startswith("_")}
 
 
