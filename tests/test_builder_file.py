@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import ast
 import pickle
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 
 import sousa
 from sousa.layout import BUILDER_PATH
-from sousa.write.builder_file import standalone_builder
+from sousa.write.builder_file import MAX_LINES, private_datasets_uses, standalone_builder
 
 from .test_builder import assert_matches_source
 
@@ -139,4 +141,58 @@ def test_a_builder_redefining_a_name_of_the_format_is_refused_naming_it(package_
     builder = package_copy / "read" / "builder.py"
     builder.write_text(builder.read_text() + "\n\ndef labels_json(row):\n    return b''\n")
     with pytest.raises(ValueError, match="builder.py binds 'labels_json', which layout.py"):
+        standalone_builder(package_copy)
+
+
+# The 14 uses of `datasets` internals the staged builder had (issue 21), one per line.
+OLD_PRIVATE_USES = """
+import datasets
+from datasets.iterable_dataset import FormattedExamplesIterable, ExamplesIterable
+from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
+from datasets.table import array_cast
+from datasets.features.features import decode_nested_example, require_decoding
+
+def copy(streamed):
+    return (streamed._ex_iterable, streamed._formatting, streamed._distributed,
+            streamed._token_per_repo_id)
+
+class Stream(datasets.IterableDataset):
+    def _prepare_ex_iterable_for_iteration(self, batch_size=1, drop_last_batch=False):
+        return super()._prepare_ex_iterable_for_iteration(batch_size, drop_last_batch)
+"""
+
+
+def test_the_staged_builder_uses_only_public_datasets_names_in_at_most_600_lines():
+    text = standalone_builder().decode()
+    assert private_datasets_uses(text, datasets) == []
+    assert text.count("\n") <= MAX_LINES == 600
+    for name in ("register_feature", "FlacAudio", "Sousa"):  # the one allowed exception
+        assert name in text
+
+
+def test_the_scan_finds_each_internal_the_builder_used_to_use():
+    found = " ".join(private_datasets_uses(OLD_PRIVATE_USES, datasets))
+    names = ["FormattedExamplesIterable", "ExamplesIterable", "_prepare_path_and_storage_options"]
+    names += ["xopen", "array_cast", "decode_nested_example", "require_decoding", "._ex_iterable"]
+    names += ["._formatting", "._distributed", "._token_per_repo_id"]
+    names += ["Stream._prepare_ex_iterable_for_iteration shadows datasets.IterableDataset"]
+    for name in names:
+        assert name in found, name
+    assert private_datasets_uses("import datasets\nx = datasets.utils.file_utils.xopen\n")
+
+
+@pytest.mark.parametrize(
+    "addition, named",
+    [
+        ("\nfrom datasets.table import array_cast\n", "from datasets.table import array_cast"),
+        ("\ndef peek(ds):\n    return ds._ex_iterable\n", "._ex_iterable"),
+        ("\n" + "\n".join(f"X{i} = {i}" for i in range(40)) + "\n", "lines: over 600"),
+    ],
+)
+def test_a_builder_using_datasets_internals_or_too_long_is_refused_naming_it(
+    package_copy, addition, named
+):
+    builder = package_copy / "read" / "builder.py"
+    builder.write_text(builder.read_text() + addition)
+    with pytest.raises(ValueError, match=re.escape(named)):
         standalone_builder(package_copy)

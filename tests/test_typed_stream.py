@@ -1,5 +1,5 @@
-"""The streaming shortcut (`SousaStream` / `TypedExamples` in sousa/read/builder.py) changes no
-example: it skips `datasets`' per-example encoding pass only where that pass changes nothing,
+"""The streaming shortcut (`SousaStream` / `TypedExamples`, sousa/read/typed_stream.py) changes
+no example: it skips `datasets`' per-example encoding pass only where that pass changes nothing,
 and every dataset derived from the stream (`cast_column`, `decode`, `select_columns`, `map`)
 still applies its features in full."""
 
