@@ -5,6 +5,7 @@ installed."""
 from __future__ import annotations
 
 import ast
+import json
 import pickle
 import re
 import shutil
@@ -19,6 +20,7 @@ import sousa
 from sousa.layout import BUILDER_PATH
 from sousa.write.builder_file import MAX_LINES, private_datasets_uses, standalone_builder
 
+from .helpers import split_rows
 from .test_builder import assert_matches_source
 
 # Run with `python -I` (no PYTHONPATH, no script folder on sys.path) and a finder placed first
@@ -27,8 +29,8 @@ from .test_builder import assert_matches_source
 # First the control: sousa's own builder source must fail to import there (else the process
 # proves nothing); then the staged builder loads the folder. One process: each costs the
 # import of datasets.
-WITHOUT_SOUSA = r"""
-import importlib.abc, importlib.util, pickle, sys, traceback
+NO_SOUSA = r"""
+import importlib.abc, sys
 
 class NoSousa(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -42,6 +44,11 @@ except ImportError:
     pass
 else:
     raise SystemExit("sousa is importable: the test proves nothing")
+"""
+WITHOUT_SOUSA = (
+    NO_SOUSA
+    + r"""
+import importlib.util, pickle, traceback
 
 def load(name, builder_file):
     spec = importlib.util.spec_from_file_location(name, builder_file)
@@ -67,6 +74,7 @@ assert not [name for name in sys.modules if name.split(".")[0] == "sousa"]
 with open(out, "wb") as f:
     pickle.dump({"control": control, "audio": audio, "midi": midi}, f)
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +204,38 @@ def test_a_builder_using_datasets_internals_or_too_long_is_refused_naming_it(
     builder.write_text(builder.read_text() + addition)
     with pytest.raises(ValueError, match=re.escape(named)):
         standalone_builder(package_copy)
+
+
+CARD_CHECK = r"""
+import json
+assert not [name for name in sys.modules if name.split(".")[0] == "sousa"]
+audio = sample["audio"]
+print(json.dumps({"sample_id": sample["sample_id"], "rate": audio["sampling_rate"],
+                  "frames": len(audio["array"]), "dtype": str(audio["array"].dtype)}))
+"""
+
+
+@pytest.mark.parametrize("hub", ["xet"], indirect=True)
+def test_the_cards_lines_for_visitors_without_sousa_stream_a_split_from_the_hub(
+    hub, source, tmp_path
+):
+    """The card's block that runs the repo's own builder/sousa.py, exactly as the pushed card
+    prints it, in a fresh process where sousa cannot be imported, against the emulated Hub."""
+    from sousa.card.training import REPO_PLACEHOLDER
+
+    from .push_cli import REPO, push_cli
+
+    assert push_cli(source) == 0
+    card = hub.read_file(REPO, "README.md").decode()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", card, re.S) if "hf_hub_download" in b]
+    assert f'"{REPO}"' in block and REPO_PLACEHOLDER not in block
+    (tmp_path / "visitor.py").write_text(NO_SOUSA + block + CARD_CHECK)
+    done = subprocess.run(
+        [sys.executable, "-I", "-B", "visitor.py"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    train = {row["sample_id"]: row for row in split_rows(source / "hf_staging", "train")}
+    row = train[seen["sample_id"]]
+    assert seen["frames"] == row["audio_frames"] and seen["rate"] == row["audio_sample_rate"]
+    assert seen["dtype"] == "float32"
