@@ -268,3 +268,21 @@ def test_a_truncated_shard_is_refused_while_streaming(broken, tmp_path):
     pattern = f"shard audio/{row['audio_shard']}: not a readable TAR \\(unexpected end of data"
     with pytest.raises(SousaDataError, match=pattern):
         list(b.as_streaming_dataset(split="train"))
+
+
+def test_without_register_feature_the_staged_builder_still_streams(staging, monkeypatch):
+    """`register_feature` is the one name the builder takes that `datasets` does not export
+    (guarded): were it gone, the feature type stays unknown and streaming is unchanged."""
+    from datasets.features import features
+
+    from sousa.read.builder import FEATURE_TYPE, register_flac_audio
+
+    monkeypatch.delitem(features._FEATURE_TYPES, FEATURE_TYPE)
+    monkeypatch.delattr(features, "register_feature")
+    assert register_flac_audio() is False
+    with pytest.raises(ValueError, match=FEATURE_TYPE):
+        datasets.Features.from_dict({"audio": {"_type": FEATURE_TYPE}})
+    stream = Sousa(base_path=str(staging), config_name="audio").as_streaming_dataset("validation")
+    examples = list(stream)
+    assert len(examples) == len(split_rows(staging, "validation"))
+    assert all(e["audio"]["array"].dtype == np.float32 for e in examples)
