@@ -275,7 +275,7 @@ def test_without_register_feature_the_staged_builder_still_streams(staging, monk
     (guarded): were it gone, the feature type stays unknown and streaming is unchanged."""
     from datasets.features import features
 
-    from sousa.read.builder import FEATURE_TYPE, register_flac_audio
+    from sousa.read.flac_audio import FEATURE_TYPE, register_flac_audio
 
     monkeypatch.delitem(features._FEATURE_TYPES, FEATURE_TYPE)
     monkeypatch.delattr(features, "register_feature")

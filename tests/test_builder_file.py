@@ -140,7 +140,7 @@ def package_copy(tmp_path) -> Path:
 
 def test_a_builder_importing_another_sousa_module_is_refused_naming_it(package_copy):
     builder = package_copy / "read" / "builder.py"
-    builder.write_text(builder.read_text() + "\nfrom .errors import InputError\n")
+    builder.write_text(builder.read_text() + "\nfrom ..errors import InputError\n")
     with pytest.raises(ValueError, match=r"builder.py:\d+: imports 'errors' from sousa"):
         standalone_builder(package_copy)
 

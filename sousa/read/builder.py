@@ -16,14 +16,12 @@ Public `datasets` API only (but the guarded `register_feature`); `sousa.load` su
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import posixpath
 import tarfile
-import warnings
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import Any
 
 import datasets
 import fsspec
@@ -31,7 +29,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import soundfile as sf
 
 from ..layout import (
     CONFIGS,
@@ -49,75 +46,9 @@ from ..layout import (
     shard_path,
     split_table_path,
 )
+from .flac_audio import FlacAudio, SousaDataError, register_flac_audio
 
-FEATURE_TYPE = "SousaFlacAudio"
 ROW = "__sousa_row__"  # the row-number column added to a split table's index while planning
-
-
-class SousaDataError(ValueError):
-    """The staging folder's data is inconsistent or corrupt; the message names the file."""
-
-
-def decode_flac(data: bytes, name: str | None, shard: str | None = None) -> dict:
-    """FLAC bytes → `{"array": float32 ndarray, "sampling_rate": int, "path": name}`."""
-    try:
-        array, sampling_rate = sf.read(io.BytesIO(data), dtype="float32")
-    except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError …
-        where = f" in shard {shard!r}" if shard else ""
-        raise SousaDataError(f"corrupt FLAC member {name!r}{where}: {err}") from err
-    return {"array": array, "sampling_rate": int(sampling_rate), "path": name}
-
-
-@dataclass
-class FlacAudio:
-    """Audio as FLAC bytes (`struct{bytes, path}`), decoded with soundfile, encoded as is."""
-
-    decode: bool = True
-    dtype: ClassVar[str] = "dict"
-    pa_type: ClassVar[Any] = pa.struct({"bytes": pa.binary(), "path": pa.string()})
-    _type: str = field(default=FEATURE_TYPE, init=False, repr=False)
-
-    def __call__(self):
-        return self.pa_type
-
-    def encode_example(self, value) -> dict:
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            return {"bytes": bytes(value), "path": None}
-        if isinstance(value, dict) and "array" not in value:
-            return {"bytes": value.get("bytes"), "path": value.get("path")}
-        raise TypeError(f"FlacAudio cannot encode a {type(value).__name__}")
-
-    def decode_example(self, value: dict, token_per_repo_id=None) -> dict:
-        if value.get("bytes") is None:
-            raise SousaDataError(f"audio {value.get('path')!r} has no bytes")
-        return decode_flac(value["bytes"], value.get("path"))
-
-    def cast_storage(self, storage: pa.Array) -> pa.StructArray:
-        if pa.types.is_binary(storage.type) or pa.types.is_large_binary(storage.type):
-            data = storage.cast(pa.binary())
-            paths = pa.nulls(len(data), pa.string())
-            return pa.StructArray.from_arrays([data, paths], ["bytes", "path"], mask=data.is_null())
-        return storage.cast(self.pa_type)
-
-    def embed_storage(self, storage: pa.StructArray, **kwargs) -> pa.StructArray:
-        return storage.cast(self.pa_type)  # the bytes are always embedded already
-
-
-def register_flac_audio() -> bool:
-    """Name `FlacAudio` for cached `dataset_info.json`s (True if known): guarded, since `datasets`
-    does not export it; without it streaming is unchanged, a prepared cache fails to read."""
-    try:
-        return bool(datasets.Features.from_dict({"a": {"_type": FEATURE_TYPE}}))  # known
-    except (ValueError, KeyError, TypeError):
-        try:
-            from datasets.features.features import register_feature
-        except ImportError:
-            return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # it is marked experimental
-        register_feature(FlacAudio, FEATURE_TYPE)
-    return True
-
 
 register_flac_audio()
 

@@ -34,12 +34,12 @@ from .builder import (
     CONFIGS,
     SousaDataError,
     config_splits,
-    decode_flac,
     join,
     load_manifest,
     manifest_splits,
     split_table_path,
 )
+from .flac_audio import decode_flac
 from .labels import label_converter
 from .package_builder import PackageSousa
 from .ranges import open_ranged, plan_spans, read_exactly, shard_archive_end, span_examples

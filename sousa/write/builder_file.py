@@ -1,6 +1,6 @@
 """The self-contained builder file that goes into every staging folder (`layout.BUILDER_PATH`).
 
-`sousa/read/builder.py` imports the format from the standard-library-only modules of `INLINED`
+`sousa/read/builder.py` imports the format and its feature type from the modules of `INLINED`
 (`sousa.layout`, …), like every other module; the copy in a Hub repo must load where `sousa` is
 not installed. `standalone_builder()` produces it: the builder up to its first import from
 `sousa`, then the top-level statements of the `INLINED` modules that the builder needs,
@@ -23,8 +23,13 @@ import functools
 from pathlib import Path
 
 PACKAGE = "sousa"
-INLINED = ("tar_format", "layout")  # dependency order: a module after those it imports
-BUILDER = "read/builder.py"  # under the package folder, beside INLINED's `<name>.py`
+# Modules as paths under the package, without `.py`; dependency order: a module after those it
+# imports (layout imports tar_format).
+INLINED = ("tar_format", "layout", "read/flac_audio")
+# Modules whose classes implement another library's protocol (`datasets` calls a feature
+# type's `encode_example`, `cast_storage`, …): their methods are kept, called by name or not.
+PROTOCOLS = ("read/flac_audio",)
+BUILDER = "read/builder.py"  # under the package folder, like INLINED's
 HEADER = "# Produced by sousa.write.builder_file: sousa/read/builder.py, the parts of sousa/{}.\n"
 MAX_LINES = 600
 # The modules of `datasets` whose exported names are its public API.
@@ -48,9 +53,9 @@ def standalone_builder(package_dir: Path | None = None) -> bytes:
 @functools.lru_cache(maxsize=4)
 def _produce(sources: tuple[str, ...]) -> bytes:
     """The standalone builder from the sources of `INLINED` and then of the builder."""
-    body = _strip(sources[-1], "builder.py", keep_docstring=True, mark=_MARK)
+    body = _strip(sources[-1], BUILDER, keep_docstring=True, mark=_MARK)
     if body.count(_MARK) != 1:
-        raise ValueError(f"builder.py imports none of {', '.join(INLINED)}: nothing to inline")
+        raise ValueError(f"{BUILDER} imports none of {', '.join(INLINED)}: nothing to inline")
     tree = ast.parse(body.replace(_MARK, ""))
     needed = _uses(tree)
     attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
@@ -59,14 +64,15 @@ def _produce(sources: tuple[str, ...]) -> bytes:
     parts: dict[str, str] = {}
     for name, source in reversed(list(zip(INLINED, sources))):  # users before what they use
         source = _strip(source, f"{name}.py", keep_docstring=False)
-        parts[name] = _needed_part(source, needed, imported, attributes)
+        called = None if name in PROTOCOLS else attributes
+        parts[name] = _needed_part(source, needed, imported, called)
     bindings: dict[str, tuple[str, object]] = {}
     inlined = []
     for name in (name for name in INLINED if parts[name]):
         _bind(bindings, parts[name], f"{name}.py")
         inlined.append(f"# ---- sousa/{name}.py, the part used here, inlined ----\n{parts[name]}")
-    _bind(bindings, body.replace(_MARK, ""), "builder.py")
-    code = "\n\n".join(inlined) + "# ---- end of inlined code ----\n"
+    _bind(bindings, body.replace(_MARK, ""), BUILDER)
+    code = "".join(inlined) + "# ---- end of inlined code ----\n"
     used = ", sousa/".join(f"{name}.py" for name in INLINED if parts[name])
     text = HEADER.format(used) + body.replace(_MARK, code)
     _check_self_contained(text)
@@ -96,12 +102,15 @@ def _uses(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _needed_part(source: str, needed: set[str], imported: set[str], attributes: set[str]) -> str:
+def _needed_part(
+    source: str, needed: set[str], imported: set[str], attributes: set[str] | None
+) -> str:
     """The top-level statements of `source` that bind a name in `needed`, or that a kept one
     uses (`needed` grows with their names), in source order, each with the comment lines just
     above it; no import of a name the builder imports itself (`imported`); without the
-    methods that neither the builder (`attributes`: the attribute names it uses) nor the kept
-    code calls, and without docstrings (the format is documented once, in its module)."""
+    methods that neither the builder (`attributes`: the attribute names it uses; None: keep
+    every method) nor the kept code calls, and without docstrings (the code is documented
+    once, in its module)."""
     tree = ast.parse(source)
     kept: set[int] = set()
     grew = True
@@ -137,14 +146,18 @@ def _needed_part(source: str, needed: set[str], imported: set[str], attributes: 
 def _dropped_lines(nodes: list[ast.stmt], attributes: set[str], lines: list[str]) -> set[int]:
     """Line indices of `nodes` to leave out: methods (not dunders) no kept code calls by
     name, and the docstrings of definitions that hold more than a docstring."""
-    methods = [
-        item
-        for node in nodes
-        if isinstance(node, ast.ClassDef)
-        for item in node.body
-        if isinstance(item, ast.FunctionDef) and not item.name.startswith("__")
-    ]
-    used = set(attributes)
+    methods = (
+        []
+        if attributes is None
+        else [
+            item
+            for node in nodes
+            if isinstance(node, ast.ClassDef)
+            for item in node.body
+            if isinstance(item, ast.FunctionDef) and not item.name.startswith("__")
+        ]
+    )
+    used = set(attributes or ())
     for node in nodes:
         used |= {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
     for method in methods:  # a method's own calls count only if the method is kept
@@ -175,21 +188,26 @@ def _dropped_lines(nodes: list[ast.stmt], attributes: set[str], lines: list[str]
 _MARK = "\0INLINE\0"
 
 
-def _sousa_module(node: ast.ImportFrom | ast.Import) -> str | None:
-    """The `sousa` module an import statement imports from (its last part), or None."""
+def _sousa_module(node: ast.ImportFrom | ast.Import, path: str = "") -> str | None:
+    """The `sousa` module an import statement imports from, as its path under the package
+    without `.py` (`layout`, `read/flac_audio`), or None. `path`: the importing file's (under
+    the package), against which a relative import is resolved."""
     if isinstance(node, ast.Import):
         hits = [a.name for a in node.names if a.name.split(".")[0] == PACKAGE]
-        return hits[0] if hits else None
-    if node.level >= 1:  # the builder sits one level down (read/), the format at the top
-        return node.module or "."
+        return (hits[0].removeprefix(PACKAGE).strip(".").replace(".", "/") or ".") if hits else None
+    if node.level >= 1:
+        folder = path.split("/")[:-1]
+        base = folder[: max(0, len(folder) - (node.level - 1))]
+        return "/".join([*base, *(node.module or "").split(".")]).strip("/") or "."
     if (node.module or "").split(".")[0] == PACKAGE:
-        return (node.module or "").removeprefix(f"{PACKAGE}.")
+        return (node.module or "").removeprefix(PACKAGE).strip(".").replace(".", "/")
     return None
 
 
 def _strip(source: str, where: str, keep_docstring: bool, mark: str = "") -> str:
-    """`source` without its imports of inlined modules (the first replaced by `mark`; an alias
-    by `b = a`), and without its docstring and `from __future__` line unless `keep_docstring`."""
+    """`source` (of the file `where` under the package) without its imports of inlined modules
+    (the first replaced by `mark`; an alias by `b = a`), and without its docstring and
+    `from __future__` line unless `keep_docstring`."""
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
     cut: dict[int, tuple[int, str]] = {}  # first line index → (end index, replacement)
@@ -198,9 +216,9 @@ def _strip(source: str, where: str, keep_docstring: bool, mark: str = "") -> str
         if is_doc or (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
             cut[node.lineno - 1] = (node.end_lineno, "")
     for node in _statements(tree.body):
-        if not isinstance(node, (ast.Import, ast.ImportFrom)) or not _sousa_module(node):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or not _sousa_module(node, where):
             continue
-        module = _sousa_module(node)
+        module = _sousa_module(node, where)
         if node not in tree.body or isinstance(node, ast.Import) or module not in INLINED:
             raise ValueError(
                 f"{where}:{node.lineno}: imports {module!r} from {PACKAGE}; the standalone "
