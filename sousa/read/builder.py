@@ -8,9 +8,7 @@ Configs: `audio` (labels, `audio`, `midi`), `midi`, `labels` (tables only). `fil
 value or [values]}`, ANDed, `None` matching nulls; `shard_seed` and `epoch` order the shards.
 `audio` decodes with soundfile (`FlacAudio`); labels are what native `load_dataset` reads.
 Public `datasets` API only (but the guarded `register_feature`); `sousa.load` subclasses it.
-
-    builder = Sousa(base_path="hf://datasets/user/sousa", config_name="midi")  # or a folder
-    builder.as_streaming_dataset(split="train")  # or download_and_prepare(); as_dataset(...)
+`Sousa(base_path="hf://datasets/user/sousa", config_name="midi").as_streaming_dataset("train")`
 """
 
 from __future__ import annotations
@@ -106,9 +104,8 @@ def load_manifest(root: str, download_config: datasets.DownloadConfig) -> Manife
         with open_file(path, download_config) as f:
             return Manifest.from_json(f.read())
     except FileNotFoundError as err:
-        raise SousaDataError(
-            f"{root} is not a complete sousa staging folder: {MANIFEST_PATH} is missing"
-        ) from err
+        missing = f"{root} is not a complete sousa staging folder: {MANIFEST_PATH} is missing"
+        raise SousaDataError(missing) from err
     except ManifestError as err:
         raise SousaDataError(f"{path}: {err}") from None
 
@@ -196,9 +193,8 @@ def _member(row: dict, kind: str, members: dict, shard: str) -> bytes:
     name, expected = row[shard_column(kind, "filename")], row[shard_column(kind, "size")]
     data = members.get(name)
     if data is None:
-        raise SousaDataError(
-            f"shard {shard} lacks {name!r}, which the split table puts there (mismatched ids)"
-        )
+        lacks = f"shard {shard} lacks {name!r}, which the split table puts there (mismatched ids)"
+        raise SousaDataError(lacks)
     if expected is not None and expected != len(data):
         raise SousaDataError(
             f"member {name!r} of shard {shard} has {len(data)} bytes, the split table says "
