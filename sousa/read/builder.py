@@ -65,10 +65,10 @@ the packager) must exist: it lists the splits and its hash keys the cache (a dif
 re-packaged staging folder never reuses a stale cache).
 
 Besides datasets, pyarrow, numpy, soundfile and the standard library, this module imports only
-`sousa.layout` and `sousa.tar_format` (both standard library only). `sousa.read.builder_file`
-inlines those two into a self-contained copy, the `builder/sousa.py` of every staging folder
-and Hub repo (never a root-level `sousa.py`, which datasets >= 4 refuses), loadable where
-`sousa` is not installed.
+`sousa.layout`, `sousa.tar_format` and `sousa.epochs` (standard library only).
+`sousa.read.builder_file` inlines those three into a self-contained copy, the
+`builder/sousa.py` of every staging folder and Hub repo (never a root-level `sousa.py`,
+which datasets >= 4 refuses), loadable where `sousa` is not installed.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ from datasets.iterable_dataset import ExamplesIterable, FormattedExamplesIterabl
 from datasets.table import array_cast
 from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
+from ..epochs import WINDOWS, shard_order, windowed
 from ..layout import (
     CONFIGS,
     MANIFEST_PATH,
@@ -250,20 +251,17 @@ class SousaConfig(datasets.BuilderConfig):
 
     `filter={column: value or [values]}`: keep rows whose column equals the value (or one of
     the values; `None` matches nulls); several columns are ANDed. It is part of the cache key.
-    `shard_seed` (streaming): read the shards in `shard_order(n, shard_seed, epoch)`, not in
-    name order; the order is fixed before `datasets` sees the shards, so a state dict taken
-    mid-epoch loads into a dataset made with the same seed and epoch.
+    `shard_seed` (streaming): read epoch `epoch` in its order (`sousa.epochs`): the shards in
+    `shard_order(shard_seed, epoch, names)`, each shard's samples `windowed` by runs of
+    `window` samples (None: `WINDOWS[config]`). The order depends only on (seed, epoch,
+    shard), so a state dict taken mid-epoch loads into a dataset of the same seed and epoch,
+    whatever the process.
     """
 
     filter: dict | None = None
     shard_seed: int | None = None
     epoch: int = 0
-
-
-def shard_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The order of a split's `n` shards in `epoch` for `seed`: a permutation that depends
-    only on (seed, epoch, n), the same in every process (numpy's PCG64 seeded with both)."""
-    return np.random.default_rng([seed, epoch]).permutation(n).tolist()
+    window: int | None = None
 
 
 def _is_url(path: str) -> bool:
@@ -692,6 +690,7 @@ class ShardJob:
     url: str | None = None  # range-read: the shard's path or URL
     size: int = 0  # range-read: the shard's size (manifest)
     spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`) of the selected rows
+    order: tuple = ()  # (seed, epoch, window): yield the samples `windowed`; () as written
 
     @property
     def shard(self) -> str:
@@ -769,6 +768,65 @@ class TypedExamples(FormattedExamplesIterable):
         return TypedExamples(ex_iterable, self.formatting, self.features, self.token_per_repo_id)
 
 
+class ResumeError(ValueError):
+    """A state dict that does not fit the stream it is loaded into (the message says why)."""
+
+
+class ShardJobExamples(ExamplesIterable):
+    """The builder's streamed examples, whose state dict also names the shards it reads.
+
+    `datasets` resumes a reader by its shard index and the samples it yielded in that shard;
+    a state saved by a reader of other shards (another `num_workers` or world size, another
+    epoch's order) would resume the wrong shards, repeating and losing samples silently.
+    Iterating after loading such a state raises `ResumeError`, naming both readers' shards.
+    (The names are one string: `datasets` loads a state into the unsplit stream first, where
+    a list of another length would not fit.)"""
+
+    def _init_state_dict(self) -> dict:
+        super()._init_state_dict()
+        self._state_dict["shards"] = self.shard_names()
+        return self._state_dict
+
+    def shard_names(self) -> str:
+        return " ".join(job.name for job in self.kwargs["jobs"])
+
+    def __iter__(self):
+        saved = (self._state_dict or {}).get("shards")
+        if saved is not None and saved != self.shard_names():
+            raise ResumeError(
+                f"this state dict was saved by a reader of shards {saved.split()}, but this "
+                f"reader reads {self.shard_names().split()}: resume with the num_workers, "
+                "world size, seed and epoch the state was saved with"
+            )
+        yield from super().__iter__()
+
+    def shuffle_data_sources(self, generator) -> ShardJobExamples:
+        return self._like(super().shuffle_data_sources(generator))
+
+    def shard_data_sources(self, num_shards: int, index: int, contiguous=True):
+        return self._like(super().shard_data_sources(num_shards, index, contiguous))
+
+    def reshard_data_sources(self) -> ShardJobExamples:
+        return self._like(super().reshard_data_sources())
+
+    def in_epoch(self, epoch: int) -> ShardJobExamples:
+        """These jobs in `epoch`'s order (`Sousa.epoch_jobs`); self if they are in it."""
+        jobs = self.kwargs["jobs"]
+        if not jobs or not jobs[0].order or jobs[0].order[1] == epoch:
+            return self
+        builder = self.generate_examples_fn.__self__
+        return self._like_kwargs(self.kwargs | {"jobs": builder.epoch_jobs(jobs, epoch)})
+
+    def _like(self, plain: ExamplesIterable) -> ShardJobExamples:
+        return self._like_kwargs(plain.kwargs)
+
+    def _like_kwargs(self, kwargs: dict) -> ShardJobExamples:
+        return ShardJobExamples(
+            self.generate_examples_fn, kwargs, self.generate_more_kwargs_fn,
+            self.sleep_on_threads_shutdown,
+        )  # fmt: skip
+
+
 class SousaStream(datasets.IterableDataset):
     """A split streamed by the builder, as `datasets.IterableDataset` streams it, with one
     shortcut: while its features are the builder's and it has no format, its examples skip
@@ -788,7 +846,16 @@ class SousaStream(datasets.IterableDataset):
             )
         return mapped
 
+    def set_epoch(self, epoch: int) -> None:
+        """`IterableDataset.set_epoch`; a stream with a seed (`sousa.load(seed=)`) also takes
+        that epoch's order: `set_epoch(e)` gives the order of `load(seed=s, epoch=e)`, here
+        and in the datasets derived from this one afterwards (`map`, `split_dataset_by_node`)."""
+        super().set_epoch(epoch)
+        self._ex_iterable = _in_epoch(self._ex_iterable, self.epoch)
+
     def _prepare_ex_iterable_for_iteration(self, batch_size: int = 1, drop_last_batch=False):
+        # the epoch again: persistent DataLoader workers see set_epoch only through `epoch`
+        self._ex_iterable = _in_epoch(self._ex_iterable, self.epoch)
         prepared = super()._prepare_ex_iterable_for_iteration(batch_size, drop_last_batch)
         if not _builder_typed(prepared):
             return prepared
@@ -802,7 +869,7 @@ def _builder_typed(prepared) -> bool:
     if type(prepared) is not FormattedExamplesIterable or prepared.formatting is not None:
         return False
     source = prepared.ex_iterable
-    if type(source) is not ExamplesIterable:
+    if type(source) not in (ExamplesIterable, ShardJobExamples):
         return False
     builder = getattr(source.generate_examples_fn, "__self__", None)
     return isinstance(builder, Sousa) and prepared.features == builder.info.features
@@ -953,10 +1020,18 @@ class Sousa(datasets.GeneratorBasedBuilder):
         paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
         for i, path in zip(streamed, paths):
             jobs[i] = replace(jobs[i], archive=dl_manager.iter_archive(path))
-        if streaming and self.config.shard_seed is not None:
-            order = shard_order(len(jobs), self.config.shard_seed, self.config.epoch)
-            jobs = [jobs[i] for i in order]
-        return jobs
+        return self.epoch_jobs(jobs, self.config.epoch) if streaming else jobs
+
+    def epoch_jobs(self, jobs: list[ShardJob], epoch: int) -> list[ShardJob]:
+        """`jobs` in the order of `epoch` (`shard_order`), each to yield its samples in that
+        epoch's order; as they are without the config's `shard_seed`."""
+        seed = self.config.shard_seed
+        if seed is None:
+            return jobs
+        window = self.config.window or WINDOWS.get(self.config.name, 1)
+        by_name = {job.name: job for job in jobs}
+        order = shard_order(seed, epoch, sorted(by_name))
+        return [replace(by_name[name], order=(seed, epoch, window)) for name in order]
 
     def _shard_size(self, job: ShardJob) -> int | None:
         entry = self._manifest.files.get(job.shard)
@@ -996,9 +1071,15 @@ class Sousa(datasets.GeneratorBasedBuilder):
         labels = label_converter(self._label_schema())
         for job in jobs:
             if job.spans:
-                yield from self._generate_ranges(job, labels)
-            elif job.archive is not None:  # None: no selected row in that shard
-                yield from self._generate_shard(job, labels)
+                examples = self._generate_ranges(job, labels)
+            elif job.archive is not None:
+                examples = self._generate_shard(job, labels)
+            else:
+                continue  # no selected row in that shard
+            if job.order:
+                seed, epoch, window = job.order
+                examples = windowed(examples, seed, epoch, job.name, window)
+            yield from examples
 
     def _generate_labels(self, table: TableRows):
         with xopen(table.path, "rb", download_config=table.download_config) as f:
@@ -1074,9 +1155,19 @@ class Sousa(datasets.GeneratorBasedBuilder):
                 yield example.get("sample_id", member_key(name)), example
 
 
+def _in_epoch(ex_iterable, epoch: int):
+    return ex_iterable.in_epoch(epoch) if isinstance(ex_iterable, ShardJobExamples) else ex_iterable
+
+
 def _typed(streamed: datasets.IterableDataset) -> SousaStream:
+    source = streamed._ex_iterable
+    if type(source) is ExamplesIterable and source.kwargs.get("jobs") is not None:
+        source = ShardJobExamples(
+            source.generate_examples_fn, source.kwargs, source.generate_more_kwargs_fn,
+            source.sleep_on_threads_shutdown,
+        )  # fmt: skip
     return SousaStream(
-        ex_iterable=streamed._ex_iterable,
+        ex_iterable=source,
         info=streamed.info,
         split=streamed.split,
         formatting=streamed._formatting,

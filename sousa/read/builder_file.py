@@ -1,9 +1,9 @@
 """The self-contained builder file that goes into every staging folder (`layout.BUILDER_PATH`).
 
-`sousa/read/builder.py` imports the format from `sousa.layout` and `sousa.tar_format`, like every
-other module; the copy in a Hub repo must load where `sousa` is not installed.
-`standalone_builder()` produces it from those three files: the builder up to its first import
-from `sousa`, then the code of `tar_format` and `layout` (each without its docstring, its
+`sousa/read/builder.py` imports the format from `sousa.layout` and `sousa.tar_format`, and the
+epoch order from `sousa.epochs`, like every other module; the copy in a Hub repo must load where
+`sousa` is not installed. `standalone_builder()` produces it from those four files: the builder
+up to its first import from `sousa`, then the code of `INLINED` (each without its docstring, its
 `from __future__` line and its imports of the other), then the rest of the builder without
 its imports from `sousa`. An aliased import (`from .x import a as b`) becomes `b = a`.
 
@@ -20,11 +20,11 @@ import functools
 from pathlib import Path
 
 PACKAGE = "sousa"
-INLINED = ("tar_format", "layout")  # dependency order: layout imports tar_format
+INLINED = ("tar_format", "layout", "epochs")  # dependency order: layout imports tar_format
 BUILDER = "read/builder.py"  # under the package folder, beside INLINED's `<name>.py`
 HEADER = (
-    "# Produced by sousa.read.builder_file from sousa/read/builder.py, sousa/layout.py and "
-    "sousa/tar_format.py.\n"
+    "# Produced by sousa.read.builder_file from sousa/read/builder.py, sousa/layout.py, "
+    "sousa/tar_format.py and sousa/epochs.py.\n"
 )
 
 

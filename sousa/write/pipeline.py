@@ -20,6 +20,7 @@ from .. import __version__
 from ..card.figures import render_figures
 from ..card.readme import build_card
 from ..card.stats import label_stats, statistics_section
+from ..card.training import recipe_classes
 from ..errors import InputError
 from ..layout import (
     BUILDER_PATH,
@@ -252,6 +253,7 @@ def write_plan(
         repo_id=repo_id,
         example_id=_example_id(plan),
         statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
+        classes=recipe_classes(stats),
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
     for rel in sorted(digests.keys() - kept - stamps.recorded):  # tables, builder, card
