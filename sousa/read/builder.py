@@ -801,7 +801,15 @@ class ShardJobExamples(ExamplesIterable):
         yield from super().__iter__()
 
     def shuffle_data_sources(self, generator) -> ShardJobExamples:
+        """As `datasets` shuffles the shards for an epoch > 0, unless they are in an epoch's
+        order already (a seed): that order is the epoch's, whoever iterates it."""
+        if self._ordered():
+            return self
         return self._like(super().shuffle_data_sources(generator))
+
+    def _ordered(self) -> bool:
+        jobs = self.kwargs["jobs"]
+        return bool(jobs and jobs[0].order)
 
     def shard_data_sources(self, num_shards: int, index: int, contiguous=True):
         return self._like(super().shard_data_sources(num_shards, index, contiguous))
@@ -812,7 +820,7 @@ class ShardJobExamples(ExamplesIterable):
     def in_epoch(self, epoch: int) -> ShardJobExamples:
         """These jobs in `epoch`'s order (`Sousa.epoch_jobs`); self if they are in it."""
         jobs = self.kwargs["jobs"]
-        if not jobs or not jobs[0].order or jobs[0].order[1] == epoch:
+        if not self._ordered() or jobs[0].order[1] == epoch:
             return self
         builder = self.generate_examples_fn.__self__
         return self._like_kwargs(self.kwargs | {"jobs": builder.epoch_jobs(jobs, epoch)})
