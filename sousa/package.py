@@ -33,6 +33,7 @@ from .write.plan import Plan
 from .write.shards import DEFAULT_SHARD_SIZE
 from .write.source import STAGING_DEFAULT_NAME
 from .write.staging import MANIFEST
+from .write.summary import shards_line, split_shard_counts
 
 if TYPE_CHECKING:
     from .hub.push import PushResult
@@ -241,6 +242,8 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
     lines.append(f"  order within each split: {plan.order} (seed {plan.seed})")
     for split in SPLITS:
         lines.append(f"  {split}: {len(plan.source.splits[split])} samples")
+    if plan.shards:
+        lines.append(f"  shards: {shards_line(split_shard_counts(plan))}")
     for shard in plan.shards:
         members = sum(1 for _ in shard.layout())
         lines.append(f"  {shard.path}: {members} members, {shard.size:,} bytes")

@@ -41,7 +41,8 @@ def _order_prose(order: str, seed: int) -> str:
         "keyed by the seed, "
         "so the order is the same on every packaging of the same data. Every shard is thus a "
         "fair sample of its split (players and skill tiers in about their split's "
-        "proportions), and a shuffle buffer of a thousand samples is enough to mix a stream."
+        "proportions), and so is every run of consecutive samples in a shard: the window "
+        "that each epoch permutes below."
     )
 
 

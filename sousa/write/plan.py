@@ -29,7 +29,7 @@ from ..layout import (
 )
 from ..limits import check_hub_file_limits
 from ..tar_format import BLOCK, END_OF_ARCHIVE
-from .order import balanced_cut, shard_order
+from .order import balanced_cut, feed_shards, shard_order
 from .shards import Member
 from .source import Media, Source
 from .tables import PlannedTable, ShardLocations
@@ -197,7 +197,7 @@ def _plan_split_shards(
         part_spans = {part: _spans(sizes[part]) for part in parts}
         spans = sum(part_spans.values(), np.zeros(len(held), dtype=np.int64))
         before = sum((part_spans[p] for p in parts[: parts.index(kind)]), np.zeros_like(spans))
-        cut = balanced_cut(spans, shard_size, multiple)
+        cut = balanced_cut(spans, shard_size, multiple, feed_shards(len(held)))
         if cut.note:
             plan.notes.append(f"{kind}/{split}: {cut.note}")
         for i, r in enumerate(cut.shards):
