@@ -122,9 +122,10 @@ def load(
     `.shuffle()` is needed: a state dict (`ds.state_dict()`, torchdata's
     `StatefulDataLoader`, with workers) taken mid-epoch loads into `load(..., seed=s,
     epoch=e)` of a new process and continues the order exactly; one saved with another
-    `num_workers` or world size is refused (`ResumeError`). Without `seed` samples come in
-    the written order (`epoch` is then refused). A `WORLD_SIZE` (as `torchrun` sets it) that
-    does not divide a split's shard count is warned about.
+    world size (or seed, or epoch) is refused when iterated (`ResumeError`, naming the shards),
+    and torchdata refuses another `num_workers` itself (a bare `AssertionError`). Without
+    `seed` samples come in the written order (`epoch` is then refused). A `WORLD_SIZE` (as
+    `torchrun` sets it) that does not divide a split's shard count is warned about.
     """
     _check_config(config)
     if seed is None and (epoch is not None or window is not None):
