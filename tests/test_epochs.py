@@ -160,18 +160,18 @@ def test_a_world_size_that_does_not_divide_the_shards_is_warned_about(
         sousa.load(training_staging, split="train", streaming=True)
 
 
-def test_a_state_saved_under_another_world_size_is_refused_naming_the_shards(training_staging):
+def test_a_rank_resumes_its_part_exactly_and_another_world_size_is_refused(training_staging):
     def rank0(world_size: int):
         ds = sousa.load(training_staging, split="train", streaming=True, seed=SEED, epoch=1)
         return split_dataset_by_node(ds, rank=0, world_size=world_size)
 
     ds = rank0(2)
     examples = iter(ds)
-    next(examples)
-    state = ds.state_dict()
+    first = [next(examples)["sample_id"] for _ in range(4)]  # into its second shard
+    state = json.loads(json.dumps(ds.state_dict()))
     again = rank0(2)
     again.load_state_dict(state)
-    assert len(ids(again)) == len(ids(rank0(2))) - 1, "the same world size resumes"
+    assert first + ids(again) == ids(rank0(2)), "the same world size resumes exactly"
     other = rank0(4)
     other.load_state_dict(state)
     with pytest.raises(ResumeError, match=r"saved by a reader of shards \['train-"):
@@ -218,3 +218,27 @@ def test_another_process_reads_the_same_order_for_the_same_seed_and_epoch(other_
 def test_a_state_dict_taken_mid_window_resumes_the_epoch_in_a_new_process_exactly(other_process):
     for case in other_process:
         assert case["first"] + case["rest"] == case["full"], case["config"]
+
+
+# -- shards that fit the loaders ---------------------------------------------------------------
+
+
+def test_by_default_a_split_gets_shards_for_two_workers_and_more_when_larger():
+    from sousa.write.order import feed_shards
+
+    assert [feed_shards(n) for n in (1, 2, 600, 7_999, 8_000, 16_000, 32_000, 10**6)] == [
+        1, 2, 2, 2, 4, 8, 16, 16,
+    ]  # fmt: skip
+
+
+def test_packaged_with_defaults_every_split_has_two_shards_and_the_dry_run_says_so(
+    small_midi, source, capsys
+):
+    from sousa.layout import SPLITS
+    from sousa.package import main
+
+    for split in SPLITS:
+        assert len(list((small_midi / "midi").glob(f"{split}-*.tar"))) == 2, split
+    assert main([str(source), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "shards: audio 6 (train 2, validation 2, test 2), midi 6 (train 2, " in out
