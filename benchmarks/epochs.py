@@ -11,9 +11,9 @@ that gives train 5 `audio` shards (the shape issue 22 measured), and prints one 
   of 16 (as sets) found again in epoch 1; the mean over epoch 1's batches of 16 of the total
   variation distance between the batch's `skill_tier` / `rudiment_slug` mix and its split's;
   whether each epoch is the split once.
-- `speed`: samples/s of each stream with audio decoded, shuffled (epoch 1) and unshuffled,
-  each run in a child process, rounds interleaved; medians, the shuffled/unshuffled ratio, and
-  each child's peak RSS (median MB).
+- `speed`: samples/s over the first `--limit` samples of each stream with audio decoded,
+  shuffled (epoch 1) and unshuffled, each run in a child process, rounds interleaved;
+  medians, the shuffled/unshuffled ratio, and each child's peak RSS (median MB).
 - `shards`: the train shards per config.
 
 The recipe is the card's code as the staging folder holds it (repo id rewritten to the
@@ -130,26 +130,42 @@ def stream(variant: str, staging: Path):
     return ds.map(g["to_tensors"], remove_columns=ds.column_names)
 
 
-def child(variant: str, staging: Path) -> None:
-    """One timed pass (in this process): samples, seconds, peak RSS (MB)."""
+def child(variant: str, staging: Path, limit: int) -> None:
+    """One timed pass (in this process) over the first `limit` samples: samples, seconds,
+    peak RSS (MB)."""
     ds = stream(variant, staging)
     start, count = time.perf_counter(), 0
     for example in ds:
         if "audio" in example and isinstance(example["audio"], dict):
             example["audio"]["array"].sum()  # decoded by soundfile already
         count += 1
+        if count == limit:
+            break
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"samples": count, "seconds": seconds, "rss_mb": round(rss)}))
+    print(json.dumps({"samples": count, "seconds": seconds, "rss_mb": round(peak_rss_mb())}))
 
 
-def speed(staging: Path, rounds: int) -> dict:
+def peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM (reset by exec, unlike `ru_maxrss`, which a child
+    inherits from the parent it was forked from), else `ru_maxrss`."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def speed(staging: Path, rounds: int, limit: int) -> dict:
     variants = ("sousa_plain", "sousa_shuffled", "recipe_plain", "recipe_shuffled")
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": str(staging.parent / "hf")}
     for _ in range(rounds):
         for variant in variants:
             command = [sys.executable, __file__, "--child", variant, "--staging", str(staging)]
+            command += ["--limit", str(limit)]
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
             runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
     out = {}
@@ -169,11 +185,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--samples", type=int, default=1600)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/sousa-epochs-benchmark"))
+    parser.add_argument("--limit", type=int, default=400, help="samples a speed run reads")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--staging", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.staging)
+        child(args.child, args.staging, args.limit)
         return {}
     import sousa
 
@@ -197,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     g = recipe(staging)
     orders = [[sample_id(e) for e in g["epoch_dataset"](epoch)] for epoch in (0, 1)]
     result["mixing"]["recipe_audio"] = mixing(orders, in_config(labels, "audio"))
-    result["speed"] = speed(staging, args.rounds)
+    result["speed"] = speed(staging, args.rounds, args.limit)
     print(json.dumps(result, indent=1))
     return result
 
