@@ -857,7 +857,9 @@ class SousaStream(datasets.IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         """`IterableDataset.set_epoch`; a stream with a seed (`sousa.load(seed=)`) also takes
         that epoch's order: `set_epoch(e)` gives the order of `load(seed=s, epoch=e)`, here
-        and in the datasets derived from this one afterwards (`map`, `split_dataset_by_node`)."""
+        and in the datasets derived from this one afterwards (`map`, `split_dataset_by_node`).
+        A derived dataset's own `set_epoch` cannot reach the builder: it keeps the order of
+        the epoch this stream had when it was derived."""
         super().set_epoch(epoch)
         self._ex_iterable = _in_epoch(self._ex_iterable, self.epoch)
 
