@@ -24,7 +24,8 @@ import hashlib
 import inspect
 
 # Samples a window holds, per config: an audio sample is its FLAC bytes (~0.7 MB in the real
-# SOUSA: ~90 MB a window), a MIDI sample a few KB (a few MB a window).
+# SOUSA: ~90 MB a window; peak RSS grows by ~1.7 × that, benchmarks/epochs.py), a MIDI sample a
+# few KB (a few MB a window).
 WINDOWS = {"audio": 128, "midi": 1024}
 
 
