@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="each split's shard count is a multiple of M (workers x nodes; default 1)",
     )
     p.add_argument(
+        "--min-shards",
+        type=int,
+        metavar="N",
+        help="each split gets at least N shards a kind (default: 2 for DataLoader workers, "
+        "doubling per 4,000 samples up to 16)",
+    )
+    p.add_argument(
         "--order",
         choices=ORDERS,
         default="shuffled",
@@ -148,6 +155,7 @@ def options_from_args(args: argparse.Namespace) -> PackageOptions:
         order=args.order,
         seed=args.seed,
         shard_multiple=args.shard_multiple,
+        min_shards=args.min_shards,
         repo_id=args.repo_id,
     )
 

@@ -168,7 +168,8 @@ from datasets import IterableDataset, load_dataset, load_dataset_builder
 from datasets.distributed import split_dataset_by_node
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-REPO, CONFIG, SPLIT = "{repo_id or REPO_PLACEHOLDER}", "{config}", "{split}"
+REPO, CONFIG = "{repo_id or REPO_PLACEHOLDER}", "{config}"
+SPLIT = "{split}"
 BUILDER = load_dataset_builder(REPO, CONFIG)
 FEATURES = BUILDER.info.features  # the card's declared features
 SHARDS = sorted(BUILDER.config.data_files[SPLIT])  # the split's TAR files, from the card's configs
@@ -191,11 +192,12 @@ import hashlib  # noqa: E402
 
 def shard_examples(shards, seed, epoch):  # runs in the DataLoader workers, on their shards
     for shard in shards:
-        ds = load_dataset("webdataset", data_files=shard, features=FEATURES, split="train",
-                          streaming=True).decode(False)  # fmt: skip
+        name = shard.rsplit("/", 1)[-1]
+        ds = load_dataset(REPO, CONFIG, data_files={{SPLIT: f"{{CONFIG}}/{{name}}"}}, split=SPLIT,
+                          features=FEATURES, streaming=True).decode(False)  # fmt: skip
         # .iter(): the whole shard (a dataset iterated in a worker would share it out)
         examples = ({{k: v[0] for k, v in one.items()}} for one in ds.iter(batch_size=1))
-        yield from windowed(examples, seed, epoch, shard.rsplit("/", 1)[-1], WINDOW)
+        yield from windowed(examples, seed, epoch, name, WINDOW)
 
 
 {_TO_TENSORS[config]}
