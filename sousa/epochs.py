@@ -12,6 +12,8 @@ position]) (`epoch_key`), so:
   does with a state dict: shard index + samples yielded in that shard) continues the order
   exactly;
 - memory is bounded by the window: at most `window` samples, as read (undecoded), are held.
+  `WINDOWS` per config: an audio sample is its FLAC bytes (~0.7 MB in the real SOUSA: ~90 MB
+  a window; peak RSS grows by ~1.7 × that, benchmarks/epochs.py), a MIDI sample a few KB.
 
 Standard library only: `sousa.read.builder_file` inlines this module into the staged
 `builder/sousa.py`, and the card's recipe carries a copy of `EPOCH_CODE` (a test checks that
@@ -23,13 +25,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 
-# Samples a window holds, per config: an audio sample is its FLAC bytes (~0.7 MB in the real
-# SOUSA: ~90 MB a window; peak RSS grows by ~1.7 × that, benchmarks/epochs.py), a MIDI sample a
-# few KB (a few MB a window).
 WINDOWS = {"audio": 128, "midi": 1024}
 
 
-# -- the code the card's recipe copies (EPOCH_CODE): keep it short and stdlib only ----------
 def epoch_key(seed: int, epoch: int, *parts: object) -> int:
     """A 64-bit number drawn from (seed, epoch, parts): BLAKE2b of their text."""
     text = "/".join(str(part) for part in (seed, epoch, *parts))
@@ -52,9 +50,6 @@ def windowed(examples, seed: int, epoch: int, shard: str, window: int):
             yield from (example for _, example in sorted(run, key=lambda pair: pair[0]))
             run = []
     yield from (example for _, example in sorted(run, key=lambda pair: pair[0]))
-
-
-# -- end of EPOCH_CODE ----------------------------------------------------------------------
 
 
 def epoch_code() -> str:

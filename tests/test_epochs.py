@@ -20,8 +20,8 @@ from datasets.distributed import split_dataset_by_node
 
 import sousa
 from sousa.epochs import WINDOWS, epoch_code, epoch_positions, shard_order, windowed
-from sousa.read.builder import ResumeError
 from sousa.read.loading import LoadError
+from sousa.read.typed_stream import ResumeError
 from sousa.write.pipeline import PackageOptions, package_dataset
 
 from .helpers import TRAIN_SHARDS, split_rows
