@@ -7,9 +7,9 @@ installed package carries.
   is reached (the last row group kept for the next shard); rows become dicts a batch at a time.
 - Fast label conversion (`sousa.read.labels`) and the streaming shortcut
   (`sousa.read.shortcut`, fenced: checked, with a public fallback).
-- The whole epoch order (`sousa.epochs`): with `shard_seed`, the staged builder orders the
-  shards; here each shard's samples also come `windowed` by runs of the config's `window`
-  (default `WINDOWS[config]`), as the card's recipe reads them.
+- Each epoch's order (`sousa.epochs`): streamed with `shard_seed`, epoch `epoch` reads the
+  shards in `shard_order` and each shard's samples `windowed` by runs of `window` (default
+  `WINDOWS[config]`), as the card's recipe reads them.
 
 The examples are the staged builder's, the same for every config and split (tested).
 """
@@ -47,8 +47,11 @@ class PlannedJob(ShardJob):
 
 @dataclass
 class PackageConfig(SousaConfig):
-    """`SousaConfig` and the `window` of the epoch order (None: `WINDOWS[config]`)."""
+    """`SousaConfig` and the epoch order's `shard_seed`, `epoch` and `window` (None:
+    `WINDOWS[config]`)."""
 
+    shard_seed: int | None = None
+    epoch: int = 0
     window: int | None = None
 
 

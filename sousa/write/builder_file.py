@@ -25,7 +25,7 @@ from pathlib import Path
 PACKAGE = "sousa"
 # Modules as paths under the package, without `.py`; dependency order: a module after those it
 # imports (layout imports tar_format).
-INLINED = ("tar_format", "layout", "epochs", "read/flac_audio")
+INLINED = ("tar_format", "layout", "read/flac_audio")
 # Modules whose classes implement another library's protocol (`datasets` calls a feature
 # type's `encode_example`, `cast_storage`, …): their methods are kept, called by name or not.
 PROTOCOLS = ("read/flac_audio",)
