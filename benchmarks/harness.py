@@ -1,13 +1,8 @@
 """What every benchmark shares: run a command in a child process for its wall time, CPU time
 and peak memory; interleave rounds; summarise timings; warm the page cache; make (or reuse) a
-SOUSA-shaped demo folder and its staging folder; describe the machine and the commit.
-
-Peak memory of a child is taken two ways:
-
-- ``max_rss_mb``: GNU ``/usr/bin/time -f %M``, the maximum resident set size of the single
-  largest process of the tree (the child, or any descendant it waited for, e.g. a worker);
-- ``tree_rss_mb``: the largest *sum* of VmRSS over the whole process tree, sampled every
-  20 ms from ``/proc`` (so it can miss short peaks; shared pages count once per process).
+SOUSA-shaped demo folder and its staging folder; describe the machine and the commit. Peak
+memory: ``max_rss_mb`` is GNU time's (the largest single process, workers included);
+``tree_rss_mb`` the largest sum of VmRSS over the process tree, sampled every 20 ms.
 """
 
 from __future__ import annotations
@@ -31,7 +26,6 @@ POLL_SECONDS = 0.02
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PY = sys.executable
-# children run offline, without progress bars
 CHILD_ENV = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
 
 
@@ -128,11 +122,6 @@ def summary(values: Iterable[float]) -> dict[str, float]:
     return {"median": median(values), "min": min(values), "max": max(values)}
 
 
-def load_average() -> float:
-    """The 1-minute load average now."""
-    return os.getloadavg()[0]
-
-
 def files_under(roots: Iterable[Path]) -> list[Path]:
     """Every regular file below `roots`, sorted."""
     return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
@@ -189,14 +178,9 @@ def media_bytes(src: Path) -> tuple[int, int]:
 
 def machine() -> dict[str, str]:
     """The CPU, cores, Python and library versions, and the commit measured."""
-    from importlib import metadata
+    from importlib.metadata import distributions
 
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "absent"
-
+    versions = {d.metadata["Name"].lower(): d.version for d in distributions()}
     info = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((x.split(":", 1)[1].strip() for x in info if "model name" in x), platform.machine())
     git = ["git", "-C", str(REPO)]
@@ -206,6 +190,6 @@ def machine() -> dict[str, str]:
         "cpu": cpu,
         "cores": str(os.cpu_count()),
         "python": platform.python_version(),
-        **{lib: version(lib) for lib in ("datasets", "huggingface_hub", "torch", "soundfile")},
+        **{lib: versions.get(lib, "absent") for lib in ("datasets", "huggingface_hub", "torch")},
         "commit": commit.stdout.strip() + ("+edits" if dirty.stdout.strip() else ""),
     }

@@ -2,22 +2,14 @@
 
     python benchmarks/run.py loaders [--rounds 3]
 
-Each loader reads the `train` split's audio shards of a staging folder (or, for `sousa` and
-`native`, the folder) and decodes every FLAC to float32: `tar` (stdlib `tarfile` +
-`soundfile`, the floor), `webdataset` (the library + `soundfile`), `sousa`
-(`sousa.load(streaming=True)`), `sousa_threads` (`decode_threads=2`), `native`
-(`datasets.load_dataset(streaming=True)` + torchcodec), `dl_tar` / `dl_sousa` (a
-`DataLoader(num_workers=2)` over a plain tarfile `IterableDataset` / over `sousa.load`) and
-`*_batched` (the same with the card's recipe: a random 2 s mono crop and batches of 16).
-
-As a benchmark: every loader alone in a fresh process over half and all of train (5 s stereo
-24-bit clips), `--rounds` times interleaved: samples/s (median) and the process's peak RSS
-(GNU time), so a loader's memory shows by itself and whether it grows with the samples.
-
-Child: `python benchmarks/loaders.py KIND,KIND… ROOT LIMIT ROUNDS` runs the loaders in one
-process (imports before the clocks), the order rotated each round; its last stdout line is
-`{"wall": {kind: [samples/s]}, "cpu": {kind: [samples per CPU second]}}` (CPU: user + system,
-DataLoader workers included).
+Each decodes every FLAC of a staging folder's `train` to float32: `tar` (`tarfile` +
+`soundfile`: the floor), `webdataset` (+ `soundfile`), `sousa` (`sousa.load(streaming=True)`;
+`sousa_threads`: `decode_threads=2`), `native` (`load_dataset` + torchcodec), `dl_tar` /
+`dl_sousa` (`DataLoader(num_workers=2)` over a tarfile `IterableDataset` / `sousa.load`),
+`*_batched` (with the card's recipe: a random 2 s crop, batches of 16). As a benchmark: each
+alone in a fresh process over half and all of train, interleaved: samples/s, peak RSS. Child:
+`loaders.py KIND,… ROOT LIMIT ROUNDS`, loaders in one process (imports before the clocks); last
+line `{"wall": {kind: [samples/s]}, "cpu": {kind: [per CPU s]}}`.
 """
 
 from __future__ import annotations
@@ -194,6 +186,7 @@ def measure(kinds, root: Path, rounds: int, limit: int = 0) -> dict[str, dict[st
 def main(argv: list[str]) -> dict:
     import argparse
 
+    import pyarrow.parquet as pq
     from harness import HERE, demo_source, rotated, staging, summary
 
     p = argparse.ArgumentParser(prog="run.py loaders", description=__doc__.split("\n\n")[0])
@@ -201,8 +194,6 @@ def main(argv: list[str]) -> dict:
     p.add_argument("--work", type=Path, default=HERE / "work")
     args = p.parse_args(argv)
     root = staging(demo_source(args.work, **SHAPE[0]), SHAPE[1])
-    import pyarrow.parquet as pq
-
     n = pq.ParquetFile(root / f"data/{SPLIT}-00000-of-00001.parquet").metadata.num_rows
     kinds = [*LOADERS, "sousa_threads", *DATALOADERS]
     runs: dict[str, dict[str, list[float]]] = {}
@@ -210,15 +201,11 @@ def main(argv: list[str]) -> dict:
         for limit in (n // 2, n):
             for kind in rotated(kinds, r):
                 m = measure([kind], root, 1, limit)[kind]
-                run = runs.setdefault(f"{kind}@{limit}", {"rate": [], "rss": []})
-                run["rate"].append(m["rate"])
-                run["rss"].append(m["rss"])
-    rows = [
-        [kind]
-        + [f"{summary(runs[f'{kind}@{x}']['rate'])['median']:.0f}" for x in (n // 2, n)]
-        + [f"{max(runs[f'{kind}@{x}']['rss']):.0f}" for x in (n // 2, n)]
-        for kind in kinds
-    ]
+                for field in ("rate", "rss"):
+                    runs.setdefault(f"{kind}@{limit}", {}).setdefault(field, []).append(m[field])
+    rate = {k: f"{summary(r['rate'])['median']:.0f}" for k, r in runs.items()}
+    rss = {k: f"{max(r['rss']):.0f}" for k, r in runs.items()}
+    rows = [[k, *(d[f"{k}@{x}"] for d in (rate, rss) for x in (n // 2, n))] for k in kinds]
     header = ["loader, alone in a process", f"samples/s ({n // 2:,})", f"samples/s ({n:,})"]
     header += [f"peak RSS MB ({n // 2:,})", f"peak RSS MB ({n:,})"]
     note = f"train of `write_demo({SHAPE[0]})`, shards of {SHAPE[1]}"

@@ -18,13 +18,10 @@ from pathlib import Path
 from harness import HERE, demo_source, staging
 from loaders import DATALOADERS, LOADERS, measure
 
+MONO = {"channels": 1, "subtype": "PCM_16"}
 SHAPES = {  # name: write_demo arguments, shard size, samples each loader reads
     "5 s stereo 24-bit": ({"n_samples": 300, "seconds": 5.0}, "100MB", 128),
-    "1.5 s mono 16-bit": (
-        {"n_samples": 2000, "seconds": 1.5, "channels": 1, "subtype": "PCM_16"},
-        "40MB",
-        640,
-    ),
+    "1.5 s mono 16-bit": ({"n_samples": 2000, "seconds": 1.5} | MONO, "40MB", 640),
 }
 RATIOS = (  # label, loader, baseline, target
     ("`sousa.load` / tarfile + soundfile", "sousa", "tar", "≥ 0.95 (5 s), ≥ 0.9 (1.5 s)"),

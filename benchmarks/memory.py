@@ -2,12 +2,10 @@
 
     python benchmarks/run.py memory [--rounds 3] [--skip-packing] [--skip-loading]
 
-Packing: `python -m sousa.package --workers 1` and `--workers 2` into a fresh folder, on
-≈ 1 GB of 5 s clips (971 samples) and on 100,000 samples × 0.05 s (150,000 media files), each
-`--rounds` times, interleaved: GNU time's peak RSS (the largest process, workers included),
-medians. Target: flat within 10 % from one to the other. Loading: `sousa.load(streaming=True)`
-over half and all of train of the 100,000 samples (70,000) in a fresh process that imports
-`datasets` and torch first, as a training job would: peak RSS, half and all.
+Packing: `python -m sousa.package --workers 1` / `2` into a fresh folder, on ≈ 1 GB (971 × 5 s)
+and on 100,000 × 0.05 s, interleaved: GNU time's peak RSS (largest process), medians; target
+flat within 10 %. Loading: `sousa.load(streaming=True)` over half and all of train of the
+100,000 samples, in a fresh process that imports `datasets` and torch first: peak RSS.
 """
 
 from __future__ import annotations
@@ -72,7 +70,7 @@ def main(argv: list[str]) -> dict:
         runs = results["packing"] = packing(args.work, args.rounds)
         med = {name: summary(rss)["median"] for name, rss in runs.items()}
         rows = [[name, f"{rss:.0f}"] for name, rss in med.items()]
-        small, big = (list(SOURCES)[i] for i in (0, 1))
+        small, big = SOURCES
         for w in (1, 2):
             ratio = med[f"{big} --workers {w}"] / med[f"{small} --workers {w}"]
             rows.append([f"{big} / {small}, `--workers {w}`", f"{ratio:.2f} × (flat: ≤ 1.10)"])
@@ -80,8 +78,9 @@ def main(argv: list[str]) -> dict:
     if not args.skip_loading:
         rss = results["loading"] = loading(args.work)
         (half, a), (full, b) = sorted(rss.items())
-        rows = [["half", f"{half:,}", f"{a:.0f}"], ["all", f"{full:,}", f"{b:.0f}"]]
-        rows.append(["all / half", "", f"{b / a:.2f} (flat: ≤ 1.10; target ≤ 400 MB)"])
+        rows = [["half", f"{half:,}", f"{a:.0f}"], ["all", f"{full:,}", f"{b:.0f}"]] + [
+            ["all / half", "", f"{b / a:.2f} (flat: ≤ 1.10; target ≤ 400 MB)"]
+        ]
         header = ["`sousa.load` streaming train, 100,000 × 0.05 s", "samples", "peak RSS MB"]
         results["tables"].append({"header": header, "rows": rows})
     return results

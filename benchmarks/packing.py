@@ -4,23 +4,18 @@
     python benchmarks/run.py packing --samples 7000 --seconds 1.5   # the held-out shape
     python benchmarks/run.py packing --samples 100000 --seconds 0.05
 
-Every packer runs in a fresh process, interleaved over `--rounds` rounds (the order rotated each
-round), with the page cache warm (every input read, then `sync`) and its output removed before
-and after: GNU `tar -cf` of `audio/` and `midi/` (the copy floor), the seed plan's algorithm
-(below), `python -m sousa.package --workers 1` and `--workers 2` (the whole command: checks,
-shards with sha256, tables, card, manifest), the shard phase alone (`write_shards` of the
-planned shards, `--shard-workers`, in a process that planned them first: what the writer
-costs above the copy) and `python -c 'import sousa.package'` (startup). Wall time is the
-whole process (the shard phase's is the phase's); peak RSS is the largest process (GNU
-time) and the sum over the process tree (sampled); CPU is user + system of the process and the
-children it waited for (steadier than wall time on a busy machine).
+Each packer runs in a fresh process, interleaved, page cache warm, output removed: GNU `tar
+-cf` of `audio/` and `midi/` (the copy floor), the seed plan's algorithm (below), `python -m
+sousa.package --workers 1` and `2` (the whole command), the shard phase alone (`write_shards`
+of the planned shards, `--shard-workers`, timed in a process that planned them: the writer
+against the copy), `import sousa.package` (startup). Wall time is the whole process's (the
+shard phase's own); peak RSS the largest process (GNU time) and the tree's sum (sampled); CPU
+user + system, waited-for children included (steadier than wall time on a busy machine).
 
-The seed plan's algorithm (`seed/tar-sharding-plan.md`, Tasks 2, 8, 9): pandas `iterrows` over
-`labels/samples.parquet` with a list-membership test of each `profile_id` against
-`splits.json`, then per split `exists()` + `stat()` + `tarfile.add` per sorted file, a new
-1 GB shard when full; audio, then MIDI. Shards only. One adaptation: the seed kept
-`Path(path).name`, which finds nothing in SOUSA's nested `{media}/{rudiment}/{file}` layout;
-the path relative to `{media}/` is kept instead (the same work per file).
+The seed plan's algorithm (its Tasks 2, 8, 9): pandas `iterrows` with a list-membership test
+of each `profile_id`, then per split `exists()` + `stat()` + `tarfile.add` per sorted file,
+1 GB shards; audio, then MIDI; shards only. The path relative to `{media}/` replaces the
+seed's `Path(path).name`, which finds nothing in SOUSA's nested layout (same work per file).
 """
 
 from __future__ import annotations

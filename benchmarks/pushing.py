@@ -2,12 +2,10 @@
 
     python benchmarks/run.py pushing [--samples 300 --seconds 5 --rounds 3] [--lfs]
 
-One staging folder (a demo packaged by `sousa.package`, shards of `--shard-size`) is uploaded
-by `sousa.push` (checks, diff against the remote, batched commits into a pull request, verify,
-merge) and by `HfApi().upload_folder` (one commit straight to `main`, no checks, no verify),
-each in a fresh process, against a fresh emulator (`python -m tests.hub_emulator`, its own
-process, so no run dedups against an earlier one); then each pushes the unchanged folder
-again. Interleaved over `--rounds`, the order rotated. Xet storage, or legacy LFS (`--lfs`).
+A packaged demo is uploaded by `sousa.push` (checks, diff, commits into a pull request,
+verify, merge) and by `HfApi().upload_folder` (one commit, no checks), each in a fresh process
+against a fresh emulator (`python -m tests.hub_emulator` in its own process: nothing dedups
+against an earlier run), then again unchanged; interleaved over `--rounds`. Xet, or `--lfs`.
 """
 
 from __future__ import annotations
@@ -35,10 +33,8 @@ class Emulator:
     """`python -m tests.hub_emulator` in a process of its own, for one measured pair."""
 
     def __init__(self, home: Path, xet: bool) -> None:
-        cmd = [PY, "-m", "tests.hub_emulator", "--port", "0", "--token", TOKEN]
-        self.proc = subprocess.Popen(
-            cmd + ([] if xet else ["--no-xet"]), cwd=REPO, stdout=subprocess.PIPE, text=True
-        )
+        cmd = [PY, "-m", "tests.hub_emulator", "--port", "0", "--token", TOKEN, "--no-xet"]
+        self.proc = subprocess.Popen(cmd[: None if not xet else -1], cwd=REPO, stdout=-1, text=True)
         endpoint = self.proc.stdout.readline().split()[-1]
         from tests.hub_emulator.clients import client_env_vars
 

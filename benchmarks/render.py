@@ -39,8 +39,7 @@ def section(record: dict) -> list[str]:
     load = f"load average {load[0]} → {load[1]}" if load else "load average not recorded"
     lines = [f"### {record['title']}", "", f"`{record['command']}`: {record['date']}, commit "]
     lines[-1] += f"{m['commit']}, {m['cores']} cores ({m['cpu']}), {load}."
-    if record.get("remark"):
-        lines[-1] += f" {record['remark']}"
+    lines[-1] += f" {record['remark']}" if record.get("remark") else ""
     plain = {k: v for k, v in record.items() if k not in META}
     for t in record.get("tables") or [{"header": ["result", "value"], "rows": rows_of(plain)}]:
         lines += ["", *table(t["header"], t["rows"])]

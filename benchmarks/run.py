@@ -4,25 +4,24 @@
     python benchmarks/run.py render                # BENCHMARKS.md's figures from results/
     python benchmarks/run.py --results DIR NAME …  # a trial run: results elsewhere, no render
 
-A benchmark is any other module of this folder whose `main(argv) -> dict` measures and returns
-its results: raw numbers, a `title`, `tables` (each `header`, `rows` and an optional `note`) and
-an optional `key` (the file name; default the benchmark's name). Without `tables`, the figures
-show every number of the results, one row each. This script adds what was run, when, on which
-commit and machine, and the load average before and after, writes `results/{key}.json`, and
-re-renders BENCHMARKS.md's "Current figures" (`render.py`).
+A benchmark is any other module here whose `main(argv) -> dict` returns its results: numbers,
+a `title`, `tables` (`header`, `rows`, optional `note`; without them every number is a row)
+and an optional `key` (the file name). This adds the command, date, commit, machine and load
+average, writes `results/{key}.json` and re-renders BENCHMARKS.md's "Current figures".
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import HERE, load_average, machine
+from harness import HERE, machine
 from render import RESULTS, update
 
 NOT_BENCHMARKS = {"harness", "render", "run"}
@@ -47,13 +46,13 @@ def main(argv: list[str]) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     if name != "render":
-        start = load_average()
+        start = os.getloadavg()[0]
         results = importlib.import_module(name).main(rest)
         record = {
             "benchmark": name,
             "command": shlex.join(["python", "benchmarks/run.py", *argv]),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "load_average": [round(start, 1), round(load_average(), 1)],
+            "load_average": [round(start, 1), round(os.getloadavg()[0], 1)],
             "machine": machine(),
             "title": name,
             **results,

@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "sousa"
 
 # What every side shares stands at the top of the package, beside the front doors.
-SHARED = {"sousa", "layout", "tar_format", "limits", "errors", "progress", "staged"}
+SHARED = {"sousa", "layout", "tar_format", "limits", "errors", "progress", "staged", "epochs"}
 FRONT_DOORS = {"package", "peek", "seed_api"}  # command lines and the seed's API: use any side
 SIDES = {"write", "read", "hub", "card", "demo"}
 # Which side may import which, besides itself and what is shared (README, "Layout of this
