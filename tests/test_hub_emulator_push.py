@@ -35,7 +35,7 @@ def test_a_commit_with_a_refused_card_is_refused(hub):
     import base64
     import json
 
-    import httpx2
+    from huggingface_hub.utils import get_session
 
     HfApi().create_repo(REPO, repo_type="dataset")
     content = base64.b64encode(str(card("license: nope")).encode()).decode()
@@ -43,7 +43,7 @@ def test_a_commit_with_a_refused_card_is_refused(hub):
         {"key": "header", "value": {"summary": "x", "description": ""}},
         {"key": "file", "value": {"path": "README.md", "content": content, "encoding": "base64"}},
     ]
-    response = httpx2.post(
+    response = get_session().post(
         f"{hub.endpoint}/api/datasets/{REPO}/commit/main",
         content="".join(json.dumps(ln) + "\n" for ln in lines).encode(),
         headers={"Authorization": "Bearer hf_test_write", "Content-Type": "application/x-ndjson"},

@@ -4,7 +4,9 @@ only), and refuse name resolution of anything that is not loopback."""
 
 from __future__ import annotations
 
+import importlib
 import socket
+from types import ModuleType
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +19,13 @@ UNSET_ENV = [
     "HF_ASSETS_CACHE",
     "HUGGINGFACE_CO_STAGING",
 ]
+
+
+def hub_http_client() -> ModuleType:
+    """The HTTP client package huggingface_hub sends with: httpx (1.x) or httpx2 (2.x)."""
+    from huggingface_hub.utils import get_session
+
+    return importlib.import_module(type(get_session()).__module__.split(".")[0])
 
 
 def client_env_vars(endpoint: str, home: Path, token: str | None, xet: bool) -> dict[str, str]:
@@ -49,9 +58,6 @@ def point_clients_at(
     import huggingface_hub
     import huggingface_hub.constants as hc
     import huggingface_hub.hf_api as hf_api
-    import huggingface_hub.utils._cache_assets as cache_assets
-    import huggingface_hub.utils._cache_manager as cache_manager
-    import huggingface_hub.utils._http as hhttp
     from huggingface_hub import HfFileSystem
 
     hub_cache, ds_cache = home / "hub", home / "datasets"
@@ -83,9 +89,6 @@ def point_clients_at(
             monkeypatch.setattr(hc, name, value)
         if name in vars(huggingface_hub):  # lazily re-exported constants already materialised
             monkeypatch.setattr(huggingface_hub, name, value)
-    monkeypatch.setattr(hhttp, "_HUB_ORIGINS", hhttp._HUB_ORIGINS | {hhttp._url_origin(endpoint)})
-    monkeypatch.setattr(cache_manager, "HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setattr(cache_assets, "HF_ASSETS_CACHE", str(home / "assets"))
     # the module-level `api` behind huggingface_hub.upload_file(), create_repo(), ...
     monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
 
