@@ -27,7 +27,7 @@ from ..layout import (
     ORDERS,
     SPLITS,
 )
-from ..limits import check_repo_id
+from ..limits import check_repo_id, check_tag
 from ..progress import byte_bar
 from ..read.builder_file import standalone_builder
 from .memory import release_freed
@@ -79,6 +79,7 @@ class PackageOptions:
     verify_audio: bool = False  # decode every FLAC whole (else its head only)
     skip_bad_media: bool = False  # a sample with a bad media file is labels-only (else exit 2)
     repo_id: str | None = None  # the repo the card's code names (`--repo-id`); None: placeholder
+    tag: str | None = None  # the release tag the card's "Versions" section names (`--tag`)
 
     @property
     def out_dir(self) -> Path:
@@ -133,7 +134,14 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
         remove_stale(out, set(planned))  # room for what comes, before it is written
         try:
             digests = write_plan(
-                plan, out, options.workers, progress, stamps, fingerprint, options.repo_id
+                plan,
+                out,
+                options.workers,
+                progress,
+                stamps,
+                fingerprint,
+                options.repo_id,
+                options.tag,
             )
         except BaseException:
             remove_incomplete(out)  # shard writers are stopped: what they left is partial
@@ -160,6 +168,7 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
         raise InputError(f"--order must be one of {', '.join(ORDERS)}, got {options.order!r}")
     if options.repo_id is not None:
         check_repo_id(options.repo_id)
+    check_tag(options.tag)
     source = read_source(
         root,
         include_audio=options.include_audio,
@@ -192,9 +201,11 @@ def write_plan(
     stamps: Stamps,
     fingerprint: str,
     repo_id: str | None = None,
+    tag: str | None = None,
 ) -> dict[str, FileDigest]:
     """Write every planned file (shards in `workers` processes), then the builder, the card's
-    figures (from the split tables just written) and the card, whose code names `repo_id`.
+    figures (from the split tables just written) and the card, whose code names `repo_id` (and
+    the release `tag`).
 
     Shards and copies that `stamps` trusts as this fingerprint's are kept, not written again;
     each one written is stamped as it completes (the others once all are written).
@@ -250,6 +261,7 @@ def write_plan(
         num_samples=plan.source.num_samples,
         bad_media=[b.sample_id for b in plan.source.bad_media],
         repo_id=repo_id,
+        tag=tag,
         example_id=_example_id(plan),
         statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
     )

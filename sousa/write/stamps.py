@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import disk_full
-from .shards import sha256_file
 from ..layout import STAMPS_PATH
+from .shards import sha256_file
 from .staging import FileDigest, write_bytes_atomic
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import importlib
 import socket
-from types import ModuleType
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 UNSET_ENV = [
