@@ -14,6 +14,17 @@ import pyarrow.parquet as pq
 
 from sousa.layout import LOCAL_STATE_FOLDER, split_table_path
 
+
+def as_pandas_3(t: pa.DataType) -> pa.DataType:
+    """What pandas 3 (the SOUSA generator's) infers where the installed pandas inferred `t`:
+    pandas 2 infers `string` where pandas 3's `str` dtype gives `large_string`."""
+    import pandas as pd
+
+    if int(pd.__version__.split(".")[0]) < 3 and t == pa.string():
+        return pa.large_string()
+    return t
+
+
 SMALL_SHARD = 1_000_000  # bytes: several shards per split for the 40-sample demo
 TRAIN_SHARDS = 8  # audio shards of `training_staging`'s train split: divides by 2 and 4
 

@@ -24,6 +24,8 @@ from sousa.demo.folder import STAGING_NAME
 from sousa.demo.rudiments import CATEGORIES, RUDIMENTS
 from sousa.write.source import STAGING_DEFAULT_NAME
 
+from .helpers import as_pandas_3
+
 REPO = Path(__file__).resolve().parents[1]
 TIERS = {"beg": "beginner", "int": "intermediate", "adv": "advanced", "pro": "professional"}
 SPLIT_KEYS = ("train_profile_ids", "val_profile_ids", "test_profile_ids")
@@ -176,13 +178,10 @@ def test_arrow_types_are_what_pandas_3_infers_from_the_same_records(
     name: str, mode: str, request: pytest.FixtureRequest
 ) -> None:
     """The generator writes `pa.Table.from_pandas(pd.DataFrame(records))` with pandas 3: same
-    types here. pandas 2 infers `string` where pandas 3 infers `large_string` (its `str`
-    dtype); under pandas 2 that one difference is mapped back."""
+    types here (under pandas 2, `as_pandas_3` maps its `string` to pandas 3's `large_string`)."""
     table = pq.read_table(request.getfixturevalue(mode) / "labels" / f"{name}.parquet")
     inferred = pa.Table.from_pandas(pd.DataFrame(table.to_pylist()), preserve_index=False).schema
-    if int(pd.__version__.split(".")[0]) < 3:
-        large = [f.with_type(pa.large_string()) if f.type == pa.string() else f for f in inferred]
-        inferred = pa.schema(large)
+    inferred = pa.schema([f.with_type(as_pandas_3(f.type)) for f in inferred])
     assert table.schema.remove_metadata() == inferred.remove_metadata()
 
 
@@ -571,4 +570,4 @@ def test_per_sample_columns_are_typed_like_pandas_3(values: list) -> None:
     from sousa.demo.tables import infer_array
 
     frame = pd.DataFrame({"c": values})
-    assert infer_array(values).type == pa.Table.from_pandas(frame).column("c").type
+    assert infer_array(values).type == as_pandas_3(pa.Table.from_pandas(frame).column("c").type)

@@ -6,6 +6,8 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
+from sousa.hub.checks import validate_card
+
 REPO = "user/prs"
 
 
@@ -26,8 +28,10 @@ def card(yaml: str) -> DatasetCard:
     ],
 )
 def test_validate_yaml_refuses_what_the_hub_documents_as_invalid(hub, yaml, named):
+    """`validate_card` is `DatasetCard.validate` asked of the emulator (huggingface_hub 1.0's
+    `validate` asks huggingface.co whatever the endpoint)."""
     with pytest.raises(ValueError, match=named):
-        card(yaml).validate(repo_type="dataset")
+        validate_card(card(yaml), hub.endpoint)
 
 
 def test_a_commit_with_a_refused_card_is_refused(hub):

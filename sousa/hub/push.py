@@ -171,7 +171,7 @@ def _push(
     check_push_limits({p: f.size for p, f in files.items()}, private)
     api = api or HfApi()
     token, user = require_token(api, token, repo_id)
-    check_card(staging, repo_id)
+    check_card(staging, repo_id, api.endpoint)
     hub_call(
         "creating the repo", repo_id, api.create_repo, repo_id, repo_type="dataset",
         private=private, token=token, exist_ok=True,

@@ -4,6 +4,7 @@ only), and refuse name resolution of anything that is not loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import socket
 from pathlib import Path
@@ -19,6 +20,14 @@ UNSET_ENV = [
     "HF_ASSETS_CACHE",
     "HUGGINGFACE_CO_STAGING",
 ]
+
+
+def tree_has_xet_hash() -> bool:
+    """Whether this huggingface_hub's `RepoFile` (tree listings) carries `xet_hash` (2.x; 1.0
+    does not parse the Hub's `xetHash`)."""
+    from huggingface_hub.hf_api import RepoFile
+
+    return "xet_hash" in {f.name for f in dataclasses.fields(RepoFile)}
 
 
 def hub_http_client() -> ModuleType:
@@ -71,7 +80,7 @@ def point_clients_at(
     consts = {
         "ENDPOINT": endpoint,
         "HUGGINGFACE_CO_URL_TEMPLATE": template,
-        "HF_URL_HOSTS": frozenset(hc.HF_URL_HOSTS | {host}),
+        "HF_URL_HOSTS": frozenset(getattr(hc, "HF_URL_HOSTS", frozenset()) | {host}),  # 2.x
         "HF_HUB_DISABLE_XET": not xet,
         "HF_HUB_DISABLE_TELEMETRY": True,
         "HF_HUB_OFFLINE": False,
