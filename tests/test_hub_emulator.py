@@ -16,7 +16,6 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, hf
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from tests.hub_emulator import LFS_THRESHOLD, guard_network, point_clients_at
-from tests.hub_emulator.clients import tree_has_xet_hash
 
 REPO = "user/tiny"
 BIG = LFS_THRESHOLD + 1024 * 1024  # above the Hub's inline limit -> LFS
@@ -103,8 +102,7 @@ def test_standalone_emulator_serves_a_push_until_terminated(xet, folder, tmp_pat
         api.create_repo(REPO, repo_type="dataset")
         _upload(api, folder)
         [big] = list(api.list_repo_tree(REPO, "data", repo_type="dataset"))
-        if tree_has_xet_hash():
-            assert (big.xet_hash is not None) == xet
+        assert (big.xet_hash is not None) == xet
         local = hf_hub_download(REPO, "data/big.bin", repo_type="dataset")
         assert Path(local).read_bytes() == (folder / "data" / "big.bin").read_bytes()
     finally:

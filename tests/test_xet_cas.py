@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.hub_emulator.clients import tree_has_xet_hash
 from tests.hub_emulator.xet_format import (
     XetFormatError,
     bg4_ungroup,
@@ -99,10 +98,9 @@ def test_real_uploads_agree_with_the_spec_hashes_and_formats(pushed, folder):
         data = b"".join(b"".join(hub.cas.read_chunks(t.xorb, t.start, t.end)) for t in terms)
         assert data == local
     tree = HfApi().list_repo_tree(REPO, repo_type="dataset")
-    if tree_has_xet_hash():  # what the client parses of the tree
-        assert {e.path: e.xet_hash for e in tree if e.path.endswith(".bin")} == {
-            p: files[p]["xet_hash"] for p in ("rand.bin", "text.bin", "floats.bin")
-        }
+    assert {e.path: e.xet_hash for e in tree if e.path.endswith(".bin")} == {
+        p: files[p]["xet_hash"] for p in ("rand.bin", "text.bin", "floats.bin")
+    }
 
 
 def _flip(body: bytes, at: int) -> bytes:

@@ -32,7 +32,7 @@ def check_card(staging: Path, repo_id: str, endpoint: str) -> None:
 
 
 def validate_card(card: DatasetCard, endpoint: str) -> None:
-    """`DatasetCard.validate`, asked of `endpoint`: huggingface_hub 1.0's `validate` posts to
+    """`DatasetCard.validate`, asked of `endpoint`: huggingface_hub 1.x's `validate` posts to
     huggingface.co whatever `HF_ENDPOINT` says (2.x asks `constants.ENDPOINT`), so the same
     request is made here with the library's public session. A 400 is a `ValueError` with the
     Hub's reasons, as `validate` raises it."""

@@ -4,7 +4,6 @@ only), and refuse name resolution of anything that is not loopback."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import socket
 from pathlib import Path
@@ -20,14 +19,6 @@ UNSET_ENV = [
     "HF_ASSETS_CACHE",
     "HUGGINGFACE_CO_STAGING",
 ]
-
-
-def tree_has_xet_hash() -> bool:
-    """Whether this huggingface_hub's `RepoFile` (tree listings) carries `xet_hash` (2.x; 1.0
-    does not parse the Hub's `xetHash`)."""
-    from huggingface_hub.hf_api import RepoFile
-
-    return "xet_hash" in {f.name for f in dataclasses.fields(RepoFile)}
 
 
 def hub_http_client() -> ModuleType:
@@ -60,9 +51,11 @@ def point_clients_at(
 ) -> None:
     """Point ``huggingface_hub`` and ``datasets`` (already imported or not) at ``endpoint``.
 
-    Sets the env vars (for anything read later / subprocesses) and patches the module-level
-    constants that both libraries computed from them at import time (``HF_HUB_DISABLE_XET``
-    included: ``xet=False`` sends uploads down the legacy LFS path)."""
+    Sets the env vars (for anything read later / subprocesses) and patches the public constants
+    both libraries computed from them at import time (``huggingface_hub.constants``,
+    ``datasets.config``; ``HF_HUB_DISABLE_XET`` included: ``xet=False`` sends uploads down the
+    legacy LFS path) and the public module-level ``huggingface_hub.hf_api.api``. No private
+    name of either library: checked on huggingface_hub 1.31 and 2.4, datasets 5.1 and 5.2."""
     import datasets.config as dconfig
     import huggingface_hub
     import huggingface_hub.constants as hc
@@ -80,7 +73,7 @@ def point_clients_at(
     consts = {
         "ENDPOINT": endpoint,
         "HUGGINGFACE_CO_URL_TEMPLATE": template,
-        "HF_URL_HOSTS": frozenset(getattr(hc, "HF_URL_HOSTS", frozenset()) | {host}),  # 2.x
+        "HF_URL_HOSTS": frozenset(hc.HF_URL_HOSTS | {host}),
         "HF_HUB_DISABLE_XET": not xet,
         "HF_HUB_DISABLE_TELEMETRY": True,
         "HF_HUB_OFFLINE": False,

@@ -704,11 +704,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
     def lfs_batch(self, repo_type, repo_id):
         """LFS batch API used by the legacy (non-xet) upload path ->
         ``POST /{type}s/{id}.git/info/lfs/objects/batch``. Objects already stored for the repo get
-        no ``actions`` (client skips them); others get a basic-transfer PUT href + a verify href.
-        A client that offers the ``xet`` transfer gets it, as every repo here is Xet-enabled:
-        huggingface_hub 1.x then uploads through the Xet CAS (``_commit_api.py:
-        _upload_lfs_files`` keeps the files whose chosen ``transfer`` is ``xet`` for
-        ``_upload_xet_files``; 2.x goes to Xet without asking and offers only basic here)."""
+        no ``actions`` (client skips them); others get a basic-transfer PUT href + a verify href."""
         body = self._json_body()
         emu = self.emu
         with emu._lock:
@@ -722,8 +718,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
                     upload = {"href": f"{emu.endpoint}/__lfs/upload/{oid}?size={size}"}
                     item["actions"] = {"upload": upload, "verify": {"href": verify, "header": {}}}
                 objects.append(item)
-        transfer = "xet" if "xet" in body.get("transfers", []) else "basic"
-        self._json({"transfer": transfer, "objects": objects, "hash_algo": "sha256"})
+        self._json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
 
     def lfs_put(self, oid):
         """Basic LFS transfer: ``PUT`` of the raw object (the "S3" upload). Streamed to disk and
