@@ -3,9 +3,9 @@ hashing, and the rule for names that are someone else's.
 
 The writer (`sousa.write`), the pusher (`sousa.hub`) and the demo's folder all use these, so
 they stand here, beside the format (`sousa.layout`), not inside one side. One process at a
-time writes or pushes a staging folder: it holds `writer_lock` (an `flock` on `.sousa.lock`,
-which the kernel releases when the holder dies; the file is local, in no manifest, never
-uploaded).
+time writes or pushes a staging folder: it holds `writer_lock` (an `flock` on
+`layout.LOCK_PATH`, which the kernel releases when the holder dies; local state, in no
+manifest, never pushed).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import DISK_FULL_ERRNOS, InputError
-from .layout import MANIFEST_PATH, Manifest, ManifestError
+from .layout import LOCAL_STATE_FOLDER, LOCK_PATH, MANIFEST_PATH, Manifest, ManifestError
 
-LOCK_NAME = ".sousa.lock"  # local: never in the manifest, never uploaded
 HASH_CHUNK = 1 << 20
 _HELD: dict[Path, int] = {}  # staging folders whose lock this process holds: nesting depth
 
@@ -51,8 +50,8 @@ def writer_lock(out: Path) -> Iterator[None]:
         finally:
             _HELD[key] -= 1
         return
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    (out / LOCAL_STATE_FOLDER).mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -21,13 +21,13 @@ from pathlib import Path
 from sousa.package import main
 from sousa.staged import read_manifest
 from sousa.write.source import STAGING_DEFAULT_NAME
-from sousa.write.staging import LOCAL_FILES
+from sousa.write.staging import LOCAL_ROOT
 from sousa.write.stamps import Stamps
 
 REPO = "user/sousa"
 PACKAGING_FLAGS = ("--shard-size",)  # the flags the Hub tests pass that change the staged bytes
 
-_LOCAL = shutil.ignore_patterns(*LOCAL_FILES)
+_LOCAL = shutil.ignore_patterns(LOCAL_ROOT)  # the staging folder's local state
 _cache: Path | None = None
 
 

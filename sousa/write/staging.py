@@ -3,9 +3,11 @@
 Every file is written as `.{name}.{pid}.incomplete` beside its final name and renamed when
 complete, so an interrupted run never leaves a final-named partial file, and two processes
 never share a temporary name. `manifest.json` is written last and removed first: it is the
-mark of a complete staging folder. One process at a time writes or pushes a staging folder: it
-holds `sousa.staged.writer_lock`. `.sousa.lock` and `.sousa-stamps.jsonl` (see
-`sousa.write.stamps`) are local: in no manifest, never uploaded.
+mark of a complete staging folder. One process at a time writes or reads a staging folder for
+packaging or pushing: it holds `sousa.staged.writer_lock` (an `flock` on `layout.LOCK_PATH`,
+which the kernel releases when the holder dies). The lock and the stamps (`layout.STAMPS_PATH`, see
+`sousa.write.stamps`) are local state under `layout.LOCAL_STATE_FOLDER`: in no manifest, never
+pushed, and skipped by a hand `upload_folder` / `hf upload` of the folder.
 """
 
 from __future__ import annotations
@@ -17,14 +19,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputError, disk_full
-from ..layout import CARD_PATH, MANAGED_FOLDERS, FileDigest, Manifest
+from ..layout import (
+    CARD_PATH,
+    LEGACY_LOCAL_FILES,
+    LOCAL_STATE_FOLDER,
+    MANAGED_FOLDERS,
+    FileDigest,
+    Manifest,
+)
 from ..layout import MANIFEST_PATH as MANIFEST
-from ..staged import LOCK_NAME, foreign_names, remove_entry
+from ..staged import foreign_names, remove_entry
 
 MANAGED_FILES = (CARD_PATH, MANIFEST)
 INCOMPLETE_SUFFIX = ".incomplete"
-STAMPS_NAME = ".sousa-stamps.jsonl"  # local: what each file was when written (sousa.write.stamps)
-LOCAL_FILES = (LOCK_NAME, STAMPS_NAME)
+LOCAL_ROOT = LOCAL_STATE_FOLDER.split("/", 1)[0]  # `.cache`: the top-level name it lives under
 
 
 class HashingWriter:
@@ -124,6 +132,8 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
     (out / MANIFEST).unlink(missing_ok=True)
     for leftover in out.glob(f"*{INCOMPLETE_SUFFIX}"):  # subfolders: remove_stale
         leftover.unlink()
+    for legacy in LEGACY_LOCAL_FILES:  # sousa 0.1's local state, which a hand upload would send
+        (out / legacy).unlink(missing_ok=True)
 
 
 def remove_stale(out: Path, keep: set[str]) -> list[str]:
@@ -157,7 +167,8 @@ def write_manifest(
 
 
 def _is_managed(name: str) -> bool:
-    return name in MANAGED_FOLDERS + MANAGED_FILES + LOCAL_FILES or name.endswith(INCOMPLETE_SUFFIX)
+    local = (LOCAL_ROOT, *LEGACY_LOCAL_FILES)
+    return name in MANAGED_FOLDERS + MANAGED_FILES + local or name.endswith(INCOMPLETE_SUFFIX)
 
 
 def remove_incomplete(out: Path) -> None:
