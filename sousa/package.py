@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"--tag {args.tag} and --create-pr: a tag marks a merged release")
         if args.dry_run:
             _, plan = plan_package(options, wants_progress(args))
+            plan.close()
             print("\n".join(describe_plan(plan, options)))
             return 0
         with packaged(options, progress=wants_progress(args)) as summary:  # holds the folder

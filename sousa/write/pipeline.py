@@ -98,6 +98,16 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
     and too little free space raise `InputError`. A full disk midway raises `DiskFullError`;
     files complete by then are kept and trusted by the re-run (their stamps)."""
     source, plan = plan_package(options, progress)
+    try:
+        with _writing(options, source, plan, progress) as summary:
+            yield summary
+    finally:
+        plan.close()
+
+
+@contextmanager
+def _writing(options: PackageOptions, source: Source, plan: Plan, progress: bool):
+    """`packaged` once the plan is made."""
     out = options.out_dir
     fingerprint = source.fingerprint(options.fingerprint_fields())
     check_out_dir(out, options.overwrite)

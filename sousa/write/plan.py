@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -49,6 +50,12 @@ class Plan:
     tables: dict[str, PlannedTable] = field(default_factory=dict)  # data/{split}-….parquet
     copies: dict[str, str] = field(default_factory=dict)  # --no-sharding: dest → source file
     notes: list[str] = field(default_factory=list)  # what the summary must say (fewer shards)
+    spool: LabelsSpool | None = None  # the shards' labels JSON (`LabelsSpool`), when sharded
+
+    def close(self) -> None:
+        """Close the labels spool: once the shards are written, or the plan only shown."""
+        if self.spool is not None:
+            self.spool.close()
 
 
 class LabelsSpool:
@@ -60,6 +67,9 @@ class LabelsSpool:
 
     def __init__(self, source: Source, wanted: np.ndarray) -> None:
         self._file = tempfile.TemporaryFile(prefix="sousa-labels-")  # noqa: SIM115 (lives with the plan)
+        # closed by `close()`, else when the spool is collected: never left to warn at a GC
+        # that may run anywhere (a warning printed inside `ast.parse` trips CPython 3.11)
+        self.close = weakref.finalize(self, self._file.close)
         self.offsets = np.full(len(wanted), -1, dtype=np.int64)
         self.sizes = np.full(len(wanted), -1, dtype=np.int64)
         position = 0
@@ -148,6 +158,7 @@ def build_plan(
     """
     plan = Plan(source, order, seed)
     spool = LabelsSpool(source, _in_shards(source)) if sharded else None
+    plan.spool = spool
     ids = source.media.sample_ids
     for split in SPLITS:
         rows = source.split_rows[split]

@@ -2,7 +2,7 @@
 and ``datasets`` clients (no network). Each rule below says where it comes from: a hub-docs page
 (``docs/hub/…``, ``docs/xet/…`` in huggingface/hub-docs) or the client code that sends the
 request (``huggingface_hub/<file>:<function>``, version 2.4; ``hf_xet`` 1.8). The same rules
-serve huggingface_hub 1.31 (the declared floor).
+serve huggingface_hub 2.0 (the declared floor).
 
 Hub API (server.py), one handler per endpoint:
 

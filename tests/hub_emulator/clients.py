@@ -55,7 +55,7 @@ def point_clients_at(
     both libraries computed from them at import time (``huggingface_hub.constants``,
     ``datasets.config``; ``HF_HUB_DISABLE_XET`` included: ``xet=False`` sends uploads down the
     legacy LFS path) and the public module-level ``huggingface_hub.hf_api.api``. No private
-    name of either library: checked on huggingface_hub 1.31 and 2.4, datasets 5.1 and 5.2."""
+    name of either library: checked on huggingface_hub 1.31, 2.0 and 2.4, datasets 5.1 and 5.2."""
     import datasets.config as dconfig
     import huggingface_hub
     import huggingface_hub.constants as hc
