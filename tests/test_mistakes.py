@@ -1,0 +1,57 @@
+"""A newcomer's ordinary mistakes: each gets one line saying what happened and what to do, the
+exit status (2: bad input, 1: the world), and no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sousa.package import main
+
+from .helpers import tree_digest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def one_line_error(capsys) -> str:
+    """The CLI's stderr, asserted to be one `error:` line; stdout empty."""
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    return lines[0]
+
+
+def test_push_without_a_repo_id_says_push_needs_one(source, capsys):
+    before = tree_digest(source)
+    assert main([str(source), "--quiet", "--push"]) == 2
+    line = one_line_error(capsys)
+    assert line.startswith("error: --push needs --repo-id user/name: the dataset repo to push")
+    assert "None" not in line
+    assert tree_digest(source) == before and not (source / "hf_staging").exists()
+
+
+def test_a_staging_folder_given_as_the_source_is_named_as_one(staging, capsys):
+    before = tree_digest(staging)
+    assert main([str(staging), "--quiet", "--dry-run"]) == 2
+    line = one_line_error(capsys)
+    assert line == (
+        f"error: {staging}: this is a staging folder (it has manifest.json): give the "
+        f"generator's output folder, the one holding labels/ and splits.json (perhaps "
+        f"{staging.parent})"
+    )
+    assert tree_digest(staging) == before
+
+
+def test_a_closed_stdout_ends_a_dry_run_quietly(source):
+    """`python -m sousa.package DIR --dry-run | head -0`: the reader is gone before the plan is
+    printed; the process ends without a BrokenPipeError traceback."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sousa.package", str(source), "--dry-run"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    child.stdout.close()  # the only reader: the child's writes now fail with EPIPE
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 1
+    assert err == "", err
