@@ -3,6 +3,7 @@ exit status (2: bad input, 1: the world), and no traceback."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from sousa.package import main
 
 from .helpers import tree_digest
+from .push_cli import push_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,3 +57,34 @@ def test_a_closed_stdout_ends_a_dry_run_quietly(source):
     err = child.stderr.read().decode()
     assert child.wait(timeout=60) == 1
     assert err == "", err
+
+
+def test_a_namespace_the_token_cannot_write_to_is_named_with_the_tokens_user(hub, source, capsys):
+    assert push_cli(source, repo_id="you/sousa") == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "error: no write access to you/sousa: this token is user user's, and a token writes "
+        "only under its user's and its organisations' names (you is neither): push to "
+        "user/sousa, or use a token that may write to you"
+    )
+    assert not hub.repos and not hub.stats.commits
+
+
+def test_a_token_writes_to_its_organisations_repos(hub, source, capsys):
+    hub.orgs.append("drums")
+    assert push_cli(source, repo_id="drums/sousa") == 0, capsys.readouterr().err
+    assert ("dataset", "drums/sousa") in hub.repos
+
+
+def test_a_busy_emulator_port_gets_one_line(capsys):
+    from .hub_emulator.__main__ import main as emulator_main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert emulator_main(["--port", str(port), "--token", "hf_x"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: port {port} on 127.0.0.1 is in use (another emulator?): choose another "
+        "--port, or --port 0 for any free one\n"
+    )

@@ -108,6 +108,19 @@ def push(
         return _push(staging, repo_id, token, private, revision, create_pr, direct, progress, api)
 
 
+def namespace_refused(repo_id: str, user: str) -> str | None:
+    """The message for a 403 on creating `repo_id` when its namespace is not the token's user
+    (None when it is: then the token lacks write access, the usual message)."""
+    namespace, name = repo_id.split("/")
+    if namespace == user:
+        return None
+    return (
+        f"no write access to {repo_id}: this token is user {user}'s, and a token writes only "
+        f"under its user's and its organisations' names ({namespace} is neither): push to "
+        f"{user}/{name}, or use a token that may write to {namespace}"
+    )
+
+
 def _push(
     staging: Path,
     repo_id: str,
@@ -129,7 +142,7 @@ def _push(
     check_card(staging, repo_id)
     hub_call(
         "creating the repo", repo_id, api.create_repo, repo_id, repo_type="dataset",
-        private=private, token=token, exist_ok=True,
+        private=private, token=token, exist_ok=True, forbidden=namespace_refused(repo_id, user),
     )  # fmt: skip
     target = revision or "main"
     if target != "main":
