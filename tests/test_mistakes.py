@@ -11,7 +11,7 @@ from pathlib import Path
 from sousa.package import main
 
 from .helpers import tree_digest
-from .push_cli import push_cli
+from .push_cli import push_cli, stage
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -87,4 +87,30 @@ def test_a_busy_emulator_port_gets_one_line(capsys):
     assert capsys.readouterr().err == (
         f"error: port {port} on 127.0.0.1 is in use (another emulator?): choose another "
         "--port, or --port 0 for any free one\n"
+    )
+
+
+def test_no_hub_to_reach_fails_within_10_s_naming_the_endpoint(
+    source, tmp_path, monkeypatch, capsys
+):
+    """A closed loopback port as HF_ENDPOINT: the push's first call is refused a connection.
+    It retries briefly (waits recorded, not slept), then says what and where, exit 1."""
+    from sousa.hub.calls import RetryPolicy
+
+    from .hub_emulator.clients import point_clients_at
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    point_clients_at(endpoint, tmp_path / "home", "hf_test_write", monkeypatch)
+    waits: list[float] = []
+    monkeypatch.setattr("sousa.hub.calls.RETRY", RetryPolicy(sleep=waits.append))
+    stage(source)
+    assert main([str(source), "--quiet", "--push", "--repo-id", "user/sousa"]) == 1
+    assert len(waits) == 2 and sum(waits) <= 10, waits
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: cannot reach {endpoint} (connection refused): check the network or "
+        "HF_ENDPOINT; nothing was sent\n"
     )
