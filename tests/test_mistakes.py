@@ -114,3 +114,22 @@ def test_no_hub_to_reach_fails_within_10_s_naming_the_endpoint(
         f"error: cannot reach {endpoint} (connection refused): check the network or "
         "HF_ENDPOINT; nothing was sent\n"
     )
+
+
+def test_a_quiet_push_writes_no_progress_bar_to_its_log(hub, source, tmp_path):
+    """`python -m sousa.package DIR --push --quiet 2>log`: none of huggingface_hub's or
+    hf_xet's bars in the log (without --quiet the same holds, stderr not being a terminal:
+    one rule, `wants_progress`). The summary lines stay, on stdout."""
+    stage(source)
+    log = tmp_path / "log"
+    with open(log, "w") as err:
+        done = subprocess.run(
+            [sys.executable, "-m", "sousa.package", str(source), "--push", "--repo-id",
+             "user/sousa", "--quiet"],
+            stdout=subprocess.PIPE, stderr=err, text=True, env=hub.client_env(tmp_path / "h"),
+            cwd=REPO,
+        )  # fmt: skip
+    assert done.returncode == 0, log.read_text()
+    assert log.read_text() == "", log.read_text()[-2000:]
+    assert "pushed: " in done.stdout and "load it: " in done.stdout
+    assert hub.stats.commits, "files were uploaded: the bars had something to show"

@@ -25,11 +25,18 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import RevisionNotFoundError
+from huggingface_hub.utils import (
+    are_progress_bars_disabled,
+    disable_progress_bars,
+    enable_progress_bars,
+)
 from tqdm import tqdm
 
 from .. import limits
@@ -104,8 +111,23 @@ def push(
     a folder being re-packaged is never read half-written."""
     if not staging.is_dir():
         raise InputError(f"{staging}: no such staging folder (run python -m sousa.package first)")
-    with writer_lock(staging):
+    with writer_lock(staging), client_bars(progress):
         return _push(staging, repo_id, token, private, revision, create_pr, direct, progress, api)
+
+
+@contextmanager
+def client_bars(progress: bool) -> Iterator[None]:
+    """huggingface_hub's progress bars (its uploads', and hf_xet's, which it draws) shown only
+    when ours are: off for `--quiet` and where stderr is not a terminal, through its public
+    switch (`huggingface_hub.utils.disable_progress_bars`), and back on afterwards."""
+    if progress or are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()
 
 
 def namespace_refused(repo_id: str, user: str) -> str | None:
