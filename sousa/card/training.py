@@ -156,6 +156,7 @@ Resuming mid-epoch: save the loader's state and the epoch with your checkpoint; 
 rebuild that epoch's loader and load the state into it. The epoch carries on where it
 stopped: no sample repeated or lost.
 
+<!-- snippet: skip: continues the recipe above, whose names it uses -->
 ```python
 loader = StatefulDataLoader(epoch_dataset(1), batch_size=16, num_workers=2)
 for step, batch in enumerate(loader):

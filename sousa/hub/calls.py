@@ -94,10 +94,16 @@ def never_connected(error: BaseException | None) -> str | None:
             return "name not resolved"
         if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return "network unreachable"
-        if isinstance(seen, httpx2.ConnectTimeout):
+        if _named(seen, "ConnectTimeout"):
             return "timed out connecting"
         seen = seen.__cause__ or seen.__context__
-    return "could not connect" if isinstance(error, httpx2.ConnectError) else None
+    return "could not connect" if _named(error, "ConnectError") else None
+
+
+def _named(error: BaseException | None, name: str) -> bool:
+    """Is `error` of a class called `name` (httpx's and httpx2's `ConnectError` and
+    `ConnectTimeout`: the client huggingface_hub sends with, whichever it is)?"""
+    return any(cls.__name__ == name for cls in type(error).__mro__)
 
 
 def hub_call(
