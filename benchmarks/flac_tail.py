@@ -8,8 +8,9 @@ DIR --out OUT --quiet`), with the check and without it (the child replaces
 `media_check.check_flac_tail` by a function that returns None before running the CLI), in turn:
 A B, then B A, ... after one warm-up pair, the page cache warm. Also times, in this process,
 the media check alone (`check_media` over every file) with and without the end check. Prints
-one JSON object: whole-process medians (s), the median and range of the pair-by-pair ratios,
-and the end check's cost a FLAC file.
+one JSON object: whole-process medians (wall and CPU seconds), the median and range of the
+pair-by-pair ratios (CPU time is the steadier on a shared machine), and the end check's cost
+a FLAC file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,16 +35,21 @@ WITHOUT_CHECK = (
 )
 
 
-def package_seconds(source: Path, out: Path, check: bool) -> float:
-    """Wall seconds of one packaging run, in a child process, into an empty `out`."""
+def package_seconds(source: Path, out: Path, check: bool) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the child and its workers) of one packaging run,
+    in a child process, into an empty `out`."""
     shutil.rmtree(out, ignore_errors=True)
     head = ["-m", "sousa.package"] if check else ["-c", WITHOUT_CHECK]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, *head, str(source), "--out", str(out), "--quiet"],
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def check_seconds(source: Path, check: bool) -> tuple[float, int]:
@@ -91,15 +98,19 @@ def main(argv: list[str] | None = None) -> dict:
         out = Path(tmp) / "staging"
         package_seconds(source, out, True), package_seconds(source, out, False)  # warm-up
         walls: dict[bool, list[float]] = {True: [], False: []}
+        cpus: dict[bool, list[float]] = {True: [], False: []}
         checks: dict[bool, list[float]] = {True: [], False: []}
         for round_ in range(args.rounds):
             for check in (True, False) if round_ % 2 == 0 else (False, True):
-                walls[check].append(package_seconds(source, out, check))
+                wall, cpu = package_seconds(source, out, check)
+                walls[check].append(wall)
+                cpus[check].append(cpu)
                 checks[check].append(check_seconds(source, check)[0])
         flacs = check_seconds(source, True)[1]
         media = sum(1 for p in source.rglob("*") if p.suffix in (".flac", ".mid"))
         size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
     ratios = sorted(a / b for a, b in zip(walls[True], walls[False]))
+    cpu_ratios = sorted(a / b for a, b in zip(cpus[True], cpus[False]))
     extra = statistics.median(checks[True]) - statistics.median(checks[False])
     result = {
         "source": {"flac_files": flacs, "media_files": media, "bytes": size},
@@ -111,6 +122,13 @@ def main(argv: list[str] | None = None) -> dict:
             "median": round(statistics.median(ratios), 4),
             "min": round(ratios[0], 4),
             "max": round(ratios[-1], 4),
+        },
+        "packaging_cpu_with_check_s": round(statistics.median(cpus[True]), 3),
+        "packaging_cpu_without_check_s": round(statistics.median(cpus[False]), 3),
+        "cpu_ratio_with_over_without": {
+            "median": round(statistics.median(cpu_ratios), 4),
+            "min": round(cpu_ratios[0], 4),
+            "max": round(cpu_ratios[-1], 4),
         },
         "media_check_with_end_s": round(statistics.median(checks[True]), 4),
         "media_check_heads_only_s": round(statistics.median(checks[False]), 4),
