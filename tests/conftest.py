@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import sousa.write.pipeline
+import sousa.write.beside
 from sousa.card.figures import render_figures
 from sousa.demo import write_demo
 from sousa.write.pipeline import PackageOptions, package_dataset
@@ -33,7 +33,7 @@ def figures_drawn_once(request, monkeypatch):
     statistics once per test process and reuses the same PNG bytes, as drawing again would
     give. Packagers run in a child process draw as always."""
     if request.module.__name__.rsplit(".", 1)[-1] != "test_card_stats":
-        monkeypatch.setattr(sousa.write.pipeline, "render_figures", _render_once)
+        monkeypatch.setattr(sousa.write.beside, "render_figures", _render_once)
 
 
 @pytest.fixture(scope="session")

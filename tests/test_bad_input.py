@@ -277,3 +277,32 @@ def test_ids_that_are_not_strings_are_named(source, capsys):
     pq.write_table(table, path)
     err = refuse(source, capsys)
     assert "column 'profile_id' must be strings, got int64" in err
+
+
+FRONT_MATTERS = [
+    "---\nlicense: mit\n---\nSOUSA\n",
+    "no front matter at all\n",
+    "---\n---\nan empty one\n",
+    "---\r\nlicense: mit\r\n---\r\nCRLF\r\n",
+    "---\nlicense: [unclosed\n---\nSOUSA\n",
+    "---\n- a list\n- not a mapping\n---\n",
+    "---\njust a string\n---\n",
+    "---\n1: an integer key\n---\n",
+    "---\nself: taken\n---\n",
+    "---\nignore_metadata_errors: true\n---\n",
+    "---\nconfigs: {a: [1, 2]}\ntrain-eval-index: []\n---\n",
+]
+
+
+@pytest.mark.parametrize("text", FRONT_MATTERS)
+def test_the_readme_check_refuses_exactly_what_huggingface_hub_refuses(text):
+    from huggingface_hub import DatasetCard
+
+    from sousa.write.source_checks import front_matter_problem
+
+    try:
+        DatasetCard(text)
+        refused = False
+    except Exception:
+        refused = True
+    assert (front_matter_problem(text) is not None) == refused

@@ -166,16 +166,16 @@ def test_a_shard_writer_that_dies_midway_leaves_no_temporary_file(
     stops with an error, removes what the workers left, and the re-run finishes."""
     import sousa.write.shards as shards_module
 
-    real_read = shards_module._read_exactly
+    real_read = shards_module._read_member
     calls = {"n": 0}  # counted in each forked worker separately
 
-    def read_then_die(member):
+    def read_then_die(member, sink):
         calls["n"] += 1
         if calls["n"] == 5:
             os._exit(1)
-        return real_read(member)
+        return real_read(member, sink)
 
-    monkeypatch.setattr(shards_module, "_read_exactly", read_then_die)
+    monkeypatch.setattr(shards_module, "_read_member", read_then_die)
     out = tmp_path / "out"
     options = PackageOptions(source=small_source, out=out, shard_size=SHARD, workers=2)
     with pytest.raises(RuntimeError, match="a shard writer process died"):

@@ -223,16 +223,16 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
     demo_template, staging, tmp_path, monkeypatch
 ):
     out = tmp_path / "out"
-    real_read = shards_module._read_exactly
+    real_read = shards_module._read_member
     calls = {"n": 0}
 
-    def failing_read(member):
+    def failing_read(member, sink):
         calls["n"] += 1
         if calls["n"] == 30:
             raise KeyboardInterrupt("killed mid-shard")
-        return real_read(member)
+        return real_read(member, sink)
 
-    monkeypatch.setattr(shards_module, "_read_exactly", failing_read)
+    monkeypatch.setattr(shards_module, "_read_member", failing_read)
     with pytest.raises(KeyboardInterrupt):
         package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert not (out / MANIFEST).exists()
@@ -243,7 +243,7 @@ def test_an_interrupted_run_leaves_no_partial_file_and_no_manifest(
         rel = path.relative_to(out).as_posix()
         assert reference[rel].split(":")[0] == sha256_file(path)
 
-    monkeypatch.setattr(shards_module, "_read_exactly", real_read)
+    monkeypatch.setattr(shards_module, "_read_member", real_read)
     package_dataset(PackageOptions(source=demo_template, out=out, shard_size=SMALL_SHARD))
     assert {k: v.split(":")[0] for k, v in tree_digest(out).items()} == {
         k: v.split(":")[0] for k, v in reference.items()
@@ -512,3 +512,24 @@ def test_a_plan_holds_no_object_per_sample(demo_template):
     alive = [o for o in gc.get_objects() if type(o) in (Sample, MediaFile, Member)]
     assert plan.shards and not alive
     assert sum(len(shard.samples) for shard in plan.shards if shard.kind == "audio") == 40
+
+
+def test_every_shard_is_byte_for_byte_the_archive_tarfile_writes_of_its_members(staging):
+    """The shard writer's framing, exactly: each shard equals what Python's tarfile writes
+    for the same members (mode 0644, mtime 0, no owners), less tarfile's record padding."""
+    shards = sorted(staging.glob("*/*.tar"))
+    assert shards
+    for shard in shards:
+        written = shard.read_bytes()
+        buffer = io.BytesIO()
+        with (
+            tarfile.open(shard) as source,
+            tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive,
+        ):
+            for info in source.getmembers():
+                member = tarfile.TarInfo(info.name)
+                member.size, member.mode, member.mtime = info.size, 0o644, 0
+                archive.addfile(member, source.extractfile(info))
+        expected = buffer.getvalue()
+        assert expected[: len(written)] == written, shard.name
+        assert not expected[len(written) :].strip(b"\0"), "only record padding may follow"

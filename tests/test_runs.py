@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import sousa.write.pipeline as pipeline
+from sousa.write.code_key import code_fingerprint as fingerprint_of
 from sousa.write.pipeline import OUTPUT_NEUTRAL_OPTIONS, PackageOptions, package_dataset
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample
@@ -45,13 +47,61 @@ def test_every_option_but_the_output_neutral_ones_is_part_of_the_reuse_key(tmp_p
         assert differs == (option.name not in OUTPUT_NEUTRAL_OPTIONS), option.name
 
 
-def test_the_reuse_key_covers_every_source_file_of_the_packager(tmp_path):
-    copy = Path(shutil.copytree(Path(pipeline.__file__).parents[1], tmp_path / "sousa"))
-    before = pipeline.code_fingerprint(copy)
-    with open(copy / "card" / "readme.py", "a") as f:
+# Files whose edit changes what a run writes, and files whose edit cannot (they are not
+# imported on the way from `package_dataset` to the staging folder).
+BYTE_MAKERS = [
+    "write/shards.py", "write/pipeline.py", "write/plan.py", "write/tables.py", "layout.py",
+    "tar_format.py", "card/readme.py", "card/figures.py", "card/stats.py", "read/builder.py",
+]  # fmt: skip
+NOT_BYTE_MAKERS = ["hub/push.py", "hub/pulls.py", "demo/writer.py", "package.py", "peek.py"]
+
+
+def _edit(path: Path) -> None:
+    with open(path, "a") as f:
         f.write("# an edit\n")
-    assert pipeline.code_fingerprint(copy) != before
+
+
+@pytest.fixture(scope="module")
+def package_copy(tmp_path_factory):
+    """A copy of the `sousa` package: the code a test edits (never the real tree)."""
+    real = Path(pipeline.__file__).parents[1]
+    code = tmp_path_factory.mktemp("code") / "sousa"
+    return Path(shutil.copytree(real, code, ignore=shutil.ignore_patterns("__pycache__")))
+
+
+@pytest.mark.parametrize("rel", BYTE_MAKERS + NOT_BYTE_MAKERS)
+def test_the_reuse_key_covers_the_code_that_makes_the_bytes_and_nothing_else(
+    package_copy, tmp_path, rel
+):
+    copy = Path(shutil.copytree(package_copy, tmp_path / "sousa"))
+    before = pipeline.code_fingerprint(copy)
+    _edit(copy / rel)
+    assert (pipeline.code_fingerprint(copy) != before) == (rel in BYTE_MAKERS)
     assert pipeline.code_fingerprint(copy) == pipeline.code_fingerprint(copy)
+
+
+def test_the_reuse_key_follows_imports_to_a_module_added_to_the_writer(package_copy, tmp_path):
+    copy = Path(shutil.copytree(package_copy, tmp_path / "sousa"))
+    (copy / "write" / "new_part.py").write_text("VALUE = 1\n")
+    before = pipeline.code_fingerprint(copy)
+    with open(copy / "write" / "shards.py", "a") as f:
+        f.write("\n\ndef _uses_it():\n    from .new_part import VALUE\n\n    return VALUE\n")
+    imported = pipeline.code_fingerprint(copy)
+    _edit(copy / "write" / "new_part.py")
+    assert before != imported != pipeline.code_fingerprint(copy)
+
+
+def test_a_push_side_edit_reuses_a_packaged_folder_and_a_writer_edit_does_not(
+    source, package_copy, tmp_path, monkeypatch
+):
+    copy = Path(shutil.copytree(package_copy, tmp_path / "sousa"))
+    monkeypatch.setattr(pipeline, "code_fingerprint", lambda: fingerprint_of(copy))
+    first = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    _edit(copy / "hub" / "push.py")
+    after_push_edit = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    _edit(copy / "write" / "shards.py")
+    after_writer_edit = package_dataset(PackageOptions(source=source, shard_size=SMALL_SHARD))
+    assert not first.reused and after_push_edit.reused and not after_writer_edit.reused
 
 
 def test_edited_packager_code_packages_an_unchanged_source_again(source, monkeypatch):
@@ -145,3 +195,32 @@ def test_shard_writers_die_with_a_killed_packager(source, tmp_path):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(out, ignore_errors=True)
         big.unlink()
+
+
+SPY = """
+import json, sys
+import sousa.write.shard_pool as pool
+
+real = pool.write_one
+
+
+def spy(shard, out):  # in the forked shard writer: the modules imported before its fork
+    with open(sys.argv[1], "w") as f:
+        json.dump(sorted({name.split(".")[0] for name in sys.modules}), f)
+    return real(shard, out)
+
+
+pool.write_one = spy
+from sousa.package import main
+
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_nothing_the_shards_do_not_need_is_imported_before_the_first_shard(source, tmp_path):
+    report = tmp_path / "modules.json"
+    args = [str(source), "--out", str(tmp_path / "out"), "--quiet", "--workers", "1"]
+    subprocess.run([sys.executable, "-c", SPY, str(report), *args], check=True)
+    imported = set(json.loads(report.read_text()))
+    assert {"sousa", "pyarrow", "numpy"} <= imported  # it saw the packager at work
+    assert not imported & {"matplotlib", "huggingface_hub", "datasets", "torch"}

@@ -18,8 +18,6 @@ import fnmatch
 import re
 from collections.abc import Collection
 
-from huggingface_hub import DatasetCard
-
 from ..layout import MEDIA_KINDS, SPLITS, shard_path, split_table_path
 
 SIZE_CATEGORIES = (  # the Hub's buckets, in its spelling
@@ -54,6 +52,8 @@ def size_category(n: int) -> str:
 
 def card_warnings(readme: str | None, files: Collection[str], num_samples: int) -> list[str]:
     """What packaging should tell the author about the card's carried-over text."""
+    from huggingface_hub import DatasetCard  # here, not on the way to the first shard
+
     warnings = stale_mentions(readme, files)
     said = DatasetCard(readme).data.get("size_categories") if readme else None
     computed = size_category(num_samples)
@@ -74,6 +74,8 @@ def stale_mentions(readme: str | None, files: Collection[str]) -> list[str]:
     """
     if not readme:
         return []
+    from huggingface_hub import DatasetCard
+
     card = DatasetCard(readme)
     kept = {k: v for k, v in card.data.to_dict().items() if k not in REPLACED_KEYS}
     texts = [(str(kept), None), (card.text, max(readme.find(card.text), 0))]

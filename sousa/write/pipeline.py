@@ -7,7 +7,7 @@ dry run). `sousa/package.py` is the command line over these functions.
 
 from __future__ import annotations
 
-import hashlib
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,19 +17,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import __version__
-from ..card.figures import render_figures
-from ..card.readme import build_card
-from ..card.stats import label_stats, statistics_section
 from ..errors import InputError
 from ..layout import (
-    BUILDER_PATH,
-    CARD_PATH,
     ORDERS,
-    SPLITS,
 )
 from ..limits import check_repo_id
 from ..progress import byte_bar
 from ..read.builder_file import standalone_builder
+from .beside import BesideShards
+from .code_key import code_fingerprint
 from .memory import release_freed
 from .plan import Plan, SampleShard, build_plan
 from .shard_pool import write_shards
@@ -44,13 +40,11 @@ from .staging import (
     read_manifest,
     remove_incomplete,
     remove_stale,
-    write_bytes_atomic,
     write_manifest,
     writer_lock,
 )
 from .stamps import Stamps
-from .summary import Summary, split_stats, summarize
-from .tables import write_auxiliary, write_table
+from .summary import Summary, summarize
 
 # Options that cannot change a byte of the output: left out of the reuse fingerprint.
 # (--quiet, --token and the push options never reach PackageOptions.)
@@ -88,21 +82,6 @@ class PackageOptions:
         """Every option that can change the output, and the code that writes it."""
         fields = {k: v for k, v in asdict(self).items() if k not in OUTPUT_NEUTRAL_OPTIONS}
         return fields | {"sousa": __version__, "code": code_fingerprint()}
-
-
-def code_fingerprint(package_dir: Path | None = None) -> str:
-    """sha256 over the packager's own source files and the builder file it stages.
-
-    Part of the reuse key: after any edit to the code, an unchanged source is packaged again
-    rather than served from a staging folder an older version wrote.
-    """
-    package_dir = package_dir or Path(__file__).parents[1]
-    h = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*.py")):
-        h.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    h.update(hashlib.sha256(standalone_builder(package_dir)).digest())
-    return h.hexdigest()
 
 
 def package_dataset(options: PackageOptions, progress: bool = False) -> Summary:
@@ -193,8 +172,9 @@ def write_plan(
     fingerprint: str,
     repo_id: str | None = None,
 ) -> dict[str, FileDigest]:
-    """Write every planned file (shards in `workers` processes), then the builder, the card's
-    figures (from the split tables just written) and the card, whose code names `repo_id`.
+    """Write every planned file: the shards in `workers` processes and, meanwhile, in a thread
+    (`beside.BesideShards`), the tables, the builder, the card's figures and the card, whose
+    code names `repo_id`.
 
     Shards and copies that `stamps` trusts as this fingerprint's are kept, not written again;
     each one written is stamped as it completes (the others once all are written).
@@ -216,44 +196,21 @@ def write_plan(
         stamps.record(shard.path, fingerprint, digest)
         bar.update(shard.size)
 
-    with _progress_bar(plan.shards, progress) as bar:
-        bar.update(sum(plan_shard.size for plan_shard in plan.shards) - sum(s.size for s in todo))
-        digests |= write_shards(todo, out, workers, written)
-    for dest, src in sorted(plan.copies.items()):
-        if dest not in kept:
-            digests[dest] = _copy_file(src, out / dest)
-            stamps.record(dest, fingerprint, digests[dest])
-    release_freed()
-    for rel, table in plan.tables.items():
-        digests[rel] = write_table(table, out / rel)
-        release_freed()
-    ids_by_split = {
-        split: plan.source.sample_ids(split)
-        for split in SPLITS
-        if plan.source.num_samples_of(split)
-    }
-    for name, path in plan.source.auxiliary.items():
-        digests |= write_auxiliary(name, path, ids_by_split, out)
-        release_freed()
-    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, standalone_builder())
-    stats = label_stats(out)
-    figures = render_figures(stats)
-    for rel, (png, _) in figures.items():
-        digests[rel] = write_bytes_atomic(out / rel, png)
-    card = build_card(
-        plan.source.readme,
-        plan.source.label_schema,
-        split_stats(plan),
-        {p: d.size for p, d in digests.items()},
-        order=plan.order,
-        seed=plan.seed,
-        num_samples=plan.source.num_samples,
-        bad_media=[b.sample_id for b in plan.source.bad_media],
-        repo_id=repo_id,
-        example_id=_example_id(plan),
-        statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
-    )
-    digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
+    sizes = {shard.path: shard.size for shard in plan.shards}
+    sizes |= {dest: os.stat(src).st_size for dest, src in plan.copies.items()}
+    beside = BesideShards(plan, out, sizes, repo_id)
+    try:
+        with _progress_bar(plan.shards, progress) as bar:
+            bar.update(sum(s.size for s in plan.shards) - sum(s.size for s in todo))
+            digests |= write_shards(todo, out, workers, written, beside.start)
+        for dest, src in sorted(plan.copies.items()):
+            if dest not in kept:
+                digests[dest] = _copy_file(src, out / dest)
+                stamps.record(dest, fingerprint, digests[dest])
+        digests |= beside.result()
+    except BaseException:
+        beside.stop()  # nothing is being written once this returns, and its files are gone
+        raise
     for rel in sorted(digests.keys() - kept - stamps.recorded):  # tables, builder, card
         stamps.record(rel, fingerprint, digests[rel])
     return digests
@@ -267,15 +224,6 @@ def _copy_file(src: Path, dest: Path) -> FileDigest:
     with open(src, "rb") as f, atomic_writer(dest) as out:
         shutil.copyfileobj(f, out, 1 << 20)
     return out.digest
-
-
-def _example_id(plan: Plan) -> str | None:
-    """The sample the card's `fetch` example reads: the first of the first shard (of the
-    card's first config), else the first of a split."""
-    firsts = [shard.samples[:1] for shard in plan.shards[:1]]
-    firsts += [rows[:1] for rows in plan.source.split_rows.values()]
-    row = next((int(rows[0]) for rows in firsts if len(rows)), None)
-    return None if row is None else plan.source.media.sample_ids[row].as_py()
 
 
 def _is_current(out: Path, fingerprint: str, stamps: Stamps) -> bool:

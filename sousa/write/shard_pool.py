@@ -40,9 +40,17 @@ Written = Callable[["SampleShard", FileDigest], None]
 
 
 def write_shards(
-    shards: Sequence[SampleShard], out: Path, workers: int, written: Written | None = None
+    shards: Sequence[SampleShard],
+    out: Path,
+    workers: int,
+    written: Written | None = None,
+    started: Callable[[], None] | None = None,
 ) -> dict[str, FileDigest]:
-    """Write every shard under `out`; call `written(shard, digest)` as each completes.
+    """Write every shard under `out`; call `written(shard, digest)` as each completes, and
+    `started()` once the workers are forked, before any shard is written (a thread it starts
+    is not forked with them: a lock it held at the fork would stay held in a worker). Without
+    `started`, one worker writes in this process; with it, in a process of its own, so that
+    this one's thread does not slow it (the GIL).
 
     After the first error (a full disk: `DiskFullError`) no shard is begun; the shards being
     written end (each completes or fails), the complete ones are reported to `written`, and
@@ -50,13 +58,16 @@ def write_shards(
     are terminated, and a temporary file they leave is for the caller to remove.
     """
     written = written or (lambda shard, digest: None)
-    if workers <= 1 or len(shards) <= 1:
+    workers = max(1, min(workers, len(shards)))
+    if not shards or (workers == 1 and started is None):
         digests = {}
+        if started is not None:
+            started()
         for shard in shards:
             digests[shard.path] = write_one(shard, out)
             written(shard, digests[shard.path])
         return digests
-    return _write_in_processes(shards, out, min(workers, len(shards)), written)
+    return _write_in_processes(shards, out, workers, written, started or (lambda: None))
 
 
 def write_one(shard: SampleShard, out: Path) -> FileDigest:
@@ -64,7 +75,11 @@ def write_one(shard: SampleShard, out: Path) -> FileDigest:
 
 
 def _write_in_processes(
-    shards: Sequence[SampleShard], out: Path, workers: int, written: Written
+    shards: Sequence[SampleShard],
+    out: Path,
+    workers: int,
+    written: Written,
+    started: Callable[[], None],
 ) -> dict[str, FileDigest]:
     context = multiprocessing.get_context("fork")
     next_index = context.Value("q", 0)
@@ -83,6 +98,7 @@ def _write_in_processes(
     digests: dict[str, FileDigest] = {}
     failed: BaseException | None = None
     try:
+        started()
         while len(digests) < len(shards):
             try:
                 index, digest, error = _next_result(results, processes)

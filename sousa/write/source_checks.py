@@ -8,12 +8,12 @@ Python values are made only when there is something to name.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from huggingface_hub import DatasetCard
 
 from ..errors import InputError, first_values
 from ..layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS
@@ -35,19 +35,41 @@ def read_table(
     return table, schema
 
 
+# huggingface_hub.repocard's REGEX_YAML_BLOCK: where a card's YAML front matter is
+FRONT_MATTER = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))")
+# what `DatasetCardData(**data, ignore_metadata_errors=...)` cannot take as a key
+_TAKEN_KEYS = ("self", "ignore_metadata_errors")
+
+
 def read_readme(path: Path) -> str | None:
-    """The README's text, or None without one; its YAML header must parse."""
+    """The README's text, or None without one; its YAML front matter must be what
+    `huggingface_hub.DatasetCard` reads (a mapping with string keys), which the card is built
+    with later: checked here with `yaml` alone, so that `huggingface_hub` is not imported on
+    the way to the first shard (tests/test_card.py holds the two to the same verdicts)."""
     if not path.exists():
         return None
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not readable as UTF-8 text ({e})") from e
-    try:  # its YAML goes into the card: a broken header must stop us before anything is written
-        DatasetCard(text)
-    except Exception as e:  # yaml errors, and huggingface_hub's own metadata checks
-        raise InputError(f"{path}: its YAML front matter does not parse ({e})") from e
+    if problem := front_matter_problem(text):
+        raise InputError(f"{path}: its YAML front matter does not parse ({problem})")
     return text
+
+
+def front_matter_problem(text: str) -> str | None:
+    """Why `DatasetCard(text)` would refuse `text`'s YAML front matter; None if it would not."""
+    import yaml
+
+    match = FRONT_MATTER.search(text)
+    try:
+        data = yaml.safe_load(match.group(2)) if match else {}
+    except yaml.YAMLError as e:
+        return str(e)
+    if data is not None and not isinstance(data, dict):
+        return "repo card metadata block should be a dict"
+    keys = [k for k in data or {} if not isinstance(k, str) or k in _TAKEN_KEYS]
+    return f"keys that are not names: {first_values(keys)}" if keys else None
 
 
 def check_columns(schema: pa.Schema, required: tuple[str, ...], path: Path) -> None:

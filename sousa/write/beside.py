@@ -1,0 +1,137 @@
+"""The files written beside the shards, in a thread while the shards are written.
+
+The split and auxiliary tables, the builder, the card's statistics and figures, and the card
+depend on the plan alone (every shard's size and every member's offset are planned), not on
+the shards' bytes: so they are written while the shards are, and off the critical path go
+their cost and that of importing matplotlib and `huggingface_hub` (only here, in the thread).
+A thread is enough: the shards are written by other processes (or, with one worker, mostly
+in system calls and C code that release the GIL), and Arrow, zlib and Agg do the work here.
+
+`BesideShards(plan, out, sizes, repo_id).start()` starts it; `result()` waits and returns the files'
+digests, raising what the thread raised; `stop()` (after an error elsewhere) makes it end
+at its next file, waits for it and removes what it wrote: a failed run leaves the same files
+as when these were written after the shards.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ..card.figures import render_figures
+from ..card.stats import label_stats, statistics_section
+from ..layout import BUILDER_PATH, CARD_PATH, SPLITS
+from ..read.builder_file import standalone_builder
+from .memory import release_freed
+from .plan import Plan
+from .staging import FileDigest, write_bytes_atomic
+from .summary import split_stats
+from .tables import write_auxiliary, write_table
+
+
+class Stopped(Exception):
+    """The thread was asked to stop before it had written every file."""
+
+
+class BesideShards:
+    """Writes the tables, builder, figures and card of `plan` under `out` in a thread.
+
+    `sizes` holds the size of every other staged file (the shards and copies, as planned):
+    the card lists them.
+    """
+
+    def __init__(self, plan: Plan, out: Path, sizes: dict[str, int], repo_id: str | None):
+        self._args = (plan, out, sizes, repo_id)
+        self._stop = threading.Event()
+        self._digests: dict[str, FileDigest] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sousa-beside-shards", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (after the shard writers are forked: see `write_shards`)."""
+        self._thread.start()
+
+    def result(self) -> dict[str, FileDigest]:
+        """Every file written, once all are; re-raises the thread's error."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digests
+
+    def stop(self) -> None:
+        """After an error elsewhere: end the thread at its next file, wait for it, and remove
+        the files it wrote (they are rewritten on every run; its own error is dropped)."""
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join()
+        out = self._args[1]
+        for rel in self._digests:
+            (out / rel).unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        try:
+            write_beside(*self._args, self._digests, self._stop)
+        except BaseException as e:  # re-raised by result() in the calling thread
+            self._error = e
+
+
+def write_beside(
+    plan: Plan,
+    out: Path,
+    sizes: dict[str, int],
+    repo_id: str | None,
+    digests: dict[str, FileDigest],
+    stop: threading.Event,
+) -> None:
+    """Write the split tables, the auxiliary tables, the builder, the figures (from the split
+    tables just written) and the card into `out`, adding each file's digest to `digests`."""
+
+    def check() -> None:
+        if stop.is_set():
+            raise Stopped()
+        release_freed()
+
+    for rel, table in plan.tables.items():
+        check()
+        digests[rel] = write_table(table, out / rel)
+    ids_by_split = {
+        split: plan.source.sample_ids(split)
+        for split in SPLITS
+        if plan.source.num_samples_of(split)
+    }
+    for name, path in plan.source.auxiliary.items():
+        check()
+        digests |= write_auxiliary(name, path, ids_by_split, out)
+    check()
+    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, standalone_builder())
+    stats = label_stats(out)
+    check()
+    figures = render_figures(stats)
+    for rel, (png, _) in figures.items():
+        digests[rel] = write_bytes_atomic(out / rel, png)
+    check()
+    from ..card.readme import build_card  # imports huggingface_hub: kept off the way to a shard
+
+    card = build_card(
+        plan.source.readme,
+        plan.source.label_schema,
+        split_stats(plan),
+        sizes | {p: d.size for p, d in digests.items()},
+        order=plan.order,
+        seed=plan.seed,
+        num_samples=plan.source.num_samples,
+        bad_media=[b.sample_id for b in plan.source.bad_media],
+        repo_id=repo_id,
+        example_id=_example_id(plan),
+        statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
+    )
+    digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
+
+
+def _example_id(plan: Plan) -> str | None:
+    """The sample the card's `fetch` example reads: the first of the first shard (of the
+    card's first config), else the first of a split."""
+    firsts = [shard.samples[:1] for shard in plan.shards[:1]]
+    firsts += [rows[:1] for rows in plan.source.split_rows.values()]
+    row = next((int(rows[0]) for rows in firsts if len(rows)), None)
+    return None if row is None else plan.source.media.sample_ids[row].as_py()
