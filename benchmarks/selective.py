@@ -47,7 +47,8 @@ def planned(staging: Path, ids: set) -> tuple[int, int, int]:
     """(requests, bytes read by range, bytes of the shards touched) for the audio config."""
     import json
 
-    from sousa.read.builder import END_OF_ARCHIVE, plan_spans
+    from sousa.read.ranges import plan_spans
+    from sousa.tar_format import END_OF_ARCHIVE
 
     table = pq.read_table(staging / "data/train-00000-of-00001.parquet").to_pylist()
     sizes = json.loads((staging / "manifest.json").read_text())["files"]
@@ -75,7 +76,7 @@ def timed(root: str, ids: list[str], mode: str, where: str, rounds: int) -> floa
     from harness import summary
 
     import sousa
-    import sousa.read.builder as builder
+    import sousa.read.ranges as builder
 
     builder.REQUEST_COST[where] = FORCE[mode]
     times = []

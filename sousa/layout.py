@@ -5,8 +5,8 @@ kind and how a member name reads back, the manifest (`Manifest`: its JSON, forma
 version), WebDataset key rules and the labels-JSON encoding. The TAR dialect of the shards is
 its sibling `sousa.tar_format`. Every writer and reader in `sousa/` takes these from here.
 
-Standard library only: `sousa.read.builder_file` inlines this module (and `tar_format`) into the
-self-contained builder that travels into every Hub repo.
+Standard library only: `sousa.write.builder_file` inlines the parts of this module (and of
+`tar_format`) that the builder uses into the self-contained builder of every Hub repo.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ member's data offset is known before any byte is written. GNU tar, Python's tarf
 webdataset and `datasets` all read it; `parse_tar_header` reads it back with a few slices.
 
 Part of the staging format (`sousa.layout` holds the rest); standard library only, because
-`sousa.read.builder_file` inlines it into the self-contained builder of every Hub repo.
+`sousa.write.builder_file` may inline it into the self-contained builder of every Hub repo.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import soundfile as sf
 
 from sousa.layout import SHARD_COLUMNS, SPLITS
 from sousa.read.builder import Sousa, SousaDataError
+from sousa.read.package_builder import PackageSousa
 
 from .helpers import split_rows
 
@@ -86,8 +87,9 @@ class DownloadLog:
         return sorted(u for u in self.urls if u.endswith(".tar"))
 
 
-def builder(staging: Path, config: str, cache_dir: Path, **kwargs) -> Sousa:
-    return Sousa(base_path=str(staging), config_name=config, cache_dir=str(cache_dir), **kwargs)
+def builder(staging: Path, config: str, cache_dir: Path, cls=Sousa, **kwargs) -> Sousa:
+    """The staged builder (`Sousa`), or `sousa.load`'s (`cls=PackageSousa`)."""
+    return cls(base_path=str(staging), config_name=config, cache_dir=str(cache_dir), **kwargs)
 
 
 # -- tests ------------------------------------------------------------------------------------
@@ -145,10 +147,11 @@ def test_filter_on_one_shard_downloads_exactly_that_shard(staging, tmp_path, mon
     train_shards = [u for u in log.shards() if "/train-" in u]
     assert train_shards == [str(staging / "audio" / target)]
 
-    # one sample of the shard: read by range, the shard is neither downloaded nor streamed
+    # one sample of the shard: `sousa.load`'s builder reads it by range, the shard is neither
+    # downloaded nor streamed
     log.urls.clear()
-    streamed = list(builder(staging, "audio", tmp_path, filter={"sample_id": ids[:1]})
-                    .as_streaming_dataset(split="train"))  # fmt: skip
+    one = builder(staging, "audio", tmp_path, PackageSousa, filter={"sample_id": ids[:1]})
+    streamed = list(one.as_streaming_dataset(split="train"))
     assert [e["sample_id"] for e in streamed] == ids[:1]
     assert [u for u in log.shards() if "/train-" in u] == []
 
@@ -265,3 +268,21 @@ def test_a_truncated_shard_is_refused_while_streaming(broken, tmp_path):
     pattern = f"shard audio/{row['audio_shard']}: not a readable TAR \\(unexpected end of data"
     with pytest.raises(SousaDataError, match=pattern):
         list(b.as_streaming_dataset(split="train"))
+
+
+def test_without_register_feature_the_staged_builder_still_streams(staging, monkeypatch):
+    """`register_feature` is the one name the builder takes that `datasets` does not export
+    (guarded): were it gone, the feature type stays unknown and streaming is unchanged."""
+    from datasets.features import features
+
+    from sousa.read.flac_audio import FEATURE_TYPE, register_flac_audio
+
+    monkeypatch.delitem(features._FEATURE_TYPES, FEATURE_TYPE)
+    monkeypatch.delattr(features, "register_feature")
+    assert register_flac_audio() is False
+    with pytest.raises(ValueError, match=FEATURE_TYPE):
+        datasets.Features.from_dict({"audio": {"_type": FEATURE_TYPE}})
+    stream = Sousa(base_path=str(staging), config_name="audio").as_streaming_dataset("validation")
+    examples = list(stream)
+    assert len(examples) == len(split_rows(staging, "validation"))
+    assert all(e["audio"]["array"].dtype == np.float32 for e in examples)

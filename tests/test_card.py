@@ -131,9 +131,11 @@ PY_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 def repo_mentions(card: str) -> list[str]:
     """Every repo id the card's code names: load_dataset, sousa.load/fetch, hf:// paths, and
     the Training recipe's `REPO`."""
-    calls = re.findall(r'(?:load_dataset|sousa\.load|sousa\.fetch)\("([^"]+)"', card)
+    calls = re.findall(
+        r'(?:load_dataset|sousa\.load|sousa\.fetch|hf_hub_download)\("([^"]+)"', card
+    )
     calls += re.findall(r'^REPO, CONFIG = "([^"]+)"', card, re.M)
-    return calls + re.findall(r"hf://datasets/([^/]+/[^/]+)/", card)
+    return calls + re.findall(r'hf://datasets/([^/"]+/[^/"]+)[/"]', card)
 
 
 def test_the_cards_code_names_the_repo_id_given_and_the_placeholder_only_without(
@@ -201,7 +203,7 @@ def test_every_python_block_of_the_card_runs_as_written_against_the_hub(
     assert push_cli(source) == 0
     card = hub.read_file(REPO, "README.md").decode()
     blocks = PY_BLOCK.findall(card)
-    assert len(blocks) == 5, "how to load: 3; training: 2"
+    assert len(blocks) == 6, "how to load: 4 (the last without sousa); training: 2"
     blocks[2] += "streamed = next(iter(ds))['sample_id']\n"  # the sousa.load block's stream
     code = "\n".join(blocks) + (
         "\nimport json\n"

@@ -17,7 +17,7 @@ import sousa.write.pipeline as pipeline
 from sousa.demo import write_demo
 from sousa.errors import DiskFullError, InputError
 from sousa.package import main
-from sousa.read.builder_file import standalone_builder
+from sousa.write.builder_file import standalone_builder
 from sousa.write.pipeline import PackageOptions, package_dataset
 from sousa.write.space import planned_sizes
 from sousa.write.staging import MANIFEST

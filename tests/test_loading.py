@@ -18,7 +18,7 @@ import sousa
 from sousa.errors import InputError
 from sousa.layout import SHARD_COLUMNS, SPLITS
 from sousa.read import loading
-from sousa.read.builder_file import standalone_builder
+from sousa.write.builder_file import standalone_builder
 
 from .helpers import split_rows
 
@@ -257,7 +257,9 @@ def test_wheel_ships_the_builder_and_the_loader(tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("sousa-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for module in ("read/builder", "read/builder_file", "layout", "tar_format", "read/loading"):
+    modules = ("read/builder", "write/builder_file", "layout", "tar_format", "read/loading")
+    modules += ("read/package_builder", "read/ranges", "read/rows", "read/shortcut")
+    for module in modules + ("read/typed_stream", "read/labels"):
         assert f"sousa/{module}.py" in names
     for package in ("card", "demo", "hub", "read", "write"):
         assert f"sousa/{package}/__init__.py" in names
@@ -277,21 +279,25 @@ def test_decode_threads_stream_the_same_samples_decoded(staging, demo_template):
     assert all(isinstance(s["audio"]["array"], np.ndarray) for s in every["test"])
 
 
-def test_loading_uses_only_the_builders_public_names():
-    """loading.py imports only what the builder's `__all__` exports, and reads no private
-    attribute of a builder (issue 11: `_splits` was read from outside)."""
+def test_the_read_side_uses_only_the_public_names_of_its_modules():
+    """Each module of sousa/read/ imports from its siblings only what their `__all__` exports
+    (the staged builder's names: what it defines at top level without a leading underscore),
+    and reads no private attribute of a builder from outside it (issue 11)."""
     import ast
+    import importlib
 
-    import sousa.read.builder as builder_module
-
+    for path in sorted((REPO / "sousa/read").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 1 and node.module):
+                continue
+            module = importlib.import_module(f"sousa.read.{node.module}")
+            public = getattr(module, "__all__", None) or [
+                name for name in vars(module) if not name.startswith("_")
+            ]
+            for alias in node.names:
+                assert alias.name in public, f"{path.name} imports {node.module}.{alias.name}"
     tree = ast.parse((REPO / "sousa/read/loading.py").read_text())
-    imported = [
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and (node.level, node.module) == (1, "builder")
-        for alias in node.names
-    ]
-    assert imported and set(imported) <= set(builder_module.__all__)
     private = [
         node.attr
         for node in ast.walk(tree)

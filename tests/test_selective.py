@@ -16,7 +16,8 @@ import sousa
 from sousa.demo import write_demo
 from sousa.hub.push import push
 from sousa.layout import SPLITS
-from sousa.read.builder import Sousa, SousaDataError
+from sousa.read.builder import SousaDataError
+from sousa.read.package_builder import PackageSousa as Sousa
 from sousa.write.pipeline import PackageOptions, package_dataset
 
 from .helpers import split_rows

@@ -1,5 +1,5 @@
-"""The streaming shortcut (`SousaStream` / `TypedExamples` in sousa/read/builder.py) changes no
-example: it skips `datasets`' per-example encoding pass only where that pass changes nothing,
+"""The streaming shortcut (`SousaStream` / `TypedExamples`, sousa/read/typed_stream.py) changes
+no example: it skips `datasets`' per-example encoding pass only where that pass changes nothing,
 and every dataset derived from the stream (`cast_column`, `decode`, `select_columns`, `map`)
 still applies its features in full."""
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import sousa
-from sousa.read.builder import FlacAudio, Sousa, SousaStream, TypedExamples
+from sousa.read.builder import FlacAudio, Sousa
+from sousa.read.typed_stream import SousaStream, TypedExamples
 
 from .helpers import split_rows
 from .test_types import write_typed_source

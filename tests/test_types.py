@@ -26,7 +26,8 @@ from huggingface_hub import DatasetCard
 import sousa
 from sousa.demo import midi_file_bytes
 from sousa.package import main
-from sousa.read.builder import json_labels, label_converter
+from sousa.read.builder import json_labels
+from sousa.read.labels import label_converter
 from sousa.write.pipeline import PackageOptions, package_dataset
 
 UTC = datetime.timezone.utc

@@ -174,6 +174,7 @@ def generated_sections(
     media = media if midi or audio else 'sample["sample_id"]'
     load_config = "" if audio else ' "midi",' if midi else ' "labels",'
     fetch_config = "" if audio else ', config="midi"' if midi else ', config="labels"'
+    builder_block = _builder_block(repo, "audio" if audio else "midi") if audio or midi else ""
     return f"""{GENERATED_MARK}
 
 ## Files in this repository
@@ -228,7 +229,7 @@ SELECT * FROM 'hf://datasets/{repo}/data/*.parquet' WHERE overall_score > 90;
 With the `sousa` package (decodes FLAC with soundfile, no torch; downloads only the shards that
 hold the rows you select; `fetch` reads one sample's bytes with an HTTP range request). It is
 not on PyPI: install it from a copy of its source repository (`pip install .` there, Python ≥
-3.10); `builder/sousa.py` below is the same loader in one file.
+3.10), or load without it (below).
 
 ```python
 import sousa
@@ -237,7 +238,33 @@ ds = sousa.load("{repo}",{load_config} split="validation", streaming=True)
 one = sousa.fetch("{repo}", {example}{fetch_config})
 ```
 
-`builder/sousa.py` is the `GeneratorBasedBuilder` behind `sousa.load`, readable on its own.
+{builder_block}"""
+
+
+def _builder_block(repo: str, config: str) -> str:
+    """How to run the repo's own `builder/sousa.py` without `sousa` installed (a media config
+    `config` of repo `repo`): download it, import it, stream a split."""
+    return f"""
+Without `sousa`: `builder/sousa.py` in this repository is a `datasets` builder that needs only
+`datasets`, `soundfile` and `pyarrow` (the one `sousa.load` extends). Download it, import it,
+stream a split:
+
+```python
+import importlib.util
+import sys
+
+from huggingface_hub import hf_hub_download
+
+path = hf_hub_download("{repo}", "builder/sousa.py", repo_type="dataset")
+spec = importlib.util.spec_from_file_location("sousa_builder", path)
+sousa_builder = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = sousa_builder
+spec.loader.exec_module(sousa_builder)
+
+builder = sousa_builder.Sousa(base_path="hf://datasets/{repo}", config_name="{config}")
+ds = builder.as_streaming_dataset(split="train")
+sample = next(iter(ds))
+```
 """
 
 

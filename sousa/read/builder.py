@@ -1,90 +1,25 @@
 """SOUSA reference loader: a self-contained `datasets.GeneratorBasedBuilder`.
 
-It reads a sousa staging folder (= the Hub repo): the parquet split tables
-`data/{split}-00000-of-00001.parquet` say, for every sample, which TAR shard of `audio/` and
-`midi/` holds its files. The builder reads a split's table, keeps the rows selected by the
-config's `filter`, and reads only the shards that hold selected rows: each either streamed
-once, front to back (`dl_manager.download` + `dl_manager.iter_archive`: one GET when
-streaming), or, when the selected
-samples are a small part of it, by range reads of just their bytes (`{kind}_offset`: one
-request per run of adjacent samples, `plan_spans`; `use_ranges` decides, from a measured
-request cost). Either way every member read is matched against the table (name, size, FLAC
-marker).
-
-Configs: `audio` (default: label columns + `audio` + `midi`), `midi` (label columns + `midi`,
-the samples that have MIDI) and `labels` (label columns only, from the tables: no shard is
-downloaded). Every config takes `filter={column: value or [values]}`: rows whose label column
-equals the value (or one of the values; `None` matches nulls), all conditions ANDed.
-
-    builder = Sousa(base_path="path/to/hf_staging", config_name="audio",
-                    filter={"skill_tier": "advanced"})          # or base_path="hf://datasets/user/sousa@main"
-    builder.as_streaming_dataset(split="train")                 # no cache, one pass per shard
-    builder.download_and_prepare(); builder.as_dataset(split="train")
-
-`audio` decodes to `{"array": float32 ndarray (frames[, channels]), "sampling_rate": int,
-"path": member name}`; `midi` is the Standard MIDI File bytes or None.
-
-Label values follow the labels-JSON type rule (`json_label_type` in `sousa.layout`): the
-builder returns what native `load_dataset` reads from a sample's `.json` member (timestamps as
-ISO strings, durations as seconds, binary as base64, NaN as None, …), not the split tables'
-source types. A labels-only sample (no audio, no MIDI: null shard columns) is in the `labels`
-config only; a media config is generated for the splits that have a shard of it, and loading
-a config with no shard at all is refused, naming the configs that have data.
-
-Why a custom feature type (`FlacAudio`) for the audio: the Arrow cache written by
-`download_and_prepare` must hold the FLAC bytes, not decoded PCM (16-bit FLAC decoded to float32
-is ~3-5x larger), and `datasets.Audio` needs torch + torchcodec + FFmpeg to decode (and to
-encode anything). `FlacAudio` is a registered feature whose Arrow storage is
-`struct{bytes, path}` (like `Audio`'s) and whose `decode_example` uses soundfile. So the cache
-stores the FLAC bytes (about the size of the audio shards), `Dataset.__getitem__` /
-iteration decode on access, `.cast_column("audio", FlacAudio(decode=False))` gives raw bytes,
-and the cached `dataset_info.json` names the type so a re-opened cache decodes the same way.
-Both modes yield the FLAC bytes from `_generate_examples` and let the feature decode: in
-streaming each example is decoded as it is produced, so users get decoded arrays either way
-from one code path, and `IterableDataset.decode(num_threads=...)` can overlap decoding. A
-member that does not start with the `fLaC` marker is refused while generating, naming member
-and shard; deeper corruption is reported on decoding, naming the member.
-
-`as_streaming_dataset` returns `SousaStream`s: `datasets.IterableDataset`s that, while their
-features are the builder's and they have no format, hand out the examples with only `audio`
-decoded, skipping `datasets`' per-example encoding pass, which would change nothing (the
-examples are yielded in their features' python types). Any dataset derived from one
-(`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …) is a plain `IterableDataset`
-and applies its features in full (a `map` function itself gets the stream's examples).
-
-Consistency is checked as the shards stream (lhotse-style "mismatched ids"): a member whose
-sample is not in the split table, a selected row whose member is missing from its shard, or
-a member whose size differs from the table raise `SousaDataError` naming shard and member.
-Rows removed by the filter are not an error.
-
-Where the data is: `base_path` (or `data_dir`, absolute or relative to `base_path`) is a local
-staging folder or `hf://datasets/{repo_id}@{revision}`. Paths are joined here and handed to
-`dl_manager` as absolute URLs: non-streaming downloads (hf:// files land in the HF cache; local
-files are used in place), streaming opens them through fsspec. `manifest.json` (written last by
-the packager) must exist: it lists the splits and its hash keys the cache (a different or
-re-packaged staging folder never reuses a stale cache).
-
-Besides datasets, pyarrow, numpy, soundfile and the standard library, this module imports only
-`sousa.layout` and `sousa.tar_format` (both standard library only). `sousa.read.builder_file`
-inlines those two into a self-contained copy, the `builder/sousa.py` of every staging folder
-and Hub repo (never a root-level `sousa.py`, which datasets >= 4 refuses), loadable where
-`sousa` is not installed.
+It reads a sousa staging folder (= the Hub repo): the split tables `data/` say which TAR shard
+of `audio/` and `midi/` holds each sample's files. It streams each shard holding a row the
+`filter` selects (`dl_manager.iter_archive`: one GET), reads that shard's rows when there,
+picks each sample's members by name and checks them against the table (`SousaDataError`).
+Configs: `audio` (labels, `audio`, `midi`), `midi`, `labels` (tables only). `filter={column:
+value or [values]}`, ANDed, `None` matching nulls; `shard_seed` and `epoch` order the shards.
+`audio` decodes with soundfile (`FlacAudio`); labels are what native `load_dataset` reads.
+Public `datasets` API only (but the guarded `register_feature`); `sousa.load` subclasses it.
+`Sousa(base_path="hf://datasets/user/sousa", config_name="midi").as_streaming_dataset("train")`
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
-import io
 import json
-import math
 import os
 import posixpath
 import tarfile
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, ClassVar
+from dataclasses import dataclass, replace
+from typing import Any
 
 import datasets
 import fsspec
@@ -92,12 +27,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import soundfile as sf
-from datasets.download.download_config import DownloadConfig
-from datasets.features.features import decode_nested_example, require_decoding
-from datasets.iterable_dataset import ExamplesIterable, FormattedExamplesIterable
-from datasets.table import array_cast
-from datasets.utils.file_utils import _prepare_path_and_storage_options, xopen
 
 from ..layout import (
     CONFIGS,
@@ -115,193 +44,68 @@ from ..layout import (
     shard_path,
     split_table_path,
 )
-from ..tar_format import (
-    BLOCK,
-    END_OF_ARCHIVE,
-    ZERO_BLOCK,
-    TarHeaderError,
-    member_span,
-    parse_tar_header,
-)
+from .flac_audio import FlacAudio, SousaDataError, register_flac_audio
 
-# What `sousa.read.loading` (and any other reader) may use; the rest may change without notice.
-__all__ = [
-    "CONFIGS",
-    "SHARD_COLUMNS",
-    "FlacAudio",
-    "Sousa",
-    "SousaConfig",
-    "SousaDataError",
-    "Span",
-    "decode_flac",
-    "join",
-    "label_columns",
-    "label_converter",
-    "manifest_splits",
-    "no_data_message",
-    "open_ranged",
-    "plan_spans",
-    "read_exactly",
-    "read_manifest",
-    "sample_example",
-    "shard_archive_end",
-    "span_examples",
-    "split_table_path",
-]
+ROW = "__sousa_row__"  # the row-number column added to a split table's index while planning
 
-FEATURE_TYPE = "SousaFlacAudio"
-
-
-class SousaDataError(ValueError):
-    """The staging folder's data is inconsistent or corrupt; the message names the file."""
-
-
-def decode_flac(data: bytes, name: str | None, shard: str | None = None) -> dict:
-    """FLAC bytes → `{"array": float32 ndarray, "sampling_rate": int, "path": name}`."""
-    try:
-        array, sampling_rate = sf.read(io.BytesIO(data), dtype="float32")
-    except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError …
-        where = f" in shard {shard!r}" if shard else ""
-        raise SousaDataError(f"corrupt FLAC member {name!r}{where}: {err}") from err
-    return {"array": array, "sampling_rate": int(sampling_rate), "path": name}
-
-
-def check_flac_header(data: bytes, name: str, shard: str) -> None:
-    """Refuse bytes that do not start as FLAC does (the `fLaC` marker): a check that costs
-    nothing per sample. Damage further in surfaces when the audio is decoded, naming the
-    member then."""
-    if data[:4] != b"fLaC":
-        raise SousaDataError(
-            f"corrupt FLAC member {name!r} in shard {shard!r}: it does not start with 'fLaC' "
-            f"(starts {data[:4]!r})"
-        )
-
-
-@dataclass
-class FlacAudio:
-    """Audio stored as FLAC bytes in Arrow, decoded on access with soundfile (no torch).
-
-    Storage `struct{bytes: binary, path: string}`; decoded value `{"array", "sampling_rate",
-    "path"}`. Encoding accepts FLAC bytes, `{"bytes", "path"}`, a file path, or a decoded
-    `{"array", "sampling_rate"}` dict (encoded to 16-bit FLAC).
-    """
-
-    decode: bool = True
-    dtype: ClassVar[str] = "dict"
-    pa_type: ClassVar[Any] = pa.struct({"bytes": pa.binary(), "path": pa.string()})
-    _type: str = field(default=FEATURE_TYPE, init=False, repr=False)
-
-    def __call__(self):
-        return self.pa_type
-
-    def encode_example(self, value) -> dict:
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            return {"bytes": bytes(value), "path": None}
-        if isinstance(value, (str, os.PathLike)):
-            with open(value, "rb") as f:
-                return {"bytes": f.read(), "path": os.path.basename(os.fspath(value))}
-        if isinstance(value, dict):
-            if value.get("bytes") is not None or "array" not in value:
-                return {"bytes": value.get("bytes"), "path": value.get("path")}
-            buf = io.BytesIO()
-            sf.write(buf, np.asarray(value["array"]), int(value["sampling_rate"]), format="FLAC")
-            return {"bytes": buf.getvalue(), "path": value.get("path")}
-        raise TypeError(f"FlacAudio cannot encode a {type(value).__name__}")
-
-    def decode_example(self, value: dict, token_per_repo_id=None) -> dict:
-        if value.get("bytes") is None:
-            raise SousaDataError(f"audio {value.get('path')!r} has no bytes")
-        return decode_flac(value["bytes"], value.get("path"))
-
-    def flatten(self):
-        if self.decode:
-            raise ValueError("Cannot flatten a decoded FlacAudio feature.")
-        return {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
-
-    def cast_storage(self, storage: pa.Array) -> pa.StructArray:
-        if pa.types.is_binary(storage.type) or pa.types.is_large_binary(storage.type):
-            storage = array_cast(storage, pa.binary())
-            paths = pa.array([None] * len(storage), type=pa.string())
-            storage = pa.StructArray.from_arrays(
-                [storage, paths], ["bytes", "path"], mask=storage.is_null()
-            )
-        return array_cast(storage, self.pa_type)
-
-    def embed_storage(self, storage: pa.StructArray, **kwargs) -> pa.StructArray:
-        return array_cast(storage, self.pa_type)  # the bytes are always embedded already
-
-
-def _register_feature() -> None:
-    """Make `FlacAudio` known by name, so a cached `dataset_info.json` deserialises it."""
-    from datasets.features import features as features_module
-
-    if FEATURE_TYPE not in features_module._FEATURE_TYPES:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # register_feature is marked experimental
-            features_module.register_feature(FlacAudio, FEATURE_TYPE)
-
-
-_register_feature()
+register_flac_audio()
 
 
 @dataclass
 class SousaConfig(datasets.BuilderConfig):
-    """A config (`audio`, `midi`, `labels`) plus an optional row filter on label columns.
-
-    `filter={column: value or [values]}`: keep rows whose column equals the value (or one of
-    the values; `None` matches nulls); several columns are ANDed. It is part of the cache key.
-    `shard_seed` (streaming): read the shards in `shard_order(n, shard_seed, epoch)`, not in
-    name order; the order is fixed before `datasets` sees the shards, so a state dict taken
-    mid-epoch loads into a dataset made with the same seed and epoch.
-    """
+    """A config, its row `filter`, the streamed shard order's `shard_seed` and `epoch`."""
 
     filter: dict | None = None
     shard_seed: int | None = None
     epoch: int = 0
 
 
-def shard_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The order of a split's `n` shards in `epoch` for `seed`: a permutation that depends
-    only on (seed, epoch, n), the same in every process (numpy's PCG64 seeded with both)."""
+def epoch_shard_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The order of `n` shards in `epoch` for `seed`, the same in every process (PCG64)."""
     return np.random.default_rng([seed, epoch]).permutation(n).tolist()
-
-
-def _is_url(path: str) -> bool:
-    return "://" in path
 
 
 def resolve_root(base_path: str | None, data_dir: str | None) -> str:
     """The staging folder: `data_dir` (absolute, or relative to `base_path`) else `base_path`."""
-    if data_dir:
-        data_dir = os.fspath(data_dir)
-        if _is_url(data_dir) or os.path.isabs(data_dir) or not base_path:
-            root = data_dir
-        else:
-            root = posixpath.join(os.fspath(base_path), data_dir)
-    elif base_path:
-        root = os.fspath(base_path)
-    else:
-        raise ValueError(
-            "no staging folder given: pass base_path= (a local sousa staging folder or "
-            "hf://datasets/{repo_id}@{revision})"
-        )
-    return root.rstrip("/") if _is_url(root) else os.path.abspath(root)
+    root = posixpath.join(os.fspath(base_path or ""), os.fspath(data_dir or ""))
+    if not root:
+        raise ValueError("no staging folder: pass base_path= (a folder or hf://datasets/…)")
+    return root.rstrip("/") if is_url(root) else os.path.abspath(root)
+
+
+def is_url(path: str) -> bool:
+    return "://" in path
 
 
 def join(root: str, relative: str) -> str:
-    return f"{root}/{relative}" if _is_url(root) else os.path.join(root, *relative.split("/"))
+    return f"{root}/{relative}" if is_url(root) else os.path.join(root, *relative.split("/"))
 
 
-def read_manifest(root: str, download_config: DownloadConfig) -> Manifest:
+def fs_options(url: str, download_config: datasets.DownloadConfig) -> dict:
+    """fsspec's options for `url`: the storage options of its protocol, for `hf://` the token."""
+    protocol = url.split("://", 1)[0]
+    options = dict((download_config.storage_options or {}).get(protocol, {}))
+    if protocol == "hf" and download_config.token is not None:
+        options.setdefault("token", download_config.token)
+    return options
+
+
+def open_file(path: str, download_config: datasets.DownloadConfig):
+    """A local path opened for reading, or a URL opened with fsspec (`fs_options`)."""
+    if is_url(path):
+        return fsspec.open(path, "rb", **fs_options(path, download_config)).open()
+    return open(path, "rb")
+
+
+def load_manifest(root: str, download_config: datasets.DownloadConfig) -> Manifest:
     """The staging folder's manifest; a `SousaDataError` naming it if missing or unreadable."""
     path = join(root, MANIFEST_PATH)
     try:
-        with xopen(path, "rb", download_config=download_config) as f:
+        with open_file(path, download_config) as f:
             return Manifest.from_json(f.read())
     except FileNotFoundError as err:
-        raise SousaDataError(
-            f"{root} is not a complete sousa staging folder: {MANIFEST_PATH} is missing"
-        ) from err
+        missing = f"{root} is not a complete sousa staging folder: {MANIFEST_PATH} is missing"
+        raise SousaDataError(missing) from err
     except ManifestError as err:
         raise SousaDataError(f"{path}: {err}") from None
 
@@ -311,37 +115,15 @@ def manifest_splits(manifest: Manifest) -> list[str]:
 
 
 def config_splits(manifest: Manifest) -> dict[str, list[str]]:
-    """The splits each config has data in: a media config where the split has a shard (they
-    are numbered from 0), `labels` wherever there is a split table. A config with no split
-    has no data: the card does not declare it and loading it is refused."""
+    """The splits each config has data in: a media config's have a shard 0."""
     splits = manifest_splits(manifest)
-    found = {
-        kind: [s for s in splits if shard_path(kind, s, 0) in manifest.files]
-        for kind in MEDIA_KINDS
-    }
-    return found | {"labels": splits}
-
-
-def no_data_message(root: str, manifest: Manifest, config: str, split: str | None = None) -> str:
-    """Why `config` (in `split`) cannot be loaded, naming what can be, or "" if it can."""
-    available = config_splits(manifest)
-    if not available.get(config):
-        having = [name for name in CONFIGS if available.get(name)]
-        return (
-            f"config {config!r} has no data in {root} (no {config} file was packaged); "
-            f"configs with data: {', '.join(having)}"
-        )
-    if split is not None and split in manifest_splits(manifest) and split not in available[config]:
-        return (
-            f"config {config!r} has no sample in split {split!r} of {root}; "
-            f"its splits: {', '.join(available[config])}"
-        )
-    return ""
+    media = {k: [s for s in splits if shard_path(k, s, 0) in manifest.files] for k in MEDIA_KINDS}
+    return media | {"labels": splits}
 
 
 def manifest_fingerprint(root: str, manifest: Manifest) -> str:
     """A cache key: where the data is and what it is (the manifest lists every file's sha256)."""
-    text = json.dumps({"root": root, "files": manifest.to_dict()["files"]}, sort_keys=True)
+    text = json.dumps([root, sorted((path, e.sha256) for path, e in manifest.files.items())])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -350,57 +132,15 @@ def label_columns(schema: pa.Schema) -> list[str]:
 
 
 def label_features(schema: pa.Schema) -> datasets.Features:
-    """The label columns' features by the type rule (`json_label_type`): what the card declares
-    and native loading returns, so both loaders give the same values."""
+    """The label columns' features by the type rule (`json_label_type`), as the card's."""
     fields = [schema.field(name) for name in label_columns(schema)]
-    return datasets.Features.from_arrow_schema(
-        pa.schema([f.with_type(json_label_type(f.type, pa)) for f in fields])
-    )
+    typed = pa.schema([f.with_type(json_label_type(f.type, pa)) for f in fields])
+    return datasets.Features.from_arrow_schema(typed)
 
 
 def json_labels(row: dict) -> dict:
-    """A row's label values by the type rule: exactly what native loading reads from the
-    sample's labels JSON (the same bytes, decoded the same way)."""
+    """A row's label values by the type rule: what native loading reads from its labels JSON."""
     return json.loads(labels_json(row))
-
-
-def label_converter(schema: pa.Schema):
-    """`json_labels` for the rows of one label schema, without encoding what JSON holds exactly.
-
-    Integers, bool, strings and nulls pass through (JSON gives them back unchanged); a float
-    column only loses NaN and infinities; every other column goes through `json_labels`. A
-    test checks the result equals `json_labels` on a row of every type.
-    """
-    rules = []  # (column, rule) in schema order: "exact", "float" or "json"
-    for name in label_columns(schema):
-        t = schema.field(name).type
-        value = t.value_type if pa.types.is_dictionary(t) else t
-        exact = any(is_(value) for is_ in _EXACT_IN_JSON)
-        rules.append(
-            (name, "exact" if exact else "float" if pa.types.is_floating(value) else "json")
-        )
-
-    def convert(row: dict) -> dict:
-        out = {}
-        for name, rule in rules:
-            value = row[name]
-            if rule == "float" and value is not None and not math.isfinite(value):
-                value = None
-            elif rule == "json":
-                value = json_labels({name: value})[name]
-            out[name] = value
-        return out
-
-    return convert
-
-
-_EXACT_IN_JSON = (
-    pa.types.is_integer,
-    pa.types.is_boolean,
-    pa.types.is_string,
-    pa.types.is_large_string,
-    pa.types.is_null,
-)
 
 
 def filter_table(table: pa.Table, filter: dict | None, where: str = "") -> pa.Table:
@@ -424,38 +164,23 @@ def filter_table(table: pa.Table, filter: dict | None, where: str = "") -> pa.Ta
             raise ValueError(
                 f"filter: values {values!r} do not fit column {column!r} ({data.type}): {err}"
             ) from err
-        matches = pc.is_in(data, value_set=value_set, skip_nulls=False)
-        matches = pc.fill_null(matches, False)
+        matches = pc.fill_null(pc.is_in(data, value_set=value_set, skip_nulls=False), False)
         mask = matches if mask is None else pc.and_(mask, matches)
     return table.filter(mask)
 
 
-# Range reads: what a request costs beyond its body, in bytes of shard streamed in the same
-# time, for choosing between range reads of a shard's selected members and streaming it whole
-# (`use_ranges`). Measured with benchmarks/selective.py (BENCHMARKS.md, "Selective reads"):
-# 0.5-1.1 MB over the loopback Hub emulator (range reads won below 3-10 % of a shard),
-# 23-56 KB on a local disk with a warm page cache while shards stream through tarfile
-# (`dl_manager.iter_archive`). The real Hub's requests cost more (TLS, redirects): 1 MiB, the
-# emulator's upper figure, errs towards streaming whole shards there.
-REQUEST_COST = {"remote": 1024 * 1024, "local": 64 * 1024}
-MAX_GAP = 8 * 1024  # read across a gap this small rather than issue one more request
-
-
 def sample_example(row: dict, labels, kind: str, members: dict, shard: str) -> dict:
-    """A split-table row + its members' bytes from a `kind` shard → the example (the one
-    definition: the builder's streams and range reads, and `sousa.fetch`, all use it).
-
-    `labels` is the split table's `label_converter` (label values by the labels-JSON type
-    rule). `members` maps member name → bytes (at least the row's `{kind}_filename`, and for
-    audio its MIDI member when the row has one). The example has the label columns, `audio` as
-    `{"bytes": FLAC, "path": member}` (audio config; decoded by `FlacAudio`) and `midi` bytes
-    or None. Checked against the row: member present, size as the table says, FLAC marker.
-    """
+    """A row and its members (name → bytes) from a `kind` shard → `labels(row)`, `audio` as
+    `{"bytes", "path"}`, `midi` bytes or None; members present, sizes and FLAC marker checked."""
     name = row[shard_column(kind, "filename")]
     example = labels(row)
     data = _member(row, kind, members, shard)
     if kind == "audio":
-        check_flac_header(data, name, shard)
+        if data[:4] != b"fLaC":
+            raise SousaDataError(
+                f"corrupt FLAC member {name!r} in shard {shard!r}: it does not start with "
+                f"'fLaC' (starts {data[:4]!r})"
+            )
         example["audio"] = {"bytes": data, "path": name}
         has_midi = row[shard_column("midi", "filename")]
         example["midi"] = _member(row, "midi", members, shard) if has_midi else None
@@ -468,9 +193,8 @@ def _member(row: dict, kind: str, members: dict, shard: str) -> bytes:
     name, expected = row[shard_column(kind, "filename")], row[shard_column(kind, "size")]
     data = members.get(name)
     if data is None:
-        raise SousaDataError(
-            f"shard {shard} lacks {name!r}, which the split table puts there (mismatched ids)"
-        )
+        lacks = f"shard {shard} lacks {name!r}, which the split table puts there (mismatched ids)"
+        raise SousaDataError(lacks)
     if expected is not None and expected != len(data):
         raise SousaDataError(
             f"member {name!r} of shard {shard} has {len(data)} bytes, the split table says "
@@ -480,332 +204,19 @@ def _member(row: dict, kind: str, members: dict, shard: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class Span:
-    """Bytes `[start, end)` of a shard: whole members (headers included) of the selected
-    rows `first:stop` (rows in offset order), and whatever lies between them."""
-
-    start: int
-    end: int
-    first: int
-    stop: int
-
-
-def plan_spans(
-    offsets: list[int],
-    whole: list[bool],
-    sizes: list[int],
-    shard_offsets: list[int],
-    archive_end: int,
-    max_gap: int = MAX_GAP,
-) -> list[Span]:
-    """Coalesced byte ranges holding selected members of one shard.
-
-    `offsets`/`sizes`: the selected rows' members (ascending offsets). A row with `whole`
-    needs its whole sample (an audio member and the MIDI member after it): its span runs to
-    the next sample's first header, found among `shard_offsets` (every table member of the
-    shard, ascending), or to `archive_end`. Otherwise the span is the member and its header.
-    Spans closer than `max_gap` merge: one request instead of two.
-    """
-    spans: list[Span] = []
-    for i, (offset, size, to_next) in enumerate(zip(offsets, sizes, whole)):
-        start, end = offset - BLOCK, offset + size
-        if to_next:
-            j = bisect.bisect_right(shard_offsets, offset)
-            end = shard_offsets[j] - BLOCK if j < len(shard_offsets) else archive_end
-        if spans and start - spans[-1].end <= max_gap:
-            spans[-1] = Span(spans[-1].start, max(end, spans[-1].end), spans[-1].first, i + 1)
-        else:
-            spans.append(Span(start, end, i, i + 1))
-    return spans
-
-
-def shard_archive_end(manifest: Manifest, shard: str) -> int:
-    """Where the last member of `shard` (e.g. `audio/train-00000.tar`) ends: its size in the
-    manifest less the end-of-archive blocks."""
-    entry = manifest.files.get(shard)
-    if entry is None:
-        raise SousaDataError(f"the manifest does not list {shard}, which the split table names")
-    return entry.size - END_OF_ARCHIVE
-
-
-def use_ranges(spans: list[Span], shard_size: int, where: str) -> bool:
-    """Range-read the spans (rather than stream the whole shard) when their bytes plus a
-    request's cost each come to less than the shard."""
-    cost = sum(s.end - s.start for s in spans) + len(spans) * REQUEST_COST[where]
-    return cost < shard_size
-
-
-def open_ranged(path: str, size: int | None, download_config: DownloadConfig) -> BinaryIO:
-    """A file where every `read(n)` after `seek(o)` fetches exactly bytes `o..o+n`: one HTTP
-    range request for a URL (fsspec `cache_type="none"`: no read-ahead), a plain unbuffered
-    file locally. `size` (from the manifest) spares a metadata request."""
-    if not _is_url(path):
-        return open(path, "rb", buffering=0)
-    url, options = _prepare_path_and_storage_options(path, download_config=download_config)
-    fs, inner = fsspec.core.url_to_fs(url, **options.get(url.split("://", 1)[0], {}))
-    return fs.open(inner, "rb", cache_type="none", size=size)
-
-
-def read_exactly(f: BinaryIO, start: int, length: int, where: str) -> bytes:
-    """`length` bytes at `start` of the open file `f` (a short read is a truncated shard)."""
-    f.seek(start)
-    chunks, remaining = [], length
-    while remaining > 0:
-        chunk = f.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    data = b"".join(chunks)
-    if len(data) != length:
-        raise SousaDataError(
-            f"{where}: expected {length} bytes at offset {start}, got {len(data)} "
-            "(truncated shard?)"
-        )
-    return data
-
-
-def member_header(header: bytes, shard: str, offset: int) -> tuple[str, int]:
-    """(name, size) of the member header at `offset` of a shard (`parse_tar_header`); a block
-    that is not one is a `SousaDataError` naming the shard and offset."""
-    try:
-        return parse_tar_header(header)
-    except TarHeaderError as err:
-        if str(err) == "no TAR header":
-            raise SousaDataError(
-                f"shard {shard}: no TAR header at offset {offset}: the split table's offsets do "
-                "not match the shard, or the shard is damaged"
-            ) from None
-        raise SousaDataError(f"shard {shard}: {err}") from None
-
-
-def span_members(data: bytes, start: int, shard: str) -> dict[str, bytes]:
-    """The TAR members (name → bytes) in a span read at `start` of a shard: each header's
-    checksum, name and size are parsed, so offsets that miss a header are caught here."""
-    members, pos = {}, 0
-    while pos + BLOCK <= len(data):
-        header = data[pos : pos + BLOCK]
-        if header == ZERO_BLOCK:
-            break  # the end-of-archive blocks
-        name, size = member_header(header, shard, start + pos)
-        body = data[pos + BLOCK : pos + BLOCK + size]
-        if len(body) != size:
-            raise SousaDataError(f"shard {shard}: member {name!r} runs past its span")
-        members[name] = body
-        pos += member_span(size)
-    return members
-
-
-def archive_members(archive, shard: str) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of each member as `dl_manager.iter_archive` streams them (one GET, front
-    to back); a shard tarfile cannot read is a `SousaDataError` naming it. (A header damaged
-    after the first ends tarfile's walk early: the missing members are reported then.)"""
-    try:
-        for name, fileobj in archive:
-            yield name, fileobj.read()
-    except (tarfile.TarError, EOFError) as err:
-        raise SousaDataError(f"shard {shard}: not a readable TAR ({err})") from err
-
-
-def span_examples(data: bytes, span: Span, rows: list[dict], kind: str, labels, shard: str,
-                  stems: frozenset) -> Iterator[tuple[str, dict]]:  # fmt: skip
-    """(key, example) of each selected row in a span read from a shard (`rows`: the span's
-    rows); a member whose sample is not in the split table (`stems`) is a mismatch."""
-    members = span_members(data, span.start, shard)
-    strangers = sorted(name for name in members if member_key(name) not in stems)
-    if strangers:
-        raise SousaDataError(
-            f"member {strangers[0]!r} of shard {shard} belongs to no sample of the split table "
-            "(mismatched ids: shard and table disagree)"
-        )
-    for row in rows:
-        example = sample_example(row, labels, kind, members, shard)
-        yield example.get("sample_id", member_key(row[shard_column(kind, "filename")])), example
-
-
-@dataclass(frozen=True)
-class TableRows:
-    """Rows of a parquet split table, by position: read when asked, not before.
-
-    `indices` (ascending) are row numbers of the table at `path` (a local path or a URL);
-    `read` reads only the row groups holding them, and only `columns`, so a job holds a few
-    integers a row until its shard is reached."""
-
-    path: str
-    indices: Any  # numpy int64 array, ascending
-    download_config: Any = None
-    version: str = ""  # the table's sha256 (manifest): what the cache is keyed by, with path
-
-    def read(self, columns: list[str]) -> pa.Table:
-        """The rows, in `indices` order, with `columns`. The row groups holding them are read
-        one at a time (one thread), each kept only for its rows, so at most one row group is
-        in memory beside the rows. The last one read stays cached (one process-wide entry):
-        the next shard, which usually starts in it, does not read it again."""
-        key = (self.path, self.version, tuple(columns))
-        cached = _ROW_GROUPS.get(key)
-        sizes = cached["sizes"] if cached else None
-        if sizes is None or self._groups(sizes) != [cached.get("group")]:
-            with xopen(self.path, "rb", download_config=self.download_config) as f:
-                return self._read(pq.ParquetFile(f), key, columns)
-        return self._read(None, key, columns)
-
-    def _read(self, parquet: pq.ParquetFile | None, key: tuple, columns: list[str]) -> pa.Table:
-        cached = _ROW_GROUPS.get(key) or {}
-        if parquet is not None:
-            meta = parquet.metadata
-            cached["sizes"] = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
-        sizes = cached["sizes"]
-        starts = np.cumsum([0, *sizes])
-        group_of = np.searchsorted(starts, self.indices, side="right") - 1
-        parts = []
-        for group in self._groups(sizes):
-            if cached.get("group") != group:
-                table = parquet.read_row_group(group, columns=columns, use_threads=False)
-                cached.update(group=group, table=table)
-            rows = self.indices[group_of == group] - starts[group]
-            parts.append(cached["table"].take(pa.array(rows)))
-        _ROW_GROUPS.clear()
-        _ROW_GROUPS[key] = cached
-        return pa.concat_tables(parts) if parts else pa.table({c: [] for c in columns})
-
-    def _groups(self, sizes: list[int]) -> list[int]:
-        """The row groups (ascending) holding `indices`, for row groups of `sizes` rows."""
-        starts = np.cumsum([0, *sizes])
-        return np.unique(np.searchsorted(starts, self.indices, side="right") - 1).tolist()
-
-
-_ROW_GROUPS: dict = {}  # TableRows.read's cache: {(path, version, columns): {sizes, group, table}}
-
-
-@dataclass(frozen=True)
 class ShardJob:
-    """One shard to read: streamed whole (`archive`) or by range reads (`url` + `spans`).
+    """A shard of `kind` named `name`, its split table at `table`, streamed as `archive`
+    (`dl_manager.iter_archive`) when `stream`; else read otherwise, or not at all."""
 
-    `rows` locates every split-table row in this shard (`TableRows`); the builder reads them
-    when it reaches the shard (`Sousa._job_rows`), so jobs weigh a few bytes a row however
-    many shards and splits there are."""
-
-    kind: str  # "audio" or "midi"
-    name: str  # shard file name inside the kind's folder
-    rows: TableRows  # ALL the split table's rows in this shard
-    archive: Any = None  # streamed: dl_manager.iter_archive(path): (name, file) pairs
-    url: str | None = None  # range-read: the shard's path or URL
-    size: int = 0  # range-read: the shard's size (manifest)
-    spans: tuple = ()  # range-read: the coalesced byte ranges (`plan_spans`) of the selected rows
+    kind: str
+    name: str
+    table: str
+    stream: bool = True
+    archive: Any = None
 
     @property
     def shard(self) -> str:
         return shard_file_path(self.kind, self.name)
-
-
-ROW = "__sousa_row__"  # the row-number column added to a split table's index while planning
-
-
-class RowsByName:
-    """A shard's rows by member name (`key` column), made into dicts a batch of rows at a
-    time when first asked for: a shard of tens of thousands of samples is held as Arrow
-    columns, not as a dict a row. Asked in table order (as a shard streams), each row is
-    converted once."""
-
-    BATCH = 256
-
-    def __init__(self, table: pa.Table, key: str):
-        self._table = table
-        self._index = {name: i for i, name in enumerate(table.column(key).to_pylist())}
-        self._start, self._rows = 0, []
-
-    def __getitem__(self, name: str) -> dict:
-        i = self._index[name]
-        if not self._start <= i < self._start + len(self._rows):
-            self._start = i
-            self._rows = self._table.slice(i, self.BATCH).to_pylist()
-        return self._rows[i - self._start]
-
-    def __contains__(self, name) -> bool:
-        return name in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-
-class TypedExamples(FormattedExamplesIterable):
-    """The builder's examples with only their decodable columns decoded: what
-    `FormattedExamplesIterable` gives for them, without its per-example encoding pass.
-
-    Valid because `Sousa._generate_examples` yields every column already in the python value
-    its feature encodes to (`features.encode_example(example) == example`, tested), so that
-    pass would change nothing but the decoding. Derived iterables (`shard_data_sources`, …)
-    stay of this type; the rest (state dict, shard count) is `FormattedExamplesIterable`'s.
-    """
-
-    def __init__(self, ex_iterable, formatting, features, token_per_repo_id, **kwargs):
-        super().__init__(ex_iterable, formatting, features, token_per_repo_id, **kwargs)
-        self._decoded = [name for name, feature in features.items() if require_decoding(feature)]
-
-    def __iter__(self):
-        tokens = self.token_per_repo_id
-        for key, example in self.ex_iterable:
-            for name in self._decoded:
-                value = example.get(name)
-                if value is not None:
-                    example[name] = decode_nested_example(
-                        self.features[name], value, token_per_repo_id=tokens
-                    )
-            yield key, example
-
-    def shuffle_data_sources(self, generator) -> TypedExamples:
-        return self._like(self.ex_iterable.shuffle_data_sources(generator))
-
-    def shard_data_sources(self, num_shards: int, index: int, contiguous=True) -> TypedExamples:
-        return self._like(self.ex_iterable.shard_data_sources(num_shards, index, contiguous))
-
-    def reshard_data_sources(self) -> TypedExamples:
-        return self._like(self.ex_iterable.reshard_data_sources())
-
-    def _like(self, ex_iterable) -> TypedExamples:
-        return TypedExamples(ex_iterable, self.formatting, self.features, self.token_per_repo_id)
-
-
-class SousaStream(datasets.IterableDataset):
-    """A split streamed by the builder, as `datasets.IterableDataset` streams it, with one
-    shortcut: while its features are the builder's and it has no format, its examples skip
-    the per-example encoding pass (`TypedExamples`); they are the same examples. Every
-    method deriving a dataset (`cast_column`, `decode`, `map`, `select_columns`, `shuffle`, …)
-    returns a plain `IterableDataset`, which applies its features in full, as usual; `map`'s
-    function alone is fed by `TypedExamples` (its input features are the stream's)."""
-
-    def map(self, *args, **kwargs) -> datasets.IterableDataset:
-        """`IterableDataset.map`, its function fed by `TypedExamples` (the same examples)."""
-        mapped = super().map(*args, **kwargs)
-        source = mapped._ex_iterable
-        if _builder_typed(getattr(source, "ex_iterable", None)):
-            inner = source.ex_iterable
-            source.ex_iterable = TypedExamples(
-                inner.ex_iterable, None, inner.features, inner.token_per_repo_id
-            )
-        return mapped
-
-    def _prepare_ex_iterable_for_iteration(self, batch_size: int = 1, drop_last_batch=False):
-        prepared = super()._prepare_ex_iterable_for_iteration(batch_size, drop_last_batch)
-        if not _builder_typed(prepared):
-            return prepared
-        features, tokens = prepared.features, prepared.token_per_repo_id
-        return TypedExamples(prepared.ex_iterable, None, features, tokens)
-
-
-def _builder_typed(prepared) -> bool:
-    """Whether `prepared` only applies a `Sousa` builder's own features, unformatted, to the
-    examples of its `_generate_examples` (the one case `TypedExamples` stands in for)."""
-    if type(prepared) is not FormattedExamplesIterable or prepared.formatting is not None:
-        return False
-    source = prepared.ex_iterable
-    if type(source) is not ExamplesIterable:
-        return False
-    builder = getattr(source.generate_examples_fn, "__self__", None)
-    return isinstance(builder, Sousa) and prepared.features == builder.info.features
 
 
 class Sousa(datasets.GeneratorBasedBuilder):
@@ -821,48 +232,27 @@ class Sousa(datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "audio"
     DEFAULT_WRITER_BATCH_SIZE = 64  # rows hold ~MB of FLAC each: keep Arrow batches small
 
-    def as_streaming_dataset(self, split=None, base_path=None):
-        """`datasets`' streaming dataset (or dict of them by split), each a `SousaStream`."""
-        streamed = super().as_streaming_dataset(split=split, base_path=base_path)
-        if isinstance(streamed, datasets.IterableDataset):
-            return _typed(streamed)
-        for name in list(streamed):
-            streamed[name] = _typed(streamed[name])
-        return streamed
-
     def __init__(self, *args, **kwargs):
-        storage_options = kwargs.get("storage_options") or {}
-        self._download_config = DownloadConfig(
-            token=kwargs.get("token"), storage_options=storage_options
-        )
+        options = {"token": kwargs.get("token"), "storage_options": kwargs.get("storage_options")}
+        self._download_config = datasets.DownloadConfig(**options)
         self._root = resolve_root(kwargs.get("base_path"), kwargs.get("data_dir"))
-        self._manifest = read_manifest(self._root, self._download_config)
+        self._manifest = load_manifest(self._root, self._download_config)
         self._splits = manifest_splits(self._manifest)
         if kwargs.get("hash") is None:
             kwargs["hash"] = manifest_fingerprint(self._root, self._manifest)
         self._schema: pa.Schema | None = None
         super().__init__(*args, **kwargs)
-        # validate the filter now, against the label schema, rather than mid-download
         filter_table(self._label_schema().empty_table(), self.config.filter, f" in {self._root}")
 
-    @property
-    def splits(self) -> list[str]:
-        """The splits the staging folder has (from its manifest), in SPLITS order."""
-        return list(self._splits)
-
-    @property
-    def manifest(self) -> Manifest:
-        """The staging folder's manifest (every file's size and sha256, the samples' order)."""
-        return self._manifest
-
-    # -- info --------------------------------------------------------------------------------
+    splits = property(lambda self: list(self._splits), doc="The splits (manifest), in order.")
+    manifest = property(lambda self: self._manifest, doc="The staging folder's manifest.")
 
     def _label_schema(self) -> pa.Schema:
         if self._schema is None:
             if not self._splits:
                 raise SousaDataError(f"{self._root}: the manifest lists no split table (data/)")
             path = join(self._root, split_table_path(self._splits[0]))
-            with xopen(path, "rb", download_config=self._download_config) as f:
+            with open_file(path, self._download_config) as f:
                 schema = pq.read_schema(f)
             missing = [c for c in SHARD_COLUMNS if c not in schema.names]
             if missing:
@@ -874,176 +264,130 @@ class Sousa(datasets.GeneratorBasedBuilder):
         return self._schema
 
     def _info(self) -> datasets.DatasetInfo:
-        schema = self._label_schema()
-        features = dict(label_features(schema))
+        features = dict(label_features(self._label_schema()))
         if self.config.name == "audio":
             features["audio"] = FlacAudio()
-        if self.config.name in ("audio", "midi"):
+        if self.config.name in MEDIA_KINDS:
             features["midi"] = datasets.Value("binary")
-        return datasets.DatasetInfo(
-            description="SOUSA: synthetic drum-rudiment performances with dense labels.",
-            features=datasets.Features(features),
-        )
-
-    # -- splits ------------------------------------------------------------------------------
+        about = "SOUSA: synthetic drum-rudiment performances with dense labels."
+        return datasets.DatasetInfo(description=about, features=datasets.Features(features))
 
     def _split_generators(self, dl_manager):
-        if self.config.name not in CONFIGS:
-            raise ValueError(f"unknown config {self.config.name!r}; choose from {CONFIGS}")
-        download_config = getattr(dl_manager, "download_config", self._download_config)
-        problem = no_data_message(self._root, self._manifest, self.config.name)
-        if problem:
+        available, name = config_splits(self._manifest), self.config.name
+        if not available[name]:
+            having = ", ".join(c for c in CONFIGS if available[c])
+            problem = f"config {name!r} has no data in {self._root}; configs with data: {having}"
             raise SousaDataError(problem)
         generators = []
-        for split in config_splits(self._manifest)[self.config.name]:
-            table_path = dl_manager.download(join(self._root, split_table_path(split)))
-            version = self._manifest.files[split_table_path(split)].sha256
-            table = TableRows(table_path, None, download_config, version)
-            if self.config.name == "labels":
-                gen_kwargs = {"table": table, "jobs": None}
-            else:
-                gen_kwargs = {"table": None, "jobs": self._shard_jobs(dl_manager, table)}
-            generators.append(datasets.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
-        pa.default_memory_pool().release_unused()
+        for split in available[name]:
+            table = dl_manager.download(join(self._root, split_table_path(split)))
+            kwargs = {"table": table, "jobs": None}
+            if self.config.name != "labels":
+                kwargs = {"table": None, "jobs": self._shard_jobs(dl_manager, table)}
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs=kwargs))
         return generators
 
-    def _index(self, table: TableRows) -> pa.Table:
-        """The split table's shard columns of `kind`, the filter's columns and row numbers."""
+    def _index(self, table: str) -> pa.Table:
+        """The split table's shard columns of the kind, the filter's, and row numbers `ROW`."""
         kind = self.config.name
         columns = [shard_column(kind, f) for f in ("shard", "offset", "size")]
         columns += [shard_column("midi", "filename")] if kind == "audio" else []
         columns += [c for c in (self.config.filter or {}) if c not in columns]
-        with xopen(table.path, "rb", download_config=table.download_config) as f:
+        with open_file(table, self._download_config) as f:
             index = pq.ParquetFile(f).read(columns=columns, use_threads=False)
         return index.append_column(ROW, pa.array(np.arange(len(index), dtype=np.int64)))
 
-    def _shard_jobs(self, dl_manager, table: TableRows) -> list[ShardJob]:
-        """One job per shard holding selected rows: range reads of those rows' members when
-        they cost less than the shard (`use_ranges`), else the whole shard, downloaded (or,
-        streaming, located). Without a filter every shard streams whole, so every member is
-        checked against the table. Only the split table's shard columns (and the filter's)
-        are read here; a job reads its rows' labels when its shard is reached.
-
-        Streaming, every shard of the split is a job; one without selected rows has neither
-        archive nor spans and yields nothing. `datasets` gives DataLoader workers and
-        `split_dataset_by_node` ranks whole jobs only while their count divides evenly: a
-        filter must not change it. With the config's `shard_seed`, streamed jobs come in
-        the order `shard_order(n, shard_seed, epoch)` (every process computes the same).
-        """
-        kind = self.config.name
-        streaming = getattr(dl_manager, "is_streaming", False)
+    def _shard_jobs(self, dl_manager, table: str) -> list[ShardJob]:
+        """A job per shard holding selected rows (streaming: per shard, so the job count that
+        `datasets` deals to workers and ranks does not depend on the filter), streamed unless
+        `_plan_job` says otherwise; with `shard_seed`, in `epoch_shard_order`."""
+        kind, streaming = self.config.name, getattr(dl_manager, "is_streaming", False)
         index = self._index(table)
-        shard, offset = shard_column(kind, "shard"), shard_column(kind, "offset")
+        shard = shard_column(kind, "shard")
         selected = filter_table(index, self.config.filter)
         names = pc.unique((index if streaming else selected).column(shard).drop_null())
-        jobs, streamed = [], []
+        jobs = []
         for name in sorted(names.to_pylist()):
             in_shard = index.filter(pc.equal(index.column(shard), name))
-            rows = selected.filter(pc.equal(selected.column(shard), name)).sort_by(offset)
-            where = replace(table, indices=in_shard.column(ROW).to_numpy())
-            job = ShardJob(kind, name, where)
-            if len(rows) == 0:
-                pass  # streaming: kept so the job count does not depend on the filter
-            elif spans := self._spans_if_they_pay(job, rows, in_shard):
-                url = join(self._root, job.shard)
-                job = replace(job, url=url, size=self._shard_size(job), spans=tuple(spans))
-            else:
-                streamed.append(len(jobs))
-            jobs.append(job)
+            rows = selected.filter(pc.equal(selected.column(shard), name))
+            job = ShardJob(kind, name, table, len(rows) > 0)
+            jobs.append(self._plan_job(job, rows, in_shard))
+        streamed = [i for i, job in enumerate(jobs) if job.stream]
         paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
         for i, path in zip(streamed, paths):
             jobs[i] = replace(jobs[i], archive=dl_manager.iter_archive(path))
         if streaming and self.config.shard_seed is not None:
-            order = shard_order(len(jobs), self.config.shard_seed, self.config.epoch)
+            order = epoch_shard_order(len(jobs), self.config.shard_seed, self.config.epoch)
             jobs = [jobs[i] for i in order]
         return jobs
 
-    def _shard_size(self, job: ShardJob) -> int | None:
-        entry = self._manifest.files.get(job.shard)
-        return entry.size if entry else None
-
-    def _spans(self, job: ShardJob, rows: pa.Table, in_shard: pa.Table) -> list[Span]:
-        """`rows`: the selected rows of the shard in offset order; `in_shard`: all of them."""
-        offset = shard_column(job.kind, "offset")
-        whole = [False] * len(rows)
-        if job.kind == "audio":  # a sample with MIDI: read on to the next sample
-            whole = [
-                m is not None for m in rows.column(shard_column("midi", "filename")).to_pylist()
-            ]
-        return plan_spans(
-            rows.column(offset).to_pylist(),
-            whole,
-            rows.column(shard_column(job.kind, "size")).to_pylist(),
-            sorted(in_shard.column(offset).drop_null().to_pylist()),
-            (self._shard_size(job) or 0) - END_OF_ARCHIVE,
-        )
-
-    def _spans_if_they_pay(self, job: ShardJob, rows: pa.Table, in_shard: pa.Table):
-        """A filtered shard's spans when range-reading them costs less than streaming it."""
-        size = self._shard_size(job)
-        if not self.config.filter or not size:
-            return None
-        spans = self._spans(job, rows, in_shard)
-        where = "remote" if _is_url(self._root) else "local"
-        return spans if use_ranges(spans, size, where) else None
-
-    # -- examples ----------------------------------------------------------------------------
+    def _plan_job(self, job: ShardJob, rows: pa.Table, in_shard: pa.Table) -> ShardJob:
+        return job  # a hook: the job from the shard's selected `rows` and all its rows
 
     def _generate_examples(self, table=None, jobs=None):
-        if table is not None:  # the labels config: the split table's rows, a batch at a time
+        if table is not None:  # the labels config: the split table's rows, a group at a time
             yield from self._generate_labels(table)
-            return
-        labels = label_converter(self._label_schema())
-        for job in jobs:
-            if job.spans:
-                yield from self._generate_ranges(job, labels)
-            elif job.archive is not None:  # None: no selected row in that shard
-                yield from self._generate_shard(job, labels)
+        for job in jobs or ():
+            yield from self._generate_shard(job, self._labels(self._label_schema()))
 
-    def _generate_labels(self, table: TableRows):
-        with xopen(table.path, "rb", download_config=table.download_config) as f:
+    def _labels(self, schema: pa.Schema):  # row → its label values; a subclass's is faster
+        columns = label_columns(schema)
+        return lambda row: json_labels({name: row[name] for name in columns})
+
+    def _generate_labels(self, table: str):
+        with open_file(table, self._download_config) as f:
             parquet = pq.ParquetFile(f)
-            convert = label_converter(parquet.schema_arrow)
+            convert = self._labels(parquet.schema_arrow)
             columns = label_columns(parquet.schema_arrow)
             for group in range(parquet.num_row_groups):
                 batch = filter_table(parquet.read_row_group(group), self.config.filter)
-                for row in batch.select(columns).to_pylist():
-                    row = convert(row)
+                for row in map(convert, batch.select(columns).to_pylist()):
                     yield row.get("sample_id", str(row)), row
 
+    def _shard_rows(self, job: ShardJob, columns: list[str]) -> pa.Table:
+        """The split table's rows in the job's shard (the row groups whose statistics may
+        hold it)."""
+        where = [(shard_column(job.kind, "shard"), "==", job.name)]
+        with open_file(job.table, self._download_config) as f:
+            return pq.read_table(f, columns=columns, filters=where, use_threads=False)
+
     def _job_rows(self, job: ShardJob) -> tuple[pa.Table, frozenset]:
-        """(the filter's rows of the job's shard, in offset order; the member stems of all
-        its rows), read from the split table now."""
+        """(the shard's selected rows in offset order, the member stems of all its rows)."""
         kind = job.kind
         member, offset = shard_column(kind, "filename"), shard_column(kind, "offset")
         columns = [*label_columns(self._label_schema()), member, offset, shard_column(kind, "size")]
         columns += [] if kind == "midi" else [shard_column("midi", f) for f in ("filename", "size")]
-        table = job.rows.read(columns)
+        table = self._shard_rows(job, columns)
         stems = frozenset(member_key(name) for name in table.column(member).to_pylist())
         table = filter_table(table, self.config.filter)
-        pa.default_memory_pool().release_unused()
-        offsets = table.column(offset).to_numpy(zero_copy_only=False)
-        return (table if np.all(offsets[1:] >= offsets[:-1]) else table.sort_by(offset)), stems
+        return table.sort_by(offset), stems
 
-    def _generate_ranges(self, job: ShardJob, labels):
-        """Read only the selected samples' spans of a shard, one request per span."""
-        rows, stems = self._job_rows(job)
-        with open_ranged(job.url, job.size, self._download_config) as f:
-            for span in job.spans:
-                data = read_exactly(f, span.start, span.end - span.start, job.shard)
-                part = rows.slice(span.first, span.stop - span.first).to_pylist()
-                yield from span_examples(data, span, part, job.kind, labels, job.shard, stems)
+    def _rows_by_name(self, rows: pa.Table, key: str):  # rows by member name (`key`)
+        return {row[key]: row for row in rows.to_pylist()}
 
     def _generate_shard(self, job: ShardJob, labels):
-        """Stream one shard; group each sample's adjacent members; check against the table."""
+        """Stream a shard; group each sample's adjacent members; check them against the table."""
+        if job.archive is None:  # no selected row in that shard
+            return
         rows, stems = self._job_rows(job)
-        selected = RowsByName(rows, shard_column(job.kind, "filename"))
-        wanted = set(selected) | set(
-            rows.column(shard_column("midi", "filename")).drop_null().to_pylist()
-        )
-        seen: set = set()
-        members = archive_members(job.archive, job.shard)
-        yield from self._walk(job, labels, selected, wanted, stems, members, seen)
+        selected = self._rows_by_name(rows, shard_column(job.kind, "filename"))
+        midi = rows.column(shard_column("midi", "filename")) if job.kind == "audio" else None
+        wanted = set(selected) | set(midi.drop_null().to_pylist() if midi is not None else ())
+        seen, stem, members = set(), None, {}
+        try:
+            for name, file in job.archive:
+                if member_key(name) not in stems:
+                    raise SousaDataError(
+                        f"member {name!r} of shard {job.shard} belongs to no sample of "
+                        "the split table (mismatched ids: shard and table disagree)"
+                    )
+                if member_key(name) != stem:
+                    yield from self._finish_sample(job, labels, selected, members, seen)
+                    stem, members = member_key(name), {}
+                members[name] = file.read() if name in wanted else None
+        except (tarfile.TarError, EOFError) as err:
+            raise SousaDataError(f"shard {job.shard}: not a readable TAR ({err})") from err
+        yield from self._finish_sample(job, labels, selected, members, seen)
         missing = sorted(set(selected) - seen)
         if missing:
             raise SousaDataError(
@@ -1051,35 +395,9 @@ class Sousa(datasets.GeneratorBasedBuilder):
                 f"puts there (mismatched ids): {missing[:5]}"
             )
 
-    def _walk(self, job: ShardJob, labels, selected: dict, wanted: set, stems, archive, seen):
-        stem, members = None, {}
-        for name, data in archive:
-            if member_key(name) not in stems:
-                raise SousaDataError(
-                    f"member {name!r} of shard {job.shard} belongs to no sample of "
-                    "the split table (mismatched ids: shard and table disagree)"
-                )
-            if member_key(name) != stem:
-                yield from self._finish_sample(job, labels, selected, members, seen)
-                stem, members = member_key(name), {}
-            if name in wanted:
-                members[name] = data
-        yield from self._finish_sample(job, labels, selected, members, seen)
-
-    def _finish_sample(self, job: ShardJob, labels, selected: dict, members: dict, seen: set):
+    def _finish_sample(self, job: ShardJob, labels, selected, members: dict, seen: set):
         for name in members:
             if name in selected:
                 seen.add(name)
                 example = sample_example(selected[name], labels, job.kind, members, job.shard)
                 yield example.get("sample_id", member_key(name)), example
-
-
-def _typed(streamed: datasets.IterableDataset) -> SousaStream:
-    return SousaStream(
-        ex_iterable=streamed._ex_iterable,
-        info=streamed.info,
-        split=streamed.split,
-        formatting=streamed._formatting,
-        distributed=streamed._distributed,
-        token_per_repo_id=streamed._token_per_repo_id,
-    )

@@ -1,11 +1,12 @@
 """`sousa.load` and `sousa.fetch`: read a sousa staging folder or Hub repo back.
 
-`load` runs the reference builder (`sousa.read.builder`, staged as `builder/sousa.py`) directly:
-`datasets` >= 4 runs no loading scripts, so the builder class is instantiated here rather
-than through `load_dataset`. `fetch` reads samples by id with byte-range reads: the
-`sample_id` and shard columns of the split tables, then the row groups holding those rows,
-then only the samples' members, from `{kind}_offset` in their shards (`plan_spans`), and
-builds each example with the builder's `sample_example`.
+`load` runs the reference builder directly (`datasets` >= 4 runs no loading scripts, so the
+builder class is instantiated here rather than through `load_dataset`): the package's subclass
+`sousa.read.package_builder.PackageSousa` of the staged `sousa.read.builder.Sousa`, adding range
+reads, lazy rows and the streaming shortcut. `fetch` reads samples by id with byte-range
+reads (`sousa.read.ranges`): the `sample_id` and shard columns of the split tables, then the
+row groups holding those rows, then only the samples' members, from `{kind}_offset` in their
+shards (`plan_spans`), and builds each example with the builder's `sample_example`.
 
 Every error is a `LoadError` (both a `sousa.InputError` and a `ValueError`) naming what is
 wrong, except inconsistent or corrupt data, reported by the builder's `SousaDataError` (a
@@ -24,31 +25,26 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from datasets import Dataset, DatasetDict
-from datasets.download.download_config import DownloadConfig
+from datasets import Dataset, DatasetDict, DownloadConfig
 from datasets.exceptions import DatasetGenerationError
 
 from ..errors import InputError
-from ..layout import member_key, shard_column, shard_file_path
+from ..layout import Manifest, member_key, shard_column, shard_file_path
 from .builder import (
     CONFIGS,
-    Sousa,
     SousaDataError,
-    decode_flac,
+    config_splits,
     join,
-    label_converter,
+    load_manifest,
     manifest_splits,
-    no_data_message,
-    open_ranged,
-    plan_spans,
-    read_exactly,
-    read_manifest,
-    shard_archive_end,
-    span_examples,
     split_table_path,
 )
+from .flac_audio import decode_flac
+from .labels import label_converter
+from .package_builder import PackageSousa
+from .ranges import open_ranged, plan_spans, read_exactly, shard_archive_end, span_examples
 
-__all__ = ["LoadError", "Sousa", "fetch", "load", "read_range", "resolve"]
+__all__ = ["LoadError", "PackageSousa", "fetch", "load", "no_data_message", "read_range", "resolve"]
 
 INDEX = ("shard", "filename", "offset")  # the shard fields `fetch` reads for every row
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -80,6 +76,23 @@ def resolve(path_or_repo_id: str | os.PathLike, revision: str | None = None) -> 
 def _quote_revision(revision: str) -> str:
     # HfFileSystem reads "refs/pr/N" and "refs/convert/…" as is; other revisions URL-quoted
     return revision if re.match(r"refs/(convert|pr)/", revision) else quote(revision, safe="")
+
+
+def no_data_message(root: str, manifest: Manifest, config: str, split: str | None = None) -> str:
+    """Why `config` (in `split`) cannot be loaded, naming what can be, or "" if it can."""
+    available = config_splits(manifest)
+    if not available.get(config):
+        having = ", ".join(name for name in CONFIGS if available.get(name))
+        return (
+            f"config {config!r} has no data in {root} (no {config} file was packaged); "
+            f"configs with data: {having}"
+        )
+    if split is not None and split in manifest_splits(manifest) and split not in available[config]:
+        return (
+            f"config {config!r} has no sample in split {split!r} of {root}; "
+            f"its splits: {', '.join(available[config])}"
+        )
+    return ""
 
 
 def _check_config(config: str) -> None:
@@ -115,7 +128,7 @@ def load(
     (BENCHMARKS.md, "decode_threads").
 
     `seed` (streaming): read each split's shards in an order drawn from (`seed`, `epoch`)
-    (`shard_order`), the same in every process, instead of in name order. Call `load` again
+    (`epoch_shard_order`), the same in every process, instead of in name order. Call `load` again
     with the next `epoch` for a new order: the order is fixed before `datasets` sees the
     shards, so no `.shuffle()` is needed and a state dict (`ds.state_dict()`, torchdata's
     `StatefulDataLoader`) taken mid-epoch loads into `load(..., seed=s, epoch=e)` of a new
@@ -138,7 +151,7 @@ def load(
         kwargs |= {"shard_seed": seed, "epoch": epoch}
     if root.startswith("hf://datasets/"):
         kwargs["repo_id"] = root.removeprefix("hf://datasets/").split("@", 1)[0]
-    builder = Sousa(**kwargs)
+    builder = PackageSousa(**kwargs)
     if split is not None and split not in builder.splits:
         raise LoadError(
             f"unknown split {split!r} in {root}; available: {', '.join(builder.splits)}"
@@ -163,7 +176,7 @@ def load(
     return _as_dataset(builder, split)
 
 
-def _as_dataset(builder: Sousa, split: str | None):
+def _as_dataset(builder: PackageSousa, split: str | None):
     """`builder.as_dataset(split=split)`, except that a split the filter left without a row is
     an empty `Dataset` with the config's features, as streaming gives an empty stream: an
     empty selection is an answer (`datasets` refuses to read a split of no rows: 'Instruction
@@ -305,7 +318,7 @@ def fetch(
     """
     _check_config(config)
     root = resolve(path_or_repo_id, revision)
-    manifest = read_manifest(root, DownloadConfig(token=token))
+    manifest = load_manifest(root, DownloadConfig(token=token))
     ids = [sample_ids] if isinstance(sample_ids, str) else list(sample_ids)
     bad = [i for i in ids if not isinstance(i, str)]
     if bad:

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..card.figures import render_figures
 from ..card.stats import label_stats, statistics_section
 from ..layout import BUILDER_PATH, CARD_PATH, SPLITS
-from ..read.builder_file import standalone_builder
+from .builder_file import standalone_builder
 from .memory import release_freed
 from .plan import Plan
 from .staging import FileDigest, write_bytes_atomic

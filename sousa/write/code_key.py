@@ -3,7 +3,7 @@
 Those are the modules `python -m sousa.package` runs to write a staging folder, found by
 reading imports, not named by hand: every `sousa` module that `write/pipeline.py` imports,
 directly or through another (at the top or inside a function), and the packages holding them;
-plus the staged builder itself, as `read.builder_file.standalone_builder` produces it (so
+plus the staged builder itself, as `write.builder_file.standalone_builder` produces it (so
 whatever it inlines counts). The push side (`hub/`), the demo, the CLIs and the read side
 (but for the builder) are not imported by the pipeline, so an edit to them keeps a packaged
 folder current.
@@ -15,7 +15,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from ..read.builder_file import standalone_builder
+from .builder_file import standalone_builder
 
 PACKAGE = "sousa"
 ENTRY = "write/pipeline.py"  # the library call that writes a staging folder

@@ -23,8 +23,8 @@ from ..layout import (
 )
 from ..limits import check_repo_id
 from ..progress import byte_bar
-from ..read.builder_file import standalone_builder
 from .beside import BesideShards
+from .builder_file import standalone_builder
 from .code_key import code_fingerprint
 from .memory import release_freed
 from .plan import Plan, SampleShard, build_plan
