@@ -33,6 +33,7 @@ from .write.plan import Plan
 from .write.shards import DEFAULT_SHARD_SIZE
 from .write.source import STAGING_DEFAULT_NAME
 from .write.staging import MANIFEST
+from .write.summary import shards_line, split_shard_counts
 
 if TYPE_CHECKING:
     from .hub.push import PushResult
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="M",
         help="each split's shard count is a multiple of M (workers x nodes; default 1)",
+    )
+    p.add_argument(
+        "--min-shards",
+        type=int,
+        metavar="N",
+        help="each split gets at least N shards a kind (default: 2 for DataLoader workers, "
+        "doubling per 4,000 samples up to 16)",
     )
     p.add_argument(
         "--order",
@@ -147,6 +155,7 @@ def options_from_args(args: argparse.Namespace) -> PackageOptions:
         order=args.order,
         seed=args.seed,
         shard_multiple=args.shard_multiple,
+        min_shards=args.min_shards,
         repo_id=args.repo_id,
     )
 
@@ -246,6 +255,8 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
     lines.append(f"  order within each split: {plan.order} (seed {plan.seed})")
     for split in SPLITS:
         lines.append(f"  {split}: {len(plan.source.splits[split])} samples")
+    if plan.shards:
+        lines.append(f"  shards: {shards_line(split_shard_counts(plan))}")
     for shard in plan.shards:
         members = sum(1 for _ in shard.layout())
         lines.append(f"  {shard.path}: {members} members, {shard.size:,} bytes")

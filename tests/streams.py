@@ -110,6 +110,24 @@ def distributed_rank(where: str, out: str) -> None:
         dist.destroy_process_group()
 
 
+def epoch_cases(path: str) -> None:
+    """For each case (tests/test_epochs.py): its epoch read whole again ("again"), and the
+    rest of it after loading its state dict ("rest"), in this (new) process."""
+    import sousa
+
+    with open(path) as f:
+        cases = json.load(f)
+    kwargs = {"split": "train", "streaming": True, "seed": 0, "epoch": 1, "window": 4}
+    for case in cases:
+        again = sousa.load(case["where"], case["config"], **kwargs)
+        case["again"] = [example["sample_id"] for example in again]
+        ds = sousa.load(case["where"], case["config"], **kwargs)
+        ds.load_state_dict(case["state"])
+        case["rest"] = [example["sample_id"] for example in ds]
+    with open(path + ".out", "w") as f:
+        json.dump(cases, f)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "resume":  # resume CASES.json OUT.json [CASE.pkl REST.json]
         with open(sys.argv[2]) as f:  # the resumed ids of each case
@@ -118,6 +136,8 @@ if __name__ == "__main__":
             json.dump([resume(case) for case in cases], f)
         if len(sys.argv) > 4:  # and the rest of a StatefulDataLoader's epoch
             stateful_resume(sys.argv[4], sys.argv[5])
+    elif sys.argv[1] == "epochs":  # epochs CASES.json: CASES.json.out gets each case's reads
+        epoch_cases(sys.argv[2])
     elif sys.argv[1] == "distributed":
         distributed_rank(sys.argv[2], sys.argv[3])
     else:

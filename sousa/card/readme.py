@@ -78,6 +78,7 @@ def build_card(
     repo_id: str | None = None,
     example_id: str | None = None,
     statistics: str = "",
+    classes: dict[str, list[str]] | None = None,
 ) -> DatasetCard:
     """The card: source YAML keys and prose kept, configs + dataset_info + generated sections.
 
@@ -89,7 +90,8 @@ def build_card(
     `repo_id`
     is the repo every code example names (`<user>/sousa` when it is not known) and
     `example_id` the sample its `fetch` example reads; `statistics` is the "Label statistics"
-    section (`card_stats.statistics_section`), placed after "How to load".
+    section (`card_stats.statistics_section`), placed after "How to load"; `classes` the
+    class names the training recipe maps categorical labels to ids with (`recipe_classes`).
     """
     base = DatasetCard(source_readme) if source_readme else None
     data = DatasetCardData(**(base.data.to_dict() if base else {}))
@@ -106,7 +108,7 @@ def build_card(
     body += statistics
     body += bad_media_section(bad_media)
     if names:
-        body += training_section(files, order, seed, repo_id)
+        body += training_section(files, order, seed, repo_id, classes)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 

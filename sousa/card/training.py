@@ -1,13 +1,17 @@
 """The card's "Training" section: how the shards are ordered and cut, and a recipe that runs.
 
 The recipe is the card's one promise that is code: `tests/test_card_training.py` extracts the
-fenced Python blocks of this section and runs them, as written, against a staging folder (the
+fenced Python block of this section and runs it, as written, against a staging folder (the
 repo id rewritten to the folder), so the card cannot drift from what `datasets` really does.
+It orders each epoch with a verbatim copy of `sousa.epochs`' code (`epoch_code`), so it reads
+the same order as `sousa.load(seed=, epoch=)`.
 """
 
 from __future__ import annotations
 
+from ..epochs import WINDOWS, epoch_code
 from ..layout import MEDIA_KINDS, SPLITS
+from .stats import LabelStats, tier_order
 
 REPO_PLACEHOLDER = "<user>/sousa"  # the repo id in the card's code (the test rewrites it)
 
@@ -37,7 +41,8 @@ def _order_prose(order: str, seed: int) -> str:
         "keyed by the seed, "
         "so the order is the same on every packaging of the same data. Every shard is thus a "
         "fair sample of its split (players and skill tiers in about their split's "
-        "proportions), and a shuffle buffer of a thousand samples is enough to mix a stream."
+        "proportions), and so is every run of consecutive samples in a shard: the window "
+        "that each epoch permutes below."
     )
 
 
@@ -48,6 +53,11 @@ def _divisors(n: int) -> str:
 
 LABELS = ("sample_id", "rudiment_slug", "skill_tier", "tempo_bpm")  # what the recipe keeps
 CROP_SECONDS = 2.0  # the recipe's fixed crop length
+WINDOW_COST = {  # what a window of WINDOWS[config] samples costs a DataLoader worker
+    "audio": "~90 MB of FLAC at the real SOUSA's ~0.7 MB a clip, ~150 MB of peak RSS (measured: "
+    "1.7 × the window's FLAC bytes)",
+    "midi": "a few MB",
+}
 
 # The Audio feature decodes with torchcodec, which `datasets` imports on the first decode: in
 # every DataLoader worker, each epoch, unless the main process imported it before they fork.
@@ -62,22 +72,42 @@ _TO_TENSORS = {  # what the recipe's workers make of an example, per config
     wave, length = audio.data.mean(0), int(CROP_SECONDS * audio.sample_rate)
     start = random.randint(0, max(0, len(wave) - length))  # a random crop, zero-padded
     wave = torch.nn.functional.pad(wave[start : start + length], (0, max(0, length - len(wave))))
-    return {"audio": wave, "sample_rate": audio.sample_rate} | {
-        name: example["json"][name] for name in LABELS
-    }""",
+    labels = {name: example["json"][name] for name in LABELS}
+    ids = {name: CLASSES[name].index(labels[name]) for name in CLASSES}
+    return {"audio": wave, "sample_rate": audio.sample_rate} | labels | ids""",
     "midi": """def to_tensors(example):  # runs in the DataLoader workers
-    return {"midi": example["mid"]} | {name: example["json"][name] for name in LABELS}""",
+    labels = {name: example["json"][name] for name in LABELS}
+    ids = {name: CLASSES[name].index(labels[name]) for name in CLASSES}
+    return {"midi": example["mid"]} | labels | ids""",
 }
 
 
+def recipe_classes(stats: LabelStats) -> dict[str, list[str]]:
+    """The class names the recipe maps `skill_tier` and `rudiment_slug` to ids with: every
+    value over all splits (tiers in the generator's order, rudiments sorted; nulls left out)."""
+    classes = {}
+    if stats.has_rudiments:
+        names = {name for counts in stats.rudiments.values() for name in counts}
+        classes["rudiment_slug"] = sorted(name for name in names if name is not None)
+    if stats.has_tiers:
+        names = {name for counts in stats.tiers.values() for name in counts}
+        classes["skill_tier"] = [name for name in tier_order(names) if name is not None]
+    return {name: values for name, values in classes.items() if values}
+
+
 def training_section(
-    files: dict[str, int], order: str, seed: int, repo_id: str | None = None
+    files: dict[str, int],
+    order: str,
+    seed: int,
+    repo_id: str | None = None,
+    classes: dict[str, list[str]] | None = None,
 ) -> str:
     """Markdown: order and seed, shard counts per split, and the streaming training recipe.
 
     The recipe reads the first config with data (`audio`, else `midi`) and its `train` split
     (else the first split it has), so the card never names what the repo lacks. It names the
-    repo `repo_id`, or REPO_PLACEHOLDER when that is not known.
+    repo `repo_id`, or REPO_PLACEHOLDER when that is not known, and maps the `classes`
+    (column → names, `recipe_classes`) to class ids.
     """
     counts = shard_counts(files)
     kinds = [k for k in MEDIA_KINDS if k in counts]
@@ -94,6 +124,10 @@ def training_section(
     batch_shape = (
         "a (16, frames) float tensor" if config == "audio" else "a list of 16 MIDI files (bytes)"
     )
+    classes = classes or {}
+    class_lines = "".join(f"\n    {name!r}: {values!r}," for name, values in classes.items())
+    class_ids = ", ".join(f'`batch["{name}"]`' for name in classes) or "none"
+    window = WINDOWS[config]
     return f"""
 ## Training
 
@@ -110,65 +144,108 @@ so that it divides the shard count of the split you read (here, for `{split}` an
 that does not divide the shard count every rank reads every shard and keeps one example in
 `world_size`.
 
-Streaming, in batches: every example is cut to the same length in the `DataLoader` workers
-so the default collate stacks a batch ({decoded}). Each epoch reads the shards in its own
-order, drawn from the seed and the epoch and given to `datasets` as the list of files: no
-`.shuffle()`, so torchdata's `StatefulDataLoader` can save and restore the position mid-epoch
-(with workers), and the next epoch still gets a new order. On several nodes `RANK` and
-`WORLD_SIZE` are as `torchrun` sets them:
+Every epoch has its own order, drawn from a seed and the epoch: the shards in a permuted
+order, and in each shard every run of {window} consecutive samples permuted (the runs start at
+an offset drawn from the epoch). Each `DataLoader` worker holds one such window of samples
+as read, undecoded: {WINDOW_COST[config]}. The order depends only on the seed, the epoch and
+the shard, so it is the same for any number of workers, and a state saved mid-epoch by
+torchdata's `StatefulDataLoader` resumes it exactly in a new process (`datasets` skips what
+each worker had read): no `.shuffle()`, whose buffer a resume loses. The recipe below is a
+whole program: it trains (your step goes in `train_step`), saves a checkpoint every 50 steps,
+and run again after a stop it carries on from the checkpoint, sample for sample. The same
+`BATCH_SIZE`, `NUM_WORKERS`, `WORLD_SIZE`, seed and shards are needed to resume; it refuses
+others. Each worker's last partial batch of an epoch is dropped (`drop_last=True`: with 2
+workers up to 2 × 15 samples an epoch, others in every epoch); a batch is {batch_shape}
+({decoded}), the class ids of {class_ids} index `CLASSES`. On several nodes `RANK` and
+`WORLD_SIZE` are as `torchrun` sets them.
 
 ```python
 import os
 import random
 
 import torch{_DECODER_IMPORT[config]}
-from datasets import load_dataset, load_dataset_builder
+from datasets import IterableDataset, load_dataset, load_dataset_builder
 from datasets.distributed import split_dataset_by_node
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 REPO, CONFIG = "{repo_id or REPO_PLACEHOLDER}", "{config}"
-SHARDS = [f"{config}/{split}-{{i:05d}}.tar" for i in range({shards})]
-FEATURES = load_dataset_builder(REPO, CONFIG).info.features  # the card's declared features
+SPLIT = "{split}"
+BUILDER = load_dataset_builder(REPO, CONFIG)
+FEATURES = BUILDER.info.features  # the card's declared features
+SHARDS = sorted(BUILDER.config.data_files[SPLIT])  # the split's TAR files, from the card's configs
 LABELS = {LABELS!r}
+CLASSES = {{{class_lines}
+}}  # class ids: a label's index in its list
 CROP_SECONDS = {CROP_SECONDS}
+WINDOW = {window}  # samples permuted together, held (undecoded) by each DataLoader worker
+BATCH_SIZE, NUM_WORKERS = 16, 2
 rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+CHECKPOINT = f"sousa-loader-rank{{rank}}.pt"
+
+
+# The order of an epoch: a copy of sousa.epochs (sousa.load(seed=, epoch=) reads the same order).
+import hashlib  # noqa: E402
+
+
+{epoch_code()}
+
+
+def shard_examples(shards, seed, epoch):  # runs in the DataLoader workers, on their shards
+    for shard in shards:
+        name = shard.rsplit("/", 1)[-1]
+        ds = load_dataset(REPO, CONFIG, data_files={{SPLIT: f"{{CONFIG}}/{{name}}"}}, split=SPLIT,
+                          features=FEATURES, streaming=True).decode(False)  # fmt: skip
+        # .iter(): the whole shard (a dataset iterated in a worker would share it out)
+        examples = ({{k: v[0] for k, v in one.items()}} for one in ds.iter(batch_size=1))
+        yield from windowed(examples, seed, epoch, name, WINDOW)
 
 
 {_TO_TENSORS[config]}
 
 
-def epoch_dataset(epoch, seed=0):
-    shards = random.Random(seed * 1_000_003 + epoch).sample(SHARDS, len(SHARDS))
-    ds = load_dataset(REPO, CONFIG, data_files={{"{split}": shards}}, features=FEATURES,
-                      split="{split}", streaming=True)  # fmt: skip
+def epoch_dataset(epoch, seed=0):  # one epoch of SPLIT, in its order
+    by_name = {{shard.rsplit("/", 1)[-1]: shard for shard in SHARDS}}
+    shards = [by_name[name] for name in shard_order(seed, epoch, list(by_name))]
+    kwargs = {{"shards": shards, "seed": seed, "epoch": epoch}}
+    ds = IterableDataset.from_generator(shard_examples, features=FEATURES, gen_kwargs=kwargs)
     ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)  # whole shards per rank
     return ds.map(to_tensors, remove_columns=ds.column_names)
 
 
-for epoch in range(2):
-    ds = epoch_dataset(epoch)
-    loader = StatefulDataLoader(ds, batch_size=16, num_workers=2)
-    for batch in loader:
-        pass  # your training step: batch["{batched}"] is {batch_shape}
-```
+def train_step(batch):
+    pass  # your model: batch["{batched}"] is {batch_shape}
 
-Resuming mid-epoch: save the loader's state and the epoch with your checkpoint; on restart,
-rebuild that epoch's loader and load the state into it. The epoch carries on where it
-stopped: no sample repeated or lost.
 
-<!-- snippet: skip: continues the recipe above, whose names it uses -->
-```python
-loader = StatefulDataLoader(epoch_dataset(1), batch_size=16, num_workers=2)
-for step, batch in enumerate(loader):
-    if step == 0:  # a checkpoint step
-        state = loader.state_dict()  # store it (and the epoch, 1) with your checkpoint
-        break
-loader = StatefulDataLoader(epoch_dataset(1), batch_size=16, num_workers=2)
-loader.load_state_dict(state)
-for batch in loader:
-    pass  # the first batch is the one after the checkpoint
+def train(epochs=2, seed=0, stop_after=None):  # from CHECKPOINT if there is one
+    names = [shard.rsplit("/", 1)[-1] for shard in SHARDS]
+    settings = {{"seed": seed, "batch_size": BATCH_SIZE, "num_workers": NUM_WORKERS,
+                "world_size": world_size, "shards": names}}  # what a resume must match
+    first, state = 0, None
+    if os.path.exists(CHECKPOINT):
+        saved = torch.load(CHECKPOINT)
+        if saved["settings"] != settings:
+            raise SystemExit(f"{{CHECKPOINT}} was saved with {{saved['settings']}}: use those")
+        first, state = saved["epoch"], saved["loader"]
+    for epoch in range(first, epochs):
+        loader = StatefulDataLoader(epoch_dataset(epoch, seed), batch_size=BATCH_SIZE,
+                                    num_workers=NUM_WORKERS, drop_last=True)  # fmt: skip
+        if state is not None:
+            loader.load_state_dict(state)  # the epoch carries on after the checkpoint
+            state = None
+        for step, batch in enumerate(loader, 1):
+            train_step(batch)
+            if step % 50 == 0 or step == stop_after:  # save your model's state here too
+                checkpoint = {{"epoch": epoch, "loader": loader.state_dict(), "settings": settings}}
+                torch.save(checkpoint, CHECKPOINT)
+            if step == stop_after:
+                return
+
+
+if __name__ == "__main__":
+    train()
 ```
 
 `sousa.load(..., streaming=True, seed=0, epoch=epoch)` returns a `datasets.IterableDataset`
-over the same shards in the same kind of per-epoch order (audio decoded by soundfile).
+in the same order (audio decoded by soundfile), and `ds.set_epoch(epoch)` on it gives that
+epoch's order.
 """

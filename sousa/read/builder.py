@@ -5,7 +5,8 @@ of `audio/` and `midi/` holds each sample's files. It streams each shard holding
 `filter` selects (`dl_manager.iter_archive`: one GET), reads that shard's rows when there,
 picks each sample's members by name and checks them against the table (`SousaDataError`).
 Configs: `audio` (labels, `audio`, `midi`), `midi`, `labels` (tables only). `filter={column:
-value or [values]}`, ANDed, `None` matching nulls; `shard_seed` and `epoch` order the shards.
+value or [values]}`, ANDed, `None` matching nulls. Shards stream in name order, samples as
+written (`sousa.load(seed=, epoch=)` and the card's recipe give each epoch its own order).
 `audio` decodes with soundfile (`FlacAudio`); labels are what native `load_dataset` reads.
 Public `datasets` API only (but the guarded `register_feature`); `sousa.load` subclasses it.
 `Sousa(base_path="hf://datasets/user/sousa", config_name="midi").as_streaming_dataset("train")`
@@ -53,16 +54,9 @@ register_flac_audio()
 
 @dataclass
 class SousaConfig(datasets.BuilderConfig):
-    """A config, its row `filter`, the streamed shard order's `shard_seed` and `epoch`."""
+    """A config and its row `filter`."""
 
     filter: dict | None = None
-    shard_seed: int | None = None
-    epoch: int = 0
-
-
-def epoch_shard_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The order of `n` shards in `epoch` for `seed`, the same in every process (PCG64)."""
-    return np.random.default_rng([seed, epoch]).permutation(n).tolist()
 
 
 def resolve_root(base_path: str | None, data_dir: str | None) -> str:
@@ -300,7 +294,7 @@ class Sousa(datasets.GeneratorBasedBuilder):
     def _shard_jobs(self, dl_manager, table: str) -> list[ShardJob]:
         """A job per shard holding selected rows (streaming: per shard, so the job count that
         `datasets` deals to workers and ranks does not depend on the filter), streamed unless
-        `_plan_job` says otherwise; with `shard_seed`, in `epoch_shard_order`."""
+        `_plan_job` says otherwise."""
         kind, streaming = self.config.name, getattr(dl_manager, "is_streaming", False)
         index = self._index(table)
         shard = shard_column(kind, "shard")
@@ -316,9 +310,6 @@ class Sousa(datasets.GeneratorBasedBuilder):
         paths = dl_manager.download([join(self._root, jobs[i].shard) for i in streamed])
         for i, path in zip(streamed, paths):
             jobs[i] = replace(jobs[i], archive=dl_manager.iter_archive(path))
-        if streaming and self.config.shard_seed is not None:
-            order = epoch_shard_order(len(jobs), self.config.shard_seed, self.config.epoch)
-            jobs = [jobs[i] for i in order]
         return jobs
 
     def _plan_job(self, job: ShardJob, rows: pa.Table, in_shard: pa.Table) -> ShardJob:

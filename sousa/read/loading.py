@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -25,7 +26,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from datasets import Dataset, DatasetDict, DownloadConfig
+from datasets import Dataset, DatasetDict, DownloadConfig, IterableDataset
 from datasets.exceptions import DatasetGenerationError
 
 from ..errors import InputError
@@ -111,7 +112,8 @@ def load(
     cache_dir: str | os.PathLike | None = None,
     decode_threads: int = 0,
     seed: int | None = None,
-    epoch: int = 0,
+    epoch: int | None = None,
+    window: int | None = None,
 ):
     """Load SOUSA from a staging folder or a Hub repo id (`user/sousa`).
 
@@ -127,20 +129,33 @@ def load(
     GIL); 0, the default, decodes in the iterating thread. Threads pay off on long clips only
     (BENCHMARKS.md, "decode_threads").
 
-    `seed` (streaming): read each split's shards in an order drawn from (`seed`, `epoch`)
-    (`epoch_shard_order`), the same in every process, instead of in name order. Call `load` again
-    with the next `epoch` for a new order: the order is fixed before `datasets` sees the
-    shards, so no `.shuffle()` is needed and a state dict (`ds.state_dict()`, torchdata's
-    `StatefulDataLoader`) taken mid-epoch loads into `load(..., seed=s, epoch=e)` of a new
-    process, with DataLoader workers too. Samples keep their order within a shard (a shard is
-    already a shuffled sample of its split).
+    `seed` (streaming): read epoch `epoch` (default 0) in its own order (`sousa.epochs`): the
+    shards in an order drawn from (seed, epoch), and within each shard every run of `window`
+    samples permuted (default `WINDOWS`: 128 audio samples, ~90 MB of FLAC in the real SOUSA,
+    which raise peak RSS by ~1.7 × that; 1,024 MIDI samples, a few MB), the same in every
+    process and for any number of DataLoader workers or ranks. `ds.set_epoch(e)` on the
+    result gives the order of `epoch=e`. No `.shuffle()` is needed: a state dict
+    (`ds.state_dict()`, torchdata's `StatefulDataLoader`, with workers) taken mid-epoch loads
+    into `load(..., seed=s, epoch=e)` of a new process and continues the order exactly; one
+    saved with another world size (or seed, or epoch) is refused when iterated
+    (`ResumeError`, naming the shards), and torchdata refuses another `num_workers` itself (a
+    bare `AssertionError`). Without `seed` samples come in the written order (`epoch` is then
+    refused). A `WORLD_SIZE` (as `torchrun` sets it) that does not divide a split's shard
+    count is warned about.
     """
     _check_config(config)
+    if seed is None and (epoch is not None or window is not None):
+        raise LoadError("epoch= and window= order a shuffled stream: pass seed= as well")
     if seed is not None and not streaming:
         raise LoadError("seed= orders the shards of a stream: pass streaming=True")
+    epoch = 0 if epoch is None else epoch
     numbers = (epoch,) if seed is None else (seed, epoch)
     if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in numbers):
         raise LoadError(f"seed and epoch must be integers ≥ 0, got seed={seed!r} epoch={epoch!r}")
+    if window is not None and (
+        not isinstance(window, int) or isinstance(window, bool) or window < 1
+    ):
+        raise LoadError(f"window must be an integer ≥ 1 (samples), got {window!r}")
     root = resolve(path_or_repo_id, revision)
     kwargs = {"base_path": root, "config_name": config, "token": token}
     if cache_dir is not None:
@@ -148,7 +163,7 @@ def load(
     if filter is not None:
         kwargs["filter"] = filter
     if seed is not None:
-        kwargs |= {"shard_seed": seed, "epoch": epoch}
+        kwargs |= {"shard_seed": seed, "epoch": epoch, "window": window}
     if root.startswith("hf://datasets/"):
         kwargs["repo_id"] = root.removeprefix("hf://datasets/").split("@", 1)[0]
     builder = PackageSousa(**kwargs)
@@ -161,6 +176,12 @@ def load(
         raise LoadError(problem)
     if streaming:
         streamed = builder.as_streaming_dataset(split=split)
+        for ds in [streamed] if split is not None else streamed.values():
+            # the shortcut's stream keeps the epoch order through set_epoch (its state dicts
+            # then name the epoch); a plain stream would shuffle the shards again for it
+            if seed is not None and type(ds).set_epoch is not IterableDataset.set_epoch:
+                ds.set_epoch(epoch)
+            warn_world_size(ds, config)
         if decode_threads:
             if split is not None:
                 return streamed.decode(num_threads=decode_threads)
@@ -193,6 +214,22 @@ def _as_dataset(builder: PackageSousa, split: str | None):
         for name in names
     }
     return made[split] if split is not None else DatasetDict(made)
+
+
+def warn_world_size(ds, config: str) -> None:
+    """Warn when `WORLD_SIZE` (as `torchrun` sets it) does not divide the split's shards:
+    `split_dataset_by_node` then has every rank read every shard and keep one example in
+    `world_size` (once per split and shard count: Python shows a warning once)."""
+    text = os.environ.get("WORLD_SIZE", "1")
+    world_size = int(text) if text.isdigit() else 1
+    shards = ds.num_shards
+    if world_size > 1 and shards % world_size:
+        warnings.warn(
+            f"{config}/{ds.split}: {shards} shards do not divide among WORLD_SIZE="
+            f"{world_size} ranks: each rank will read every shard and keep 1 example in "
+            f"{world_size}; package with --shard-multiple {world_size}",
+            stacklevel=3,
+        )
 
 
 # -- fetch -------------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ installed package carries.
   is reached (the last row group kept for the next shard); rows become dicts a batch at a time.
 - Fast label conversion (`sousa.read.labels`) and the streaming shortcut
   (`sousa.read.shortcut`, fenced: checked, with a public fallback).
+- Each epoch's order (`sousa.epochs`): streamed with `shard_seed`, epoch `epoch` reads the
+  shards in `shard_order` and each shard's samples `windowed` by runs of `window` (default
+  `WINDOWS[config]`), as the card's recipe reads them.
 
 The examples are the staged builder's, the same for every config and split (tested).
 """
@@ -18,9 +21,10 @@ from dataclasses import dataclass, fields, replace
 import datasets
 import pyarrow as pa
 
+from ..epochs import WINDOWS, shard_order, windowed
 from ..layout import shard_column
 from ..tar_format import END_OF_ARCHIVE
-from .builder import ROW, ShardJob, Sousa, is_url, join
+from .builder import ROW, ShardJob, Sousa, SousaConfig, is_url, join
 from .labels import label_converter
 from .ranges import Span, open_ranged, plan_spans, read_exactly, span_examples, use_ranges
 from .rows import RowsByName, TableRows
@@ -38,10 +42,27 @@ class PlannedJob(ShardJob):
     url: str | None = None
     size: int = 0
     spans: tuple = ()
+    order: tuple = ()  # (seed, epoch, window): its samples `windowed`; (): as written
+
+
+@dataclass
+class PackageConfig(SousaConfig):
+    """`SousaConfig` and the epoch order's `shard_seed`, `epoch` and `window` (None:
+    `WINDOWS[config]`)."""
+
+    shard_seed: int | None = None
+    epoch: int = 0
+    window: int | None = None
 
 
 class PackageSousa(Sousa):
-    """The staged `Sousa` with range reads, lazy rows and the streaming shortcut."""
+    """The staged `Sousa` with range reads, lazy rows, windows and the streaming shortcut."""
+
+    BUILDER_CONFIG_CLASS = PackageConfig
+    BUILDER_CONFIGS = [
+        PackageConfig(name=c.name, version=c.version, description=c.description)
+        for c in Sousa.BUILDER_CONFIGS
+    ]
 
     def as_streaming_dataset(self, split=None, base_path=None):
         """`datasets`' streaming dataset (or dict of them by split), each through
@@ -80,10 +101,30 @@ class PackageSousa(Sousa):
     def _rows_by_name(self, rows: pa.Table, key: str) -> RowsByName:
         return RowsByName(rows, key)
 
+    def _shard_jobs(self, dl_manager, table: str) -> list[ShardJob]:
+        jobs = super()._shard_jobs(dl_manager, table)
+        streaming = getattr(dl_manager, "is_streaming", False)
+        return self.epoch_jobs(jobs, self.config.epoch) if streaming else jobs
+
+    def epoch_jobs(self, jobs: list[ShardJob], epoch: int) -> list[ShardJob]:
+        """`jobs` in `epoch`'s `shard_order`, each to yield its samples `windowed` in that
+        epoch's order; as they are without `shard_seed`."""
+        seed, by_name = self.config.shard_seed, {job.name: job for job in jobs}
+        if seed is None:
+            return jobs
+        window = self.config.window or WINDOWS.get(self.config.name, 1)
+        order = shard_order(seed, epoch, sorted(by_name))
+        return [replace(by_name[name], order=(seed, epoch, window)) for name in order]
+
     def _generate_shard(self, job: ShardJob, labels):
         if getattr(job, "spans", ()):
-            return self._generate_ranges(job, labels)
-        return super()._generate_shard(job, labels)
+            examples = self._generate_ranges(job, labels)
+        else:
+            examples = super()._generate_shard(job, labels)
+        if getattr(job, "order", ()):
+            seed, epoch, window = job.order
+            examples = windowed(examples, seed, epoch, job.name, window)
+        return examples
 
     def _shard_size(self, job: ShardJob) -> int | None:
         entry = self.manifest.files.get(job.shard)

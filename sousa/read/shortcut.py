@@ -35,7 +35,22 @@ _METHODS = (
     ("FormattedExamplesIterable", "shard_data_sources", ("self", "num_shards", "index")),
     ("FormattedExamplesIterable", "shuffle_data_sources", ("self", "generator")),
     ("FormattedExamplesIterable", "reshard_data_sources", ("self",)),
-    ("ExamplesIterable", "__init__", ("self", "generate_examples_fn", "kwargs")),
+    (
+        "ExamplesIterable",
+        "__init__",
+        (
+            "self",
+            "generate_examples_fn",
+            "kwargs",
+            "generate_more_kwargs_fn",
+            "sleep_on_threads_shutdown",
+        ),
+    ),
+    ("ExamplesIterable", "_init_state_dict", ("self",)),
+    ("ExamplesIterable", "shard_data_sources", ("self", "num_shards", "index")),
+    ("ExamplesIterable", "shuffle_data_sources", ("self", "generator")),
+    ("ExamplesIterable", "reshard_data_sources", ("self",)),
+    ("IterableDataset", "set_epoch", ("self", "epoch")),
     ("IterableDataset", "_prepare_ex_iterable_for_iteration", ("self", "batch_size")),
     ("IterableDataset", "__init__", ("self", "ex_iterable", "info", "split", "formatting")),
 )

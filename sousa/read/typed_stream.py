@@ -14,7 +14,82 @@ from datasets.iterable_dataset import ExamplesIterable, FormattedExamplesIterabl
 
 from .builder import Sousa
 
-__all__ = ["SousaStream", "TypedExamples"]
+__all__ = ["ResumeError", "ShardJobExamples", "SousaStream", "TypedExamples"]
+
+
+class ResumeError(ValueError):
+    """A state dict that does not fit the stream it is loaded into (the message says why)."""
+
+
+class ShardJobExamples(ExamplesIterable):
+    """The builder's streamed examples, whose state dict also names the shards it reads, and
+    whose shards keep an epoch's order (`sousa.epochs`) when they have one.
+
+    `datasets` resumes a reader by its shard index and the samples it yielded in that shard;
+    a state saved by a reader of other shards (another `num_workers` or world size, another
+    epoch's order) would resume the wrong shards, repeating and losing samples silently.
+    Iterating after loading such a state raises `ResumeError`, naming both readers' shards.
+    (The names are one string: `datasets` loads a state into the unsplit stream first, where
+    a list of another length would not fit.)"""
+
+    def _init_state_dict(self) -> dict:
+        super()._init_state_dict()
+        self._state_dict["shards"] = self.shard_names()
+        return self._state_dict
+
+    def shard_names(self) -> str:
+        return " ".join(job.name for job in self.kwargs["jobs"])
+
+    def __iter__(self):
+        saved = (self._state_dict or {}).get("shards")
+        if saved is not None and saved != self.shard_names():
+            raise ResumeError(
+                f"this state dict was saved by a reader of shards {saved.split()}, but this "
+                f"reader reads {self.shard_names().split()}: resume with the num_workers, "
+                "world size, seed and epoch the state was saved with"
+            )
+        yield from super().__iter__()
+
+    def shuffle_data_sources(self, generator) -> ShardJobExamples:
+        """As `datasets` shuffles the shards for an epoch > 0, unless they are in an epoch's
+        order already (a seed): that order is the epoch's, whoever iterates it."""
+        if self._ordered():
+            return self
+        return self._like(super().shuffle_data_sources(generator).kwargs)
+
+    def shard_data_sources(self, num_shards: int, index: int, contiguous=True):
+        return self._like(super().shard_data_sources(num_shards, index, contiguous).kwargs)
+
+    def reshard_data_sources(self) -> ShardJobExamples:
+        return self._like(super().reshard_data_sources().kwargs)
+
+    def in_epoch(self, epoch: int) -> ShardJobExamples:
+        """These jobs in `epoch`'s order (`PackageSousa.epoch_jobs`); self if they are."""
+        jobs = self.kwargs["jobs"]
+        if not self._ordered() or jobs[0].order[1] == epoch:
+            return self
+        builder = self.generate_examples_fn.__self__
+        return self._like(self.kwargs | {"jobs": builder.epoch_jobs(jobs, epoch)})
+
+    def _ordered(self) -> bool:
+        jobs = self.kwargs["jobs"]
+        return bool(jobs and getattr(jobs[0], "order", ()))
+
+    def _like(self, kwargs: dict) -> ShardJobExamples:
+        return ShardJobExamples(
+            self.generate_examples_fn, kwargs, self.generate_more_kwargs_fn,
+            self.sleep_on_threads_shutdown,
+        )  # fmt: skip
+
+    @classmethod
+    def of(cls, source):
+        """`source` (the builder's `ExamplesIterable` of shard jobs) as one of these."""
+        if type(source) is not ExamplesIterable or source.kwargs.get("jobs") is None:
+            return source
+        return cls(
+            source.generate_examples_fn, source.kwargs, source.generate_more_kwargs_fn,
+            source.sleep_on_threads_shutdown,
+        )  # fmt: skip
 
 
 class TypedExamples(FormattedExamplesIterable):
@@ -67,7 +142,7 @@ class SousaStream(datasets.IterableDataset):
     def of(cls, streamed: datasets.IterableDataset) -> SousaStream:
         """The same stream as a `SousaStream`."""
         return cls(
-            ex_iterable=streamed._ex_iterable,
+            ex_iterable=ShardJobExamples.of(streamed._ex_iterable),
             info=streamed.info,
             split=streamed.split,
             formatting=streamed._formatting,
@@ -86,7 +161,18 @@ class SousaStream(datasets.IterableDataset):
             )
         return mapped
 
+    def set_epoch(self, epoch: int) -> None:
+        """`IterableDataset.set_epoch`; a stream with a seed (`sousa.load(seed=)`) also takes
+        that epoch's order: `set_epoch(e)` gives the order of `load(seed=s, epoch=e)`, here
+        and in the datasets derived from this one afterwards (`map`, `split_dataset_by_node`).
+        A derived dataset's own `set_epoch` cannot reach the builder: it keeps the order of
+        the epoch this stream had when it was derived."""
+        super().set_epoch(epoch)
+        self._ex_iterable = _in_epoch(self._ex_iterable, self.epoch)
+
     def _prepare_ex_iterable_for_iteration(self, batch_size: int = 1, drop_last_batch=False):
+        # the epoch again: persistent DataLoader workers see set_epoch only through `epoch`
+        self._ex_iterable = _in_epoch(self._ex_iterable, self.epoch)
         prepared = super()._prepare_ex_iterable_for_iteration(batch_size, drop_last_batch)
         if not builder_typed(prepared):
             return prepared
@@ -103,7 +189,11 @@ def builder_typed(prepared) -> bool:
     if getattr(prepared, "formatting", 0) is not None:
         return False
     source = getattr(prepared, "ex_iterable", None)
-    if type(source) is not ExamplesIterable:
+    if type(source) not in (ExamplesIterable, ShardJobExamples):
         return False
     builder = getattr(getattr(source, "generate_examples_fn", None), "__self__", None)
     return isinstance(builder, Sousa) and prepared.features == builder.info.features
+
+
+def _in_epoch(ex_iterable, epoch: int):
+    return ex_iterable.in_epoch(epoch) if isinstance(ex_iterable, ShardJobExamples) else ex_iterable

@@ -111,6 +111,7 @@ def write_beside(
         digests[rel] = write_bytes_atomic(out / rel, png)
     check()
     from ..card.readme import build_card  # imports huggingface_hub: kept off the way to a shard
+    from ..card.training import recipe_classes
 
     card = build_card(
         plan.source.readme,
@@ -124,6 +125,7 @@ def write_beside(
         repo_id=repo_id,
         example_id=_example_id(plan),
         statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
+        classes=recipe_classes(stats),
     )
     digests[CARD_PATH] = write_bytes_atomic(out / CARD_PATH, str(card).encode())
 

@@ -77,17 +77,35 @@ class Cut:
     note: str | None = None  # set when the split has fewer samples than `wanted`
 
 
-def balanced_cut(spans: Sequence[int], target_size: int, multiple: int = 1) -> Cut:
+FEED_SHARDS = (2, 16)  # the fewest shards a split gets by default, and where that stops growing
+FEED_SAMPLES = 2000  # samples a shard of that minimum holds at least, before it doubles
+
+
+def feed_shards(samples: int) -> int:
+    """The fewest shards a split of `samples` samples gets by default, so that DataLoader
+    workers (which `datasets` gives whole shards) all have one: 2, doubled while every shard
+    keeps `FEED_SAMPLES` samples, up to 16 (4 from 8,000 samples, 8 from 16,000, 16 from
+    32,000); never more than the samples."""
+    low, high = FEED_SHARDS
+    count = low
+    while count < high and samples >= 2 * count * FEED_SAMPLES:
+        count *= 2
+    return min(count, samples)
+
+
+def balanced_cut(
+    spans: Sequence[int], target_size: int, multiple: int = 1, minimum: int = 1
+) -> Cut:
     """Cut consecutive samples into shards of equal weight, a count that `multiple` divides.
 
     `spans` are the samples' archive bytes (`member_span` summed over a sample's members).
-    The count is `ceil(bytes / (target_size - end of archive))` rounded up to a multiple of
-    `multiple`; each boundary goes to the sample edge nearest its share of the bytes, so every
-    shard is within one sample of the mean. Where a shard of two or more samples would still
-    cross `target_size`, the count grows (in steps of `multiple`) until none does, so a shard
-    exceeds it only when one sample alone does. No empty shard: a split with fewer samples
-    than shards wanted gets one shard per sample (the note says so). O(samples) memory; time
-    O(samples) for the usual first count, O(samples · log²) at worst.
+    The count is `ceil(bytes / (target_size - end of archive))`, at least `minimum`, rounded
+    up to a multiple of `multiple`; each boundary goes to the sample edge nearest its share of
+    the bytes, so every shard is within one sample of the mean. Where a shard of two or more
+    samples would still cross `target_size`, the count grows (in steps of `multiple`) until
+    none does, so a shard exceeds it only when one sample alone does. No empty shard: a split
+    with fewer samples than shards wanted gets one shard per sample (the note says so).
+    O(samples) memory; time O(samples) for the usual first count, O(samples · log²) at worst.
     """
     if multiple < 1:
         raise ValueError(f"multiple must be >= 1, got {multiple}")
@@ -98,7 +116,7 @@ def balanced_cut(spans: Sequence[int], target_size: int, multiple: int = 1) -> C
     for span in spans:
         prefix.append(prefix[-1] + span)
     capacity = max(1, target_size - END_OF_ARCHIVE)
-    n = _round_up(max(1, -(-prefix[-1] // capacity)), multiple)
+    n = _round_up(max(1, minimum, -(-prefix[-1] // capacity)), multiple)
     for _ in range(4):  # usually the first count fits; a shard over the limit wants one more
         if n >= count:
             return _one_per_sample(count, n)

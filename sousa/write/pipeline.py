@@ -70,6 +70,7 @@ class PackageOptions:
     order: str = "shuffled"  # within each split: "shuffled" by (seed, sample_id), or "sorted"
     seed: int = 0
     shard_multiple: int = 1  # every split's shard count (per kind) is a multiple of this
+    min_shards: int | None = None  # the fewest shards a split gets (None: order.feed_shards)
     verify_audio: bool = False  # decode every FLAC whole (else its head only)
     skip_bad_media: bool = False  # a sample with a bad media file is labels-only (else exit 2)
     repo_id: str | None = None  # the repo the card's code names (`--repo-id`); None: placeholder
@@ -131,6 +132,8 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
         raise InputError(f"--out {options.out_dir}: would overwrite the source folder {root}")
     if options.shard_size <= 0:
         raise InputError(f"--shard-size must be positive, got {options.shard_size}")
+    if options.min_shards is not None and options.min_shards < 1:
+        raise InputError(f"--min-shards must be 1 or more, got {options.min_shards}")
     if options.shard_multiple < 1:
         raise InputError(f"--shard-multiple must be 1 or more, got {options.shard_multiple}")
     if not 0 <= options.seed < 2**64:
@@ -158,6 +161,7 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
         order=options.order,
         seed=options.seed,
         shard_multiple=options.shard_multiple,
+        min_shards=options.min_shards,
     )
     release_freed()
     return source, plan

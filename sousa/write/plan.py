@@ -29,7 +29,7 @@ from ..layout import (
 )
 from ..limits import check_hub_file_limits
 from ..tar_format import BLOCK, END_OF_ARCHIVE
-from .order import balanced_cut, shard_order
+from .order import balanced_cut, feed_shards, shard_order
 from .shards import Member
 from .source import Media, Source
 from .tables import PlannedTable, ShardLocations
@@ -139,6 +139,7 @@ def build_plan(
     order: str = "shuffled",
     seed: int = 0,
     shard_multiple: int = 1,
+    min_shards: int | None = None,
 ) -> Plan:
     """Plan shards (or copies) for every split that has samples, then the split tables.
 
@@ -154,7 +155,9 @@ def build_plan(
             continue
         rows = rows[shard_order(ids.take(pa.array(rows)), order, seed)]
         if sharded:
-            columns = _plan_split_shards(plan, split, rows, spool, shard_size, shard_multiple)
+            columns = _plan_split_shards(
+                plan, split, rows, spool, shard_size, shard_multiple, min_shards
+            )
         else:
             columns = _plan_split_copies(plan, rows)
         plan.tables[split_table_path(split)] = PlannedTable(source, rows, columns)
@@ -184,8 +187,10 @@ def _plan_split_shards(
     spool: LabelsSpool,
     shard_size: int,
     multiple: int,
+    min_shards: int | None = None,
 ) -> ShardLocations:
-    """Cut each kind's samples into balanced shards; return where each sample's media landed."""
+    """Cut each kind's samples into balanced shards, at least `min_shards` (None:
+    `feed_shards`) a split; return where each sample's media landed."""
     media = plan.source.media
     locations = ShardLocations(rows, media)
     for kind in MEDIA_KINDS:
@@ -197,7 +202,8 @@ def _plan_split_shards(
         part_spans = {part: _spans(sizes[part]) for part in parts}
         spans = sum(part_spans.values(), np.zeros(len(held), dtype=np.int64))
         before = sum((part_spans[p] for p in parts[: parts.index(kind)]), np.zeros_like(spans))
-        cut = balanced_cut(spans, shard_size, multiple)
+        fewest = feed_shards(len(held)) if min_shards is None else min(min_shards, len(held))
+        cut = balanced_cut(spans, shard_size, multiple, fewest)
         if cut.note:
             plan.notes.append(f"{kind}/{split}: {cut.note}")
         for i, r in enumerate(cut.shards):

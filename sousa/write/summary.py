@@ -20,6 +20,7 @@ class Summary:
     out: Path
     samples: dict[str, int]
     shards: dict[str, int]
+    split_shards: dict[str, dict[str, int]]  # kind → split → shards (`split_shard_counts`)
     files: dict[str, int]  # relative path → size
     media_files: dict[str, int]  # source media files packaged, by kind ("audio", "midi")
     missing: list[str] = field(default_factory=list)
@@ -57,7 +58,7 @@ class Summary:
                 or "none"
             ),
             "samples: " + ", ".join(f"{s} {n}" for s, n in self.samples.items()),
-            "shards: " + (", ".join(f"{k} {n}" for k, n in self.shards.items()) or "none"),
+            "shards: " + (shards_line(self.split_shards) or "none"),
             self.configs_line(),
             f"files: {sum(self.media_files.values())} source media files → "
             f"{len(self.files)} staged files, "
@@ -78,6 +79,23 @@ class Summary:
         lines += self.notes
         lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
+
+
+def split_shard_counts(plan: Plan) -> dict[str, dict[str, int]]:
+    """kind → split → the split's shards of that kind, in SPLITS order."""
+    counts: dict[str, dict[str, int]] = {}
+    for shard in plan.shards:
+        counts.setdefault(shard.kind, dict.fromkeys(SPLITS, 0))[shard.split] += 1
+    return {kind: {s: n for s, n in c.items() if n} for kind, c in counts.items()}
+
+
+def shards_line(counts: dict[str, dict[str, int]]) -> str:
+    """`audio 6 (train 2, validation 2, test 2), midi …`: what DataLoader workers and ranks
+    share out (`datasets` gives each whole shards of the split it reads)."""
+    return ", ".join(
+        f"{kind} {sum(c.values())} (" + ", ".join(f"{s} {n}" for s, n in c.items()) + ")"
+        for kind, c in counts.items()
+    )
 
 
 def split_stats(plan: Plan) -> dict[str, dict[str, tuple[int, int]]]:
@@ -107,6 +125,7 @@ def summarize(plan: Plan, out: Path, files: dict[str, FileDigest], reused: bool 
         out=out,
         samples={split: len(source.splits[split]) for split in SPLITS},
         shards=shards,
+        split_shards=split_shard_counts(plan),
         files=staged | {MANIFEST_PATH: (out / MANIFEST_PATH).stat().st_size},
         media_files=media,
         missing=source.missing,
