@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= output/demo
 
-.PHONY: demo test test-native lint bench clean
+.PHONY: demo test test-native test-floor lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,19 @@ $(VENV)/.installed: pyproject.toml
 
 # The native `datasets` Audio path: torch (CPU) + torchcodec; FFmpeg's libraries come from
 # the system (`apt-get install ffmpeg`). Optional locally: those tests skip without it.
-$(VENV)/.native-audio: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test,audio]'
+$(VENV)/.native-audio: $(VENV)/.installed .ci/audio-constraints.txt
+	$(PY) -m pip install --quiet -c .ci/audio-constraints.txt -e '.[test,audio]'
+	touch $@
+
+# The declared floor: the oldest declared Python with every dependency at the minimum that
+# pyproject.toml states (.ci/floor-constraints.txt), in a venv of its own. Native audio tests
+# skip there (no torch).
+FLOOR_PYTHON ?= python3.10
+FLOOR_VENV ?= .venv-floor
+$(FLOOR_VENV)/.installed: pyproject.toml .ci/floor-constraints.txt
+	$(FLOOR_PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOOR_VENV)/bin/python -m pip install --quiet -c .ci/floor-constraints.txt -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -31,6 +42,9 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(2 * (os.cpu_count() or 1)
 test: $(VENV)/.installed
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
+test-floor: $(FLOOR_VENV)/.installed
+	$(FLOOR_VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test-native: $(VENV)/.native-audio
 	SOUSA_REQUIRE_NATIVE_AUDIO=1 $(MAKE) test
 
@@ -42,4 +56,4 @@ bench: $(VENV)/.native-audio
 	$(PY) benchmarks/run.py --gb 1
 
 clean:
-	rm -rf $(VENV) output build *.egg-info
+	rm -rf $(VENV) $(FLOOR_VENV) output build *.egg-info

@@ -38,6 +38,14 @@ BUILDER_PATH = "builder/sousa.py"  # never a root-level sousa.py: datasets >= 4 
 AUXILIARY_TABLES = ("strokes", "measures")
 FIGURES_FOLDER = "figures"  # images the card embeds
 MANAGED_FOLDERS = ("data", *MEDIA_KINDS, "auxiliary", "builder", FIGURES_FOLDER)
+# The staging folder's local state: the one-writer lock (holding the writer's pid) and the
+# stamps behind reuse. In no manifest, never pushed, and under `.cache/huggingface/`, which
+# `upload_folder` and `hf upload` skip by default (huggingface_hub `utils/_paths.py`,
+# `DEFAULT_IGNORE_PATTERNS`), so a hand upload of the folder publishes only the dataset.
+LOCAL_STATE_FOLDER = ".cache/huggingface/sousa"
+LOCK_PATH = f"{LOCAL_STATE_FOLDER}/writer.lock"
+STAMPS_PATH = f"{LOCAL_STATE_FOLDER}/stamps.jsonl"
+LEGACY_LOCAL_FILES = (".sousa.lock", ".sousa-stamps.jsonl")  # where sousa 0.1 kept them
 
 
 def split_table_path(split: str) -> str:

@@ -31,6 +31,16 @@ def check_repo_id(repo_id: str | None) -> str:
     return repo_id
 
 
+TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # a git ref name: no "/", "..", ".lock"
+
+
+def check_tag(tag: str | None) -> str | None:
+    """A release tag (`v1.0`): letters, digits, `. _ -`; refused before any work is done."""
+    if tag is not None and (not TAG.fullmatch(tag) or ".." in tag or tag.endswith(".lock")):
+        raise InputError(f"--tag {tag!r}: expected a name like v1.0 (letters, digits, . _ -)")
+    return tag
+
+
 def check_hub_file_limits(paths: list[str]) -> None:
     """The Hub takes at most 100,000 files a repo and 10,000 a folder."""
     per_folder: dict[str, int] = {}

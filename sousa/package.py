@@ -25,7 +25,7 @@ from .errors import (
     first_values,
 )
 from .layout import BUILDER_PATH, ORDERS, SPLITS, auxiliary_table_path
-from .limits import HUB_MAX_FILES_PER_COMMIT, check_repo_id, push_commit_count
+from .limits import HUB_MAX_FILES_PER_COMMIT, check_repo_id, check_tag, push_commit_count
 from .progress import add_progress_flags, run_main, wants_progress
 from .write.memory import tune_allocator
 from .write.pipeline import PackageOptions, package_dataset, packaged, plan_package
@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--repo-id",
         help="user/name of the dataset repo; the card's code names it (also without --push)",
     )
+    hub.add_argument(
+        "--tag",
+        help="release tag (v1.0): the card names it, and --push tags the pushed commit with it "
+        "(refused if the repo has it already)",
+    )
     hub.add_argument("--private", action="store_true")
     hub.add_argument("--revision", help="branch to push to (default main)")
     how = hub.add_mutually_exclusive_group()
@@ -157,6 +162,7 @@ def options_from_args(args: argparse.Namespace) -> PackageOptions:
         shard_multiple=args.shard_multiple,
         min_shards=args.min_shards,
         repo_id=args.repo_id,
+        tag=args.tag,
     )
 
 
@@ -175,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.push:
             check_repo_id(args.repo_id)
+        check_tag(args.tag)
+        if args.tag and args.create_pr:
+            raise InputError(f"--tag {args.tag} and --create-pr: a tag marks a merged release")
         if args.dry_run:
             _, plan = plan_package(options, wants_progress(args))
             print("\n".join(describe_plan(plan, options)))
@@ -189,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 pushed = push(
                     summary.out, args.repo_id, token=args.token, private=args.private,
                     revision=args.revision, create_pr=args.create_pr, direct=args.direct,
-                    progress=wants_progress(args),
+                    progress=wants_progress(args), tag=args.tag,
                 )  # fmt: skip
                 return report_push(pushed)
     except InputError as e:
@@ -243,9 +252,12 @@ def report_push(pushed: PushResult) -> int:
     if pushed.replaced:
         earlier = ", ".join(f"#{n}" for n in pushed.replaced)
         print(f"closed earlier pull request(s) {earlier}: replaced by #{pushed.pr_num}")
+    if pushed.tag:
+        print(f"tagged: {pushed.tag} (commit {pushed.tagged_commit[:12]} of {pushed.target})")
     where = "" if pushed.target == "main" else f"/tree/{pushed.target}"
     print(f"dataset: {constants.ENDPOINT}/datasets/{pushed.repo_id}{where}")
-    revision = "" if pushed.target == "main" else f', revision="{pushed.target}"'
+    pinned = pushed.tag or (None if pushed.target == "main" else pushed.target)
+    revision = f', revision="{pinned}"' if pinned else ""
     print(f'load it: load_dataset("{pushed.repo_id}"{revision}, streaming=True)')
     return 0
 

@@ -12,8 +12,18 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sousa.layout import split_table_path
-from sousa.write.staging import LOCAL_FILES
+from sousa.layout import LOCAL_STATE_FOLDER, split_table_path
+
+
+def as_pandas_3(t: pa.DataType) -> pa.DataType:
+    """What pandas 3 (the SOUSA generator's) infers where the installed pandas inferred `t`:
+    pandas 2 infers `string` where pandas 3's `str` dtype gives `large_string`."""
+    import pandas as pd
+
+    if int(pd.__version__.split(".")[0]) < 3 and t == pa.string():
+        return pa.large_string()
+    return t
+
 
 SMALL_SHARD = 1_000_000  # bytes: several shards per split for the 40-sample demo
 TRAIN_SHARDS = 8  # audio shards of `training_staging`'s train split: divides by 2 and 4
@@ -25,8 +35,9 @@ def split_rows(staging: Path, split: str) -> list[dict]:
 
 
 def staged_files(root: Path) -> list[Path]:
-    """Every file under root but a staging folder's local ones (its lock and stamps)."""
-    return [p for p in sorted(root.rglob("*")) if p.is_file() and p.name not in LOCAL_FILES]
+    """Every file under root but a staging folder's local state (its lock and stamps)."""
+    local = f"/{LOCAL_STATE_FOLDER}/"
+    return [p for p in sorted(root.rglob("*")) if p.is_file() and local not in p.as_posix()]
 
 
 def tree_digest(root: Path) -> dict[str, str]:

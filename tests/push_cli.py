@@ -20,13 +20,13 @@ from pathlib import Path
 
 from sousa.package import main
 from sousa.write.source import STAGING_DEFAULT_NAME
-from sousa.write.staging import LOCAL_FILES, read_manifest
+from sousa.write.staging import LOCAL_ROOT, read_manifest
 from sousa.write.stamps import Stamps
 
 REPO = "user/sousa"
 PACKAGING_FLAGS = ("--shard-size",)  # the flags the Hub tests pass that change the staged bytes
 
-_LOCAL = shutil.ignore_patterns(*LOCAL_FILES)
+_LOCAL = shutil.ignore_patterns(LOCAL_ROOT)  # the staging folder's local state
 _cache: Path | None = None
 
 

@@ -168,6 +168,18 @@ def test_the_repo_id_is_part_of_the_reuse_key_and_the_manifest_lists_the_new_car
     assert package_dataset(PackageOptions(source=source, repo_id=REPO)).reused
 
 
+def test_the_versions_section_says_how_to_pin_and_names_the_tag_when_there_is_one(staging, source):
+    untagged = DatasetCard.load(staging / "README.md").text
+    assert "## Versions" in untagged and "without a release tag" in untagged
+    assert 'revision="<commit>"' in untagged and "list_repo_refs(" in untagged
+    tagged = package_dataset(PackageOptions(source=source, repo_id=REPO, tag="v2.3")).out
+    card = (tagged / "README.md").read_text()
+    assert "This version is tagged `v2.3`:" in card and "without a release tag" not in card
+    assert f'ds = load_dataset("{REPO}", revision="v2.3", split="train"' in card
+    listed = json.loads((tagged / MANIFEST).read_text())["files"]["README.md"]
+    assert listed["sha256"] == hashlib.sha256(card.encode()).hexdigest()  # what is pushed
+
+
 def test_packaging_refuses_a_repo_id_that_is_not_one(source, capsys):
     assert main([str(source), "--quiet", "--repo-id", 'me/"sousa"']) == 2
     assert capsys.readouterr().err.strip() == (
@@ -199,17 +211,20 @@ def test_push_packages_with_its_repo_id_and_a_second_push_sends_nothing(hub, sou
 def test_every_python_block_of_the_card_runs_as_written_against_the_hub(
     hub, source, native_audio, tmp_path
 ):
-    """The card as pushed, its Python blocks in order in a fresh process, the Hub emulated."""
-    assert push_cli(source) == 0
+    """The card as pushed (as a release), its Python blocks in order in a fresh process, the
+    Hub emulated."""
+    assert push_cli(source, "--tag", "v1.0") == 0
     card = hub.read_file(REPO, "README.md").decode()
     blocks = PY_BLOCK.findall(card)
-    assert len(blocks) == 5, "how to load: 4 (the last without sousa); training: 1"
+    assert len(blocks) == 6, "how to load: 4 (the last without sousa); versions: 1; training: 1"
     blocks[2] += "streamed = next(iter(ds))['sample_id']\n"  # the sousa.load block's stream
+    blocks[4] += "pinned = next(iter(ds))['json']['sample_id']\n"  # the pinned release
     code = "\n".join(blocks) + (  # the recipe has run train() as __main__; train 2 steps more
         "\nimport json\nBATCH_SIZE = 2\nsteps = []\ntrain_step = steps.append\n"
         "train(epochs=1, stop_after=2)\nstate = torch.load(CHECKPOINT)['loader']\n"
         "print(json.dumps({'labels': len(labels), 'fetched': one['sample_id'], "
-        "'streamed': streamed, 'batch': len(steps[0]['sample_id']), 'state': bool(state)}))\n"
+        "'streamed': streamed, 'pinned': pinned, 'batch': len(steps[0]['sample_id']), "
+        "'state': bool(state)}))\n"
     )
     (tmp_path / "card.py").write_text(code)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
@@ -220,6 +235,7 @@ def test_every_python_block_of_the_card_runs_as_written_against_the_hub(
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     train = pq.read_table(source / "hf_staging" / split_table_path("train"))
     assert seen["labels"] == train.num_rows and seen["batch"] >= 1 and seen["state"]
+    assert seen["pinned"] in train.column("sample_id").to_pylist()
     assert f'"{seen["fetched"]}"' in card
     validation = pq.read_table(source / "hf_staging" / split_table_path("validation"))
     assert seen["streamed"] in validation.column("sample_id").to_pylist()

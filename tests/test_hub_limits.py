@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 from hf_xet import XetAuthenticationError
 from huggingface_hub.errors import HfHubHTTPError
@@ -17,7 +16,10 @@ from sousa.limits import (
 )
 from sousa.package import main
 
+from .hub_emulator.clients import hub_http_client
+
 GB = 10**9
+http = hub_http_client()  # httpx (huggingface_hub 1.x) or httpx2 (2.x)
 
 
 def test_commits_hold_at_most_100_files_and_20_gb():
@@ -53,8 +55,8 @@ def _policy(sleeps: list[float], **kw) -> RetryPolicy:
 
 
 def _http_error(status: int, headers: dict | None = None) -> HfHubHTTPError:
-    request = httpx2.Request("POST", "http://127.0.0.1/api/datasets/u/r/commit/main")
-    response = httpx2.Response(status, headers=headers or {}, request=request)
+    request = http.Request("POST", "http://127.0.0.1/api/datasets/u/r/commit/main")
+    response = http.Response(status, headers=headers or {}, request=request)
     return HfHubHTTPError(f"{status}", response=response)
 
 
@@ -71,7 +73,7 @@ def test_transient_failures_are_retried_with_backoff_honouring_retry_after():
     sleeps: list[float] = []
     errors = [
         _http_error(503),
-        httpx2.ConnectError("refused"),
+        http.ConnectError("refused"),
         _http_error(429, {"Retry-After": "7"}),
     ]
     assert hub_call("x", "u/r", _failing(errors), policy=_policy(sleeps)) == "done"

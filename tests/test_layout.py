@@ -24,7 +24,7 @@ from sousa.tar_format import (
     parse_tar_header,
     tar_header_bytes,
 )
-from sousa.write.staging import LOCK_NAME, STAMPS_NAME, read_manifest, write_manifest
+from sousa.write.staging import read_manifest, write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,11 +150,9 @@ def test_the_manifest_reads_back_exactly_what_it_writes(staging, tmp_path):
     assert Manifest.from_json(manifest.to_json()) == manifest
     staged = read_manifest(staging)
     assert staged.to_json() == (staging / layout.MANIFEST_PATH).read_bytes()  # same bytes
-    assert set(staged.files) == {
-        p.relative_to(staging).as_posix()
-        for p in staging.rglob("*")
-        if p.is_file() and p.name not in (layout.MANIFEST_PATH, LOCK_NAME, STAMPS_NAME)
-    }
+    on_disk = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+    local = {layout.MANIFEST_PATH, layout.LOCK_PATH, layout.STAMPS_PATH}
+    assert set(staged.files) == on_disk - local
     write_manifest(tmp_path, manifest.files, manifest.source_fingerprint, "sorted", 2**64 - 1)
     assert read_manifest(tmp_path) == manifest
 

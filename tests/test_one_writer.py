@@ -18,11 +18,12 @@ import pytest
 
 import sousa.hub.push
 from sousa.errors import InputError
+from sousa.layout import LEGACY_LOCAL_FILES, LOCAL_STATE_FOLDER, LOCK_PATH, STAMPS_PATH
 from sousa.package import main
 from sousa.write import stamps as stamps_module
 from sousa.write.pipeline import PackageOptions, package_dataset
 from sousa.write.shards import sha256_file
-from sousa.write.staging import LOCK_NAME, MANIFEST, STAMPS_NAME, write_bytes_atomic
+from sousa.write.staging import MANIFEST, write_bytes_atomic
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample, staged_files
 from .push_cli import push_cli
@@ -34,8 +35,8 @@ def _command(source: Path, out: Path) -> list[str]:
 
 def _hold_lock(out: Path) -> int:
     """Take the folder's lock the way a packager does, from this test process."""
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    (out / LOCAL_STATE_FOLDER).mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_PATH, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
@@ -62,14 +63,14 @@ def test_a_second_run_is_refused_at_once_while_another_holds_the_folder(source, 
         os.close(fd)
     assert done.returncode == 2, done.stderr
     assert done.stderr == f"error: another sousa.package (pid {os.getpid()}) is writing {out}\n"
-    assert os.listdir(out) == [LOCK_NAME]
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] == [LOCK_PATH]
 
 
 def test_a_lock_left_by_a_killed_process_blocks_nobody(source, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
+    (out / LOCAL_STATE_FOLDER).mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(out / LOCK_NAME)],
+        [sys.executable, "-c", _HOLDER, str(out / LOCK_PATH)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
@@ -225,12 +226,12 @@ def test_a_file_changed_within_the_clock_tick_of_its_stamp_is_hashed_before_it_i
     shard = out / "audio" / "train-00001.tar"
     _flip_a_byte(shard)
     st = shard.stat()
-    stamps = [json.loads(line) for line in (out / STAMPS_NAME).read_text().splitlines()]
+    stamps = [json.loads(line) for line in (out / STAMPS_PATH).read_text().splitlines()]
     for stamp in stamps:
         if stamp["path"] == "audio/train-00001.tar":
             stamp.update(mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, ino=st.st_ino)
-    (out / STAMPS_NAME).write_text("".join(json.dumps(s) + "\n" for s in stamps))
-    os.utime(out / STAMPS_NAME, ns=(st.st_atime_ns, max(st.st_mtime_ns, st.st_ctime_ns)))
+    (out / STAMPS_PATH).write_text("".join(json.dumps(s) + "\n" for s in stamps))
+    os.utime(out / STAMPS_PATH, ns=(st.st_atime_ns, max(st.st_mtime_ns, st.st_ctime_ns)))
     assert not package_dataset(options).reused
     _assert_consistent(out)
 
@@ -258,16 +259,29 @@ def test_a_shard_changed_while_the_run_goes_on_is_not_trusted(source, monkeypatc
 
 def test_the_local_files_are_in_no_manifest(staging):
     files = json.loads((staging / MANIFEST).read_text())["files"]
-    assert (staging / STAMPS_NAME).is_file() and (staging / LOCK_NAME).is_file()
-    assert not {LOCK_NAME, STAMPS_NAME} & set(files)
-    assert (staging / LOCK_NAME).read_bytes() == b""  # released: no pid left behind
-    stamps = [json.loads(line) for line in (staging / STAMPS_NAME).read_text().splitlines()]
+    assert (staging / STAMPS_PATH).is_file() and (staging / LOCK_PATH).is_file()
+    assert not {LOCK_PATH, STAMPS_PATH} & set(files)
+    assert (staging / LOCK_PATH).read_bytes() == b""  # released: no pid left behind
+    stamps = [json.loads(line) for line in (staging / STAMPS_PATH).read_text().splitlines()]
     assert sorted(s["path"] for s in stamps) == sorted(files)
     assert not re.search(r"\.sousa", (staging / "README.md").read_text())
 
 
-def test_the_local_files_are_never_uploaded(hub, source):
+def test_the_local_files_are_never_uploaded_by_the_push_nor_by_a_hand_upload(hub, source):
+    """`--push` sends the manifest's files; `upload_folder` (what `hf upload` runs) skips
+    `.cache/huggingface/` by default, so a hand upload of the folder publishes no local state."""
+    from huggingface_hub import HfApi
+
+    staging = source / "hf_staging"
+    staging.mkdir()
+    for legacy in LEGACY_LOCAL_FILES:  # where sousa 0.1 kept them: a re-run removes them
+        (staging / legacy).write_bytes(b"old\n")
     assert push_cli(source) == 0
-    assert (source / "hf_staging" / STAMPS_NAME).is_file()
-    remote = hub.repo_files("user/sousa")
-    assert MANIFEST in remote and not {LOCK_NAME, STAMPS_NAME} & set(remote)
+    assert (staging / STAMPS_PATH).is_file() and (staging / LOCK_PATH).is_file()
+    assert not any((staging / legacy).exists() for legacy in LEGACY_LOCAL_FILES)
+    HfApi().create_repo("user/by-hand", repo_type="dataset")
+    HfApi().upload_folder(repo_id="user/by-hand", folder_path=staging, repo_type="dataset")
+    for repo in ("user/sousa", "user/by-hand"):
+        remote = hub.repo_files(repo)
+        assert MANIFEST in remote, repo
+        assert not [p for p in remote if p.startswith((".cache", ".sousa"))], repo

@@ -29,6 +29,7 @@ from sousa.package import main
 from sousa.read.builder import json_labels
 from sousa.read.labels import label_converter
 from sousa.write.pipeline import PackageOptions, package_dataset
+from sousa.write.source_checks import PYARROW_READS_NULL_FIXED_LISTS
 
 UTC = datetime.timezone.utc
 PARIS = datetime.timezone(datetime.timedelta(hours=1))
@@ -113,10 +114,17 @@ TYPES = {
     ),
 }
 IDS = ("s0", "s1", "s2")
+NULL_FIXED_LIST = TYPES["fixed_list"]
+if not PYARROW_READS_NULL_FIXED_LISTS:  # refused there (apache/arrow#35692): see the last test
+    TYPES["fixed_list"] = (
+        pa.list_(pa.float64(), 2), [[0.5, NAN], [1.0, -2.0], [0.0, 0.0]],
+        [[0.5, None], [1.0, -2.0], [0.0, 0.0]],
+    )  # fmt: skip
 
 
-def write_typed_source(root: Path) -> Path:
-    """Three samples with MIDI (real SMF bytes), no audio, a label column of every type."""
+def write_typed_source(root: Path, types: dict | None = None) -> Path:
+    """Three samples with MIDI (real SMF bytes), no audio, a label column of every type (or
+    of each of `types`)."""
     (root / "labels").mkdir(parents=True)
     (root / "midi").mkdir()
     for i, sample_id in enumerate(IDS):
@@ -127,7 +135,7 @@ def write_typed_source(root: Path) -> Path:
         "profile_id": pa.array(["p"] * 3),
         "midi_path": pa.array([f"midi/{s}.mid" for s in IDS]),
     }
-    for name, (arrow_type, values, _) in TYPES.items():
+    for name, (arrow_type, values, _) in (types or TYPES).items():
         if pa.types.is_dictionary(arrow_type):
             columns[name] = pa.array(values).dictionary_encode().cast(arrow_type)
         else:
@@ -212,3 +220,19 @@ def test_a_label_type_the_json_cannot_carry_is_refused_naming_the_column(tmp_pat
     err = capsys.readouterr().err
     assert 'cannot carry: "per_hand (map<string, int64' in err
     assert not (source / "hf_staging").exists()
+
+
+def test_a_null_fixed_size_list_is_refused_where_pyarrow_cannot_read_it_back(tmp_path, capsys):
+    """pyarrow < 26 (all there is on Python 3.10) fails reading a parquet fixed-size list
+    with a null row: refused up front there, naming the column; packaged from pyarrow 26."""
+    source = write_typed_source(tmp_path / "src", {"fixed_list": NULL_FIXED_LIST})
+    status = main([str(source), "--quiet", "--out", str(tmp_path / "out")])
+    if PYARROW_READS_NULL_FIXED_LISTS:
+        assert status == 0
+        got = pq.read_table(tmp_path / "out" / "data" / "train-00000-of-00001.parquet")
+        assert got.column("fixed_list").to_pylist().count(None) == 2
+    else:
+        assert status == 2
+        err = capsys.readouterr().err
+        assert "samples.parquet" in err and "fixed_list" in err and "#35692" in err
+        assert not (tmp_path / "out").exists()

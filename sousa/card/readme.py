@@ -79,6 +79,7 @@ def build_card(
     example_id: str | None = None,
     statistics: str = "",
     classes: dict[str, list[str]] | None = None,
+    tag: str | None = None,
 ) -> DatasetCard:
     """The card: source YAML keys and prose kept, configs + dataset_info + generated sections.
 
@@ -92,6 +93,8 @@ def build_card(
     `example_id` the sample its `fetch` example reads; `statistics` is the "Label statistics"
     section (`card_stats.statistics_section`), placed after "How to load"; `classes` the
     class names the training recipe maps categorical labels to ids with (`recipe_classes`).
+    `tag` is the release tag this version is pushed with (`--tag`), which the "Versions"
+    section names.
     """
     base = DatasetCard(source_readme) if source_readme else None
     data = DatasetCardData(**(base.data.to_dict() if base else {}))
@@ -105,6 +108,7 @@ def build_card(
         data.pop("dataset_info", None)
     body = (base.text.strip() + "\n\n") if base and base.text.strip() else ""
     body += generated_sections(split_stats, files, num_samples, repo_id, example_id)
+    body += versions_section(repo_id, tag)
     body += statistics
     body += bad_media_section(bad_media)
     if names:
@@ -267,6 +271,37 @@ builder = sousa_builder.Sousa(base_path="hf://datasets/{repo}", config_name="{co
 ds = builder.as_streaming_dataset(split="train")
 sample = next(iter(ds))
 ```
+"""
+
+
+def versions_section(repo_id: str | None, tag: str | None) -> str:
+    """Markdown: how to pin a release (a tag, or a commit), and the tag of this version.
+
+    The tag is a packaging option (like the repo id), so the card that is pushed is the card
+    that was packaged, and names the tag that `--push --tag` then creates on its commit. Its
+    code runs as written: without a tag there is no code block, only the rule."""
+    repo = repo_id or REPO_PLACEHOLDER
+    if tag:
+        pin = f"""This version is tagged `{tag}`:
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("{repo}", revision="{tag}", split="train", streaming=True)
+```
+"""
+    else:
+        pin = (
+            "This version was packaged without a release tag: pin its commit hash, "
+            '`load_dataset("{repo}", revision="<commit>", ...)`.\n'.replace("{repo}", repo)
+        )
+    return f"""
+## Versions
+
+The dataset may be regenerated and pushed again; `main` always holds the latest. To reproduce a
+result, pin a release tag (or a commit hash) with `revision`. {pin}
+The tags: `huggingface_hub.list_repo_refs("{repo}", repo_type="dataset").tags`, or the repo's
+"Files and versions" page.
 """
 
 

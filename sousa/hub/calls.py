@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import re
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,7 +30,6 @@ from email.utils import parsedate_to_datetime
 from typing import TypeVar
 from urllib.parse import quote
 
-import httpx2
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
@@ -54,9 +54,22 @@ T = TypeVar("T")
 LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN to a token with write access"
 RESUME_HINT = "re-run the same command to resume: committed files are not sent again"
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# httpx2 (huggingface_hub's client): timeouts, refused/reset connections, protocol errors;
-# hf_xet raises the builtin ConnectionError / TimeoutError for the same.
-NETWORK_ERRORS = (httpx2.TransportError, ConnectionError, TimeoutError)
+
+
+def client_transport_error() -> type[Exception]:
+    """The `TransportError` (timeouts, refused/reset connections, protocol errors) of the HTTP
+    client that huggingface_hub sends with: httpx in 1.x, httpx2 in 2.x. Found from the public
+    `get_session()`'s class, so sousa imports neither (each comes with its huggingface_hub)."""
+    for cls in type(get_session()).__mro__:
+        package = sys.modules.get(cls.__module__.split(".")[0])
+        error = getattr(package, "TransportError", None)
+        if isinstance(error, type) and issubclass(error, Exception):
+            return error
+    raise ImportError(f"huggingface_hub's HTTP client {type(get_session())} has no TransportError")
+
+
+# hf_xet raises the builtin ConnectionError / TimeoutError for the client's transport errors.
+NETWORK_ERRORS = (client_transport_error(), ConnectionError, TimeoutError)
 HUB_ERRORS = (HfHubHTTPError, XetAuthenticationError, XetObjectNotFoundError, *NETWORK_ERRORS)
 XET_REFUSED = re.compile(r"HTTP status client error \((40[13])\b")  # hf_xet 1.8's wording
 

@@ -18,6 +18,11 @@ Commits: at most `limits.HUB_MAX_FILES_PER_COMMIT` files and `HUB_MAX_BYTES_PER_
 each (read when a push starts), paced under the Hub's hourly commit rate; the last one deletes
 stale files and adds README.md and manifest.json, so the card never points at files that are
 not there. Every call is retried on transient failures (`sousa.hub.calls`).
+
+Releases: `tag` (`v1.0`) is refused before anything is uploaded if the repo has it already (a
+release tag never moves), and once the dataset is verified on the target it tags the commit
+that holds it (`HfApi.create_tag`), so `load_dataset(repo_id, revision=tag)` reads this
+version for good.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from tqdm import tqdm
 from .. import limits
 from ..errors import InputError, PushError
 from ..layout import FileDigest
-from ..limits import check_push_limits, check_repo_id, commit_batches, commit_pace
+from ..limits import check_push_limits, check_repo_id, check_tag, commit_batches, commit_pace
 from ..write.shards import sha256_file
 from ..write.staging import MANAGED_FOLDERS, MANIFEST, read_manifest, writer_lock
 from . import pulls
@@ -75,6 +80,8 @@ class PushResult:
     pr_num: int | None = None
     pr_url: str | None = None
     merged: bool = False  # the pull request was merged into the target
+    tag: str | None = None  # the release tag created, on `tagged_commit`
+    tagged_commit: str | None = None
     direct: bool = False  # committed straight to the target
     conflicts: list[ClosedPull] = field(default_factory=list)
     replaced: list[int] = field(default_factory=list)  # earlier pull requests closed
@@ -104,15 +111,52 @@ def push(
     direct: bool = False,
     progress: bool = False,
     api: HfApi | None = None,
+    tag: str | None = None,
 ) -> PushResult:
     """Check, upload what differs into a pull request against `revision` (main by default),
-    verify, merge; see the module docstring. `create_pr` stops before the merge; `direct`
-    commits straight to the target. Holds the staging folder's `writer_lock` throughout, so
-    a folder being re-packaged is never read half-written."""
+    verify, merge, then tag the result `tag` if given; see the module docstring. `create_pr`
+    stops before the merge; `direct` commits straight to the target. Holds the staging
+    folder's `writer_lock` throughout, so a folder being re-packaged is never read
+    half-written."""
     if not staging.is_dir():
         raise InputError(f"{staging}: no such staging folder (run python -m sousa.package first)")
+    check_tag(tag)
+    if tag and create_pr:
+        raise InputError(f"--tag {tag} and --create-pr: a tag marks a merged release; merge first")
     with writer_lock(staging), client_bars(progress):
-        return _push(staging, repo_id, token, private, revision, create_pr, direct, progress, api)
+        result = _push(
+            staging, repo_id, token, private, revision, create_pr, direct, progress, api, tag
+        )
+    if tag and not result.mismatched:
+        api = api or HfApi()
+        result.tag = tag
+        result.tagged_commit = hub_call(
+            f"tagging {tag}", repo_id, _create_tag, api, repo_id, result.target, tag, token
+        )
+    return result
+
+
+def _check_tag_is_new(api: HfApi, repo_id: str, tag: str, token: str | None) -> None:
+    """Refuse a tag the repo has already (`InputError`, exit 2): a release tag never moves."""
+    refs = hub_call(
+        "listing the tags", repo_id, api.list_repo_refs, repo_id, repo_type="dataset", token=token
+    )
+    for existing in refs.tags:
+        if existing.name == tag:
+            raise InputError(
+                f"tag {tag} already exists on {repo_id} (commit {existing.target_commit[:12]}): "
+                "a release tag is never moved; choose a new one (the next version)"
+            )
+
+
+def _create_tag(api: HfApi, repo_id: str, target: str, tag: str, token: str | None) -> str:
+    """Tag the commit at the head of `target` (read once, so the tag names that very commit)."""
+    sha = api.repo_info(repo_id, repo_type="dataset", revision=target, token=token).sha
+    api.create_tag(
+        repo_id, tag=tag, revision=sha, repo_type="dataset", token=token,
+        tag_message=f"sousa release {tag}",
+    )  # fmt: skip
+    return sha
 
 
 @contextmanager
@@ -153,6 +197,7 @@ def _push(
     direct: bool,
     progress: bool,
     api: HfApi | None,
+    tag: str | None = None,
 ) -> PushResult:
     check_repo_id(repo_id)
     if direct and create_pr:
@@ -161,11 +206,13 @@ def _push(
     check_push_limits({p: f.size for p, f in files.items()}, private)
     api = api or HfApi()
     token, user = require_token(api, token, repo_id)
-    check_card(staging, repo_id)
+    check_card(staging, repo_id, api.endpoint)
     hub_call(
         "creating the repo", repo_id, api.create_repo, repo_id, repo_type="dataset",
         private=private, token=token, exist_ok=True, forbidden=namespace_refused(repo_id, user),
     )  # fmt: skip
+    if tag:
+        _check_tag_is_new(api, repo_id, tag, token)
     target = revision or "main"
     if target != "main":
         hub_call(

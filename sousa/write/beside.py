@@ -7,8 +7,8 @@ their cost and that of importing matplotlib and `huggingface_hub` (only here, in
 A thread is enough: the shards are written by other processes (or, with one worker, mostly
 in system calls and C code that release the GIL), and Arrow, zlib and Agg do the work here.
 
-`BesideShards(plan, out, sizes, repo_id).start()` starts it; `result()` waits and returns the files'
-digests, raising what the thread raised; `stop()` (after an error elsewhere) makes it end
+`BesideShards(plan, out, sizes, repo_id, tag).start()` starts it; `result()` waits and returns
+the files' digests, raising what the thread raised; `stop()` (after an error elsewhere) makes it end
 at its next file, waits for it and removes what it wrote: a failed run leaves the same files
 as when these were written after the shards.
 """
@@ -40,8 +40,11 @@ class BesideShards:
     the card lists them.
     """
 
-    def __init__(self, plan: Plan, out: Path, sizes: dict[str, int], repo_id: str | None):
-        self._args = (plan, out, sizes, repo_id)
+    def __init__(
+        self, plan: Plan, out: Path, sizes: dict[str, int], repo_id: str | None,
+        tag: str | None = None,
+    ) -> None:  # fmt: skip
+        self._args = (plan, out, sizes, repo_id, tag)
         self._stop = threading.Event()
         self._digests: dict[str, FileDigest] = {}
         self._error: BaseException | None = None
@@ -80,11 +83,13 @@ def write_beside(
     out: Path,
     sizes: dict[str, int],
     repo_id: str | None,
+    tag: str | None,
     digests: dict[str, FileDigest],
     stop: threading.Event,
 ) -> None:
     """Write the split tables, the auxiliary tables, the builder, the figures (from the split
-    tables just written) and the card into `out`, adding each file's digest to `digests`."""
+    tables just written) and the card (naming `repo_id` and the release `tag`) into `out`,
+    adding each file's digest to `digests`."""
 
     def check() -> None:
         if stop.is_set():
@@ -123,6 +128,7 @@ def write_beside(
         num_samples=plan.source.num_samples,
         bad_media=[b.sample_id for b in plan.source.bad_media],
         repo_id=repo_id,
+        tag=tag,
         example_id=_example_id(plan),
         statistics=statistics_section(stats, {rel: alt for rel, (_, alt) in figures.items()}),
         classes=recipe_classes(stats),

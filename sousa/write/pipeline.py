@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..layout import (
     ORDERS,
 )
-from ..limits import check_repo_id
+from ..limits import check_repo_id, check_tag
 from ..progress import byte_bar
 from .beside import BesideShards
 from .builder_file import standalone_builder
@@ -74,6 +74,7 @@ class PackageOptions:
     verify_audio: bool = False  # decode every FLAC whole (else its head only)
     skip_bad_media: bool = False  # a sample with a bad media file is labels-only (else exit 2)
     repo_id: str | None = None  # the repo the card's code names (`--repo-id`); None: placeholder
+    tag: str | None = None  # the release tag the card's "Versions" section names (`--tag`)
 
     @property
     def out_dir(self) -> Path:
@@ -113,7 +114,14 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
         remove_stale(out, set(planned))  # room for what comes, before it is written
         try:
             digests = write_plan(
-                plan, out, options.workers, progress, stamps, fingerprint, options.repo_id
+                plan,
+                out,
+                options.workers,
+                progress,
+                stamps,
+                fingerprint,
+                options.repo_id,
+                options.tag,
             )
         except BaseException:
             remove_incomplete(out)  # shard writers are stopped: what they left is partial
@@ -142,6 +150,7 @@ def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Sourc
         raise InputError(f"--order must be one of {', '.join(ORDERS)}, got {options.order!r}")
     if options.repo_id is not None:
         check_repo_id(options.repo_id)
+    check_tag(options.tag)
     source = read_source(
         root,
         include_audio=options.include_audio,
@@ -175,10 +184,11 @@ def write_plan(
     stamps: Stamps,
     fingerprint: str,
     repo_id: str | None = None,
+    tag: str | None = None,
 ) -> dict[str, FileDigest]:
     """Write every planned file: the shards in `workers` processes and, meanwhile, in a thread
     (`beside.BesideShards`), the tables, the builder, the card's figures and the card, whose
-    code names `repo_id`.
+    code names `repo_id` (and the release `tag`).
 
     Shards and copies that `stamps` trusts as this fingerprint's are kept, not written again;
     each one written is stamped as it completes (the others once all are written).
@@ -202,7 +212,7 @@ def write_plan(
 
     sizes = {shard.path: shard.size for shard in plan.shards}
     sizes |= {dest: os.stat(src).st_size for dest, src in plan.copies.items()}
-    beside = BesideShards(plan, out, sizes, repo_id)
+    beside = BesideShards(plan, out, sizes, repo_id, tag)
     try:
         with _progress_bar(plan.shards, progress) as bar:
             bar.update(sum(s.size for s in plan.shards) - sum(s.size for s in todo))

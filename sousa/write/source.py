@@ -26,6 +26,7 @@ from ..layout import AUXILIARY_TABLES, MANIFEST_PATH, MEDIA_KINDS, SPLITS
 from .media_check import BadMedia, bad_media_lines
 from .source_checks import (
     check_columns,
+    check_fixed_lists_readable,
     check_label_types,
     check_no_reserved_columns,
     check_unique,
@@ -222,6 +223,8 @@ def read_source(
     del split_code
 
     check_label_types(label_schema, samples_path)
+    for path in (samples_path, labels.exercises_path):
+        check_fixed_lists_readable(path)
     labels = replace(labels, extra=properties)
     label_schema = pa.schema(
         [*label_schema, *(pa.field(n, c.type) for n, c in properties.items())],

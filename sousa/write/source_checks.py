@@ -151,6 +151,43 @@ def check_label_types(schema: pa.Schema, path: Path) -> None:
         )
 
 
+PYARROW_READS_NULL_FIXED_LISTS = int(pa.__version__.split(".")[0]) >= 26
+
+
+def check_fixed_lists_readable(path: Path | None) -> None:
+    """pyarrow < 26 cannot read back a parquet fixed-size list column with a null row
+    (apache/arrow#35692, fixed in 26.0, which needs Python >= 3.11): such a source would fail
+    midway, and so would every reader of what we wrote. Refuse it up front, naming the columns.
+    Reads only the fixed-size list columns, and only under such a pyarrow."""
+    if PYARROW_READS_NULL_FIXED_LISTS or path is None:
+        return
+    parquet = pq.ParquetFile(path)
+    fixed = [f.name for f in parquet.schema_arrow if _has_fixed_list(f.type)]
+    bad = []
+    for name in fixed:
+        try:
+            parquet.read(columns=[name])
+        except pa.ArrowInvalid:
+            bad.append(name)
+    if bad:
+        raise InputError(
+            f"{path}: fixed-size list column(s) {first_values(bad)} have null rows, which "
+            f"pyarrow {pa.__version__} cannot read back from parquet (apache/arrow#35692; "
+            "fixed in pyarrow 26, on Python >= 3.11): upgrade pyarrow, or cast the column to a "
+            "variable-size list (pa.list_(type))"
+        )
+
+
+def _has_fixed_list(t: pa.DataType) -> bool:
+    if pa.types.is_fixed_size_list(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_has_fixed_list(f.type) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_dictionary(t):
+        return _has_fixed_list(t.value_type)
+    return False
+
+
 def _json_carries(t: pa.DataType) -> bool:
     is_ = pa.types
     if is_.is_dictionary(t):

@@ -4,9 +4,10 @@ Every file is written as `.{name}.{pid}.incomplete` beside its final name and re
 complete, so an interrupted run never leaves a final-named partial file, and two processes
 never share a temporary name. `manifest.json` is written last and removed first: it is the
 mark of a complete staging folder. One process at a time writes or reads a staging folder for
-packaging or pushing: it holds `writer_lock` (an `flock` on `.sousa.lock`, which the kernel
-releases when the holder dies). `.sousa.lock` and `.sousa-stamps.jsonl` (see `sousa.write.stamps`)
-are local: in no manifest, never uploaded.
+packaging or pushing: it holds `writer_lock` (an `flock` on `layout.LOCK_PATH`, which the
+kernel releases when the holder dies). The lock and the stamps (`layout.STAMPS_PATH`, see
+`sousa.write.stamps`) are local state under `layout.LOCAL_STATE_FOLDER`: in no manifest, never
+pushed, and skipped by a hand `upload_folder` / `hf upload` of the folder.
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DISK_FULL_ERRNOS, InputError, disk_full
-from ..layout import CARD_PATH, MANAGED_FOLDERS, FileDigest, Manifest, ManifestError
+from ..layout import (
+    CARD_PATH,
+    LEGACY_LOCAL_FILES,
+    LOCAL_STATE_FOLDER,
+    LOCK_PATH,
+    MANAGED_FOLDERS,
+    FileDigest,
+    Manifest,
+    ManifestError,
+)
 from ..layout import MANIFEST_PATH as MANIFEST
 
 MANAGED_FILES = (CARD_PATH, MANIFEST)
 INCOMPLETE_SUFFIX = ".incomplete"
-LOCK_NAME = ".sousa.lock"  # local: never in the manifest, never uploaded
-STAMPS_NAME = ".sousa-stamps.jsonl"  # local: what each file was when written (sousa.write.stamps)
-LOCAL_FILES = (LOCK_NAME, STAMPS_NAME)
+LOCAL_ROOT = LOCAL_STATE_FOLDER.split("/", 1)[0]  # `.cache`: the top-level name it lives under
 _HELD: dict[Path, int] = {}  # staging folders whose lock this process holds: nesting depth
 
 
@@ -128,6 +136,8 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
     (out / MANIFEST).unlink(missing_ok=True)
     for leftover in out.glob(f"*{INCOMPLETE_SUFFIX}"):  # subfolders: remove_stale
         leftover.unlink()
+    for legacy in LEGACY_LOCAL_FILES:  # sousa 0.1's local state, which a hand upload would send
+        (out / legacy).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -146,8 +156,8 @@ def writer_lock(out: Path) -> Iterator[None]:
         finally:
             _HELD[key] -= 1
         return
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    (out / LOCAL_STATE_FOLDER).mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -220,7 +230,8 @@ def read_manifest(out: Path) -> Manifest:
 
 
 def _is_managed(name: str) -> bool:
-    return name in MANAGED_FOLDERS + MANAGED_FILES + LOCAL_FILES or name.endswith(INCOMPLETE_SUFFIX)
+    local = (LOCAL_ROOT, *LEGACY_LOCAL_FILES)
+    return name in MANAGED_FOLDERS + MANAGED_FILES + local or name.endswith(INCOMPLETE_SUFFIX)
 
 
 def remove_incomplete(out: Path) -> None:

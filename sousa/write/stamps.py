@@ -1,6 +1,6 @@
 """What each staged file was when this packager wrote it: the cheap check behind reuse.
 
-`.sousa-stamps.jsonl` (local to the staging folder: in no manifest, never uploaded) holds one
+`layout.STAMPS_PATH` (local state of the staging folder: in no manifest, never pushed) holds one
 JSON line per written file: its path, the run's fingerprint, its size and sha256, and the
 `st_mtime_ns`, `st_ctime_ns` and `st_ino` it had once complete. A file is trusted as written
 only if its stat still says so (any change, even one that restores the mtime, moves the
@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import disk_full
+from ..layout import STAMPS_PATH
 from .shards import sha256_file
-from .staging import STAMPS_NAME, FileDigest, write_bytes_atomic
+from .staging import FileDigest, write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Stamps:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.file = out / STAMPS_NAME
+        self.file = out / STAMPS_PATH
         self._stamps: dict[str, Stamp] = {}
         self._written_ns = 0  # the stamps file's mtime when read
         self.recorded: set[str] = set()  # the paths `record` stamped (written by this run)

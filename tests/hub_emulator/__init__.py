@@ -1,7 +1,8 @@
 """A Hugging Face Hub on 127.0.0.1 for tests, driven by the real ``huggingface_hub``, ``hf_xet``
 and ``datasets`` clients (no network). Each rule below says where it comes from: a hub-docs page
 (``docs/hub/…``, ``docs/xet/…`` in huggingface/hub-docs) or the client code that sends the
-request (``huggingface_hub/<file>:<function>``, version 2.4; ``hf_xet`` 1.8).
+request (``huggingface_hub/<file>:<function>``, version 2.4; ``hf_xet`` 1.8). The same rules
+serve huggingface_hub 1.31 (the declared floor).
 
 Hub API (server.py), one handler per endpoint:
 
@@ -26,6 +27,10 @@ Hub API (server.py), one handler per endpoint:
 - ``POST /api/validate-yaml``: the documented card rules (``repocard.py:RepoCard.validate``;
   sources in hub_card_rules.py).
 - ``POST|DELETE …/branch/{b}``: ``hf_api.py:create_branch``, ``delete_branch``.
+- ``POST …/tag/{rev}``, ``GET …/refs``: tags (409 when one exists; a tag never moves) and the
+  repo's branches, tags and pull requests (``hf_api.py:create_tag``, ``list_repo_refs``). A
+  tag resolves as a revision wherever one is taken: info, tree, commits, downloads,
+  ``hf://…@v1.0`` (``file_download.py:hf_hub_url``, ``hf_file_system.py:resolve_path``).
 - ``…/discussions``: pull requests (``refs/pr/N``), listing, details, status, merge
   (``hf_api.py:create_pull_request``, ``get_repo_discussions``, ``get_discussion_details``,
   ``change_discussion_status``, ``merge_pull_request``;
@@ -54,7 +59,7 @@ Xet storage (xet_routes.py, xet_cas.py, xet_format.py, xet_shard.py):
   (``docs/xet/download-protocol.md``).
 
 Not emulated, since no client call made by the tests needs it: repo deletion, ``paths-info``,
-``refs``, branch deletion, folder deletion, ``expand``/``blobs`` views, the preupload remote
+tag deletion, branch deletion, folder deletion, ``expand``/``blobs`` views, the preupload remote
 ``oid`` (unchanged files are sent again), chunked request bodies, Xet v1 reconstructions/shards.
 
 Helpers: ``HubEmulator`` (server.py: in-process; ``stats`` of requests and bytes, ``repos``),

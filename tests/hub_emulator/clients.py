@@ -4,8 +4,10 @@ only), and refuse name resolution of anything that is not loopback."""
 
 from __future__ import annotations
 
+import importlib
 import socket
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 UNSET_ENV = [
@@ -17,6 +19,13 @@ UNSET_ENV = [
     "HF_ASSETS_CACHE",
     "HUGGINGFACE_CO_STAGING",
 ]
+
+
+def hub_http_client() -> ModuleType:
+    """The HTTP client package huggingface_hub sends with: httpx (1.x) or httpx2 (2.x)."""
+    from huggingface_hub.utils import get_session
+
+    return importlib.import_module(type(get_session()).__module__.split(".")[0])
 
 
 def client_env_vars(endpoint: str, home: Path, token: str | None, xet: bool) -> dict[str, str]:
@@ -42,16 +51,15 @@ def point_clients_at(
 ) -> None:
     """Point ``huggingface_hub`` and ``datasets`` (already imported or not) at ``endpoint``.
 
-    Sets the env vars (for anything read later / subprocesses) and patches the module-level
-    constants that both libraries computed from them at import time (``HF_HUB_DISABLE_XET``
-    included: ``xet=False`` sends uploads down the legacy LFS path)."""
+    Sets the env vars (for anything read later / subprocesses) and patches the public constants
+    both libraries computed from them at import time (``huggingface_hub.constants``,
+    ``datasets.config``; ``HF_HUB_DISABLE_XET`` included: ``xet=False`` sends uploads down the
+    legacy LFS path) and the public module-level ``huggingface_hub.hf_api.api``. No private
+    name of either library: checked on huggingface_hub 1.31 and 2.4, datasets 5.1 and 5.2."""
     import datasets.config as dconfig
     import huggingface_hub
     import huggingface_hub.constants as hc
     import huggingface_hub.hf_api as hf_api
-    import huggingface_hub.utils._cache_assets as cache_assets
-    import huggingface_hub.utils._cache_manager as cache_manager
-    import huggingface_hub.utils._http as hhttp
     from huggingface_hub import HfFileSystem
 
     hub_cache, ds_cache = home / "hub", home / "datasets"
@@ -83,9 +91,6 @@ def point_clients_at(
             monkeypatch.setattr(hc, name, value)
         if name in vars(huggingface_hub):  # lazily re-exported constants already materialised
             monkeypatch.setattr(huggingface_hub, name, value)
-    monkeypatch.setattr(hhttp, "_HUB_ORIGINS", hhttp._HUB_ORIGINS | {hhttp._url_origin(endpoint)})
-    monkeypatch.setattr(cache_manager, "HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setattr(cache_assets, "HF_ASSETS_CACHE", str(home / "assets"))
     # the module-level `api` behind huggingface_hub.upload_file(), create_repo(), ...
     monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
 

@@ -84,6 +84,7 @@ class Repo:
     private: bool
     created_at: str
     refs: dict[str, str] = field(default_factory=dict)  # branch or "refs/pr/N" -> commit sha
+    tags: dict[str, str] = field(default_factory=dict)  # tag name -> commit sha (never moves)
     commits: dict[str, Commit] = field(default_factory=dict)
     lfs_oids: set[str] = field(default_factory=set)  # LFS objects uploaded + verified for it
     next_pr: int = 1
@@ -313,9 +314,14 @@ class HubEmulator:
         return repo
 
     def _resolve_rev(self, repo: Repo, revision: str) -> str:
+        """A branch, pull request ref, tag (``v1.0`` or ``refs/tags/v1.0``: a tag is a valid
+        ``revision`` wherever the client takes one, ``file_download.py:hf_hub_url``,
+        ``hf_api.py:list_repo_tree``) or commit sha (7+ hex digits) -> its commit sha."""
         rev = revision.removeprefix("refs/heads/")
         if rev in repo.refs:
             return repo.refs[rev]
+        if (tag := rev.removeprefix("refs/tags/")) in repo.tags:
+            return repo.tags[tag]
         if len(rev) >= 7 and re.fullmatch(r"[0-9a-f]+", rev):
             matches = [sha for sha in repo.commits if sha.startswith(rev)]
             if len(matches) == 1:
@@ -437,6 +443,8 @@ _ROUTES = [
     ("POST", _REPO + rf"/preupload/{_REV}", "preupload", "preupload"),
     ("POST", _REPO + rf"/commit/{_REV}", "commit", "commit"),
     ("POST", _REPO + r"/branch/(?P<branch>.+)", "branch", "create_branch"),
+    ("POST", _REPO + rf"/tag/{_REV}", "tag", "create_tag"),
+    ("GET", _REPO + r"/refs", "refs", "list_refs"),
     ("GET", _REPO + rf"/xet-(?P<scope>read|write)-token/{_REV}", "xet-token", "xet_token"),
     ("GET", _REPO + rf"/commits/{_REV}", "commits", "list_commits"),
     ("GET POST", _REPO + r"/discussions(?P<rest>/.*)?", "discussions", "discussions"),
@@ -849,6 +857,40 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
             start = body.get("startingPoint") or "main"
             repo.refs[branch] = self.emu._resolve_rev(repo, start)
         self._send(200, b"")
+
+    def create_tag(self, repo_type, repo_id, revision):
+        """``create_tag`` -> ``POST /api/{type}s/{id}/tag/{rev}`` with ``{"tag", "message"}``:
+        409 if the tag exists (``hf_api.py:HfApi.create_tag``, whose ``exist_ok`` swallows only
+        that 409), 404 for an unknown revision."""
+        body = self._json_body()
+        with self.emu._lock:
+            repo = self._writable_repo(repo_type, repo_id)
+            tag = body["tag"]
+            if tag in repo.tags:
+                raise HubError(409, f"Tag {tag} already exists")
+            repo.tags[tag] = self.emu._resolve_rev(repo, revision)
+        self._send(200, b"")
+
+    def list_refs(self, repo_type, repo_id):
+        """``list_repo_refs`` -> ``GET /api/{type}s/{id}/refs[?include_prs=1]``: ``branches``,
+        ``converts``, ``tags`` (and ``pullRequests``), each ``{name, ref, targetCommit}``
+        (``hf_api.py:HfApi.list_repo_refs``)."""
+        with self.emu._lock:
+            repo = self._readable_repo(repo_type, repo_id)
+            branches = {n: s for n, s in repo.refs.items() if not n.startswith("refs/")}
+            prs = {n: s for n, s in repo.refs.items() if n.startswith("refs/pr/")}
+
+        def refs(names: dict[str, str], prefix: str) -> list[dict]:
+            return [
+                {"name": n.removeprefix("refs/pr/"), "ref": prefix + n, "targetCommit": s}
+                for n, s in sorted(names.items())
+            ]
+
+        out = {"branches": refs(branches, "refs/heads/"), "converts": [],
+               "tags": refs(repo.tags, "refs/tags/")}  # fmt: skip
+        if self.query.get("include_prs"):
+            out["pullRequests"] = refs(prs, "")
+        self._json(out)
 
     def list_commits(self, repo_type, repo_id, revision):
         """``list_repo_commits`` -> ``GET /api/{type}s/{id}/commits/{rev}`` (single page)."""
