@@ -53,7 +53,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 
 bench: $(VENV)/.native-audio
-	$(PY) benchmarks/run.py --gb 1
+	$(PY) benchmarks/run.py packing --gb 1
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) output build *.egg-info

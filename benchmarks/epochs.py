@@ -1,25 +1,17 @@
 """How well each epoch's order mixes, and what it costs: `sousa.load(seed=, epoch=)` and the card's
 recipe, against their unshuffled streams.
 
-    python benchmarks/epochs.py [--samples 1600] [--rounds 3] [--workdir DIR]
+    python benchmarks/run.py epochs [--samples 1600] [--rounds 3] [--limit 400]
 
 Writes a demo of `--samples` samples (1 s stereo 24-bit clips), packages it with a shard size
-that gives train 5 `audio` shards (the shape issue 22 measured), and prints one JSON dict:
+that gives train 5 `audio` shards (the shape issue 22 measured), and measures:
 
-- `mixing`: for `sousa.load` (`audio`, `midi`) and the card's recipe (`epoch_dataset`, read
-  without a DataLoader), the share of epoch 0's adjacent pairs (unordered) and of its batches
-  of 16 (as sets) found again in epoch 1; the mean over epoch 1's batches of 16 of the total
-  variation distance between the batch's `skill_tier` / `rudiment_slug` mix and its split's;
-  whether each epoch is the split once.
-- `speed`: samples/s over the first `--limit` samples of each stream with audio decoded,
-  shuffled (epoch 1) and unshuffled, each run in a child process, rounds interleaved;
-  medians, the shuffled/unshuffled ratio, and each child's peak RSS (median MB).
-- `shards`: the train shards per config.
-
-The recipe is the card's code as the staging folder holds it (repo id rewritten to the
-folder); it needs torch, torchcodec and torchdata (`make .venv/.native-audio`). Measures
-whichever `sousa` is importable: run it with an older source tree first on `PYTHONPATH` for a
-before/after table.
+mixing, for `sousa.load` (`audio`, `midi`) and the card's recipe (`epoch_dataset`): the share
+of epoch 0's adjacent pairs and batches of 16 found again in epoch 1, the mean total variation
+distance of epoch 1's batches' `skill_tier` / `rudiment_slug` mix to the split's, and whether
+each epoch is the split once; speed: samples/s over the first `--limit` samples of each stream,
+audio decoded, shuffled (epoch 1) and not, each in a child process, interleaved (medians, and
+peak RSS). The recipe is the card's code (it needs `make .venv/.native-audio`).
 """
 
 from __future__ import annotations
@@ -28,42 +20,36 @@ import argparse
 import json
 import os
 import re
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+from harness import CHILD_ENV, HERE, PY, demo_source, interleaved, run_measured
+
 BATCH = 16
 CLASSES = ("skill_tier", "rudiment_slug")
 
 
-def staging_folder(workdir: Path, samples: int) -> Path:
+def staging_folder(work: Path, samples: int) -> Path:
     """The demo packaged so that train has 5 audio shards (the size found from a dry plan)."""
-    from sousa.demo import write_demo
     from sousa.write.pipeline import PackageOptions, package_dataset, plan_package
 
-    source = workdir / "src"
-    if not source.exists():
-        write_demo(source, n_samples=samples, seconds=1.0)
-    out = workdir / "staging"
+    source = demo_source(work, n_samples=samples, seconds=1.0)
+    out = source.with_name(f"{source.name}-epochs-staging")
     _, plan = plan_package(PackageOptions(source=source, out=out))
     train = sum(s.size for s in plan.shards if s.kind == "audio" and s.split == "train")
     package_dataset(PackageOptions(source=source, out=out, shard_size=train // 5 + 2**20))
     return out
 
 
-def split_labels(staging: Path) -> dict[str, dict]:
+def in_config(staging: Path, config: str) -> dict[str, dict]:
+    """Train's rows that have the config's file, by sample id."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(staging / "data/train-00000-of-00001.parquet")
-    return {row["sample_id"]: row for row in table.to_pylist()}
-
-
-def in_config(labels: dict[str, dict], config: str) -> dict[str, dict]:
-    return {sid: row for sid, row in labels.items() if row[f"{config}_shard"] is not None}
+    rows = pq.read_table(staging / "data/train-00000-of-00001.parquet").to_pylist()
+    return {row["sample_id"]: row for row in rows if row[f"{config}_shard"] is not None}
 
 
 def recurring(first: list, second: list, size: int) -> float:
@@ -142,32 +128,18 @@ def child(variant: str, staging: Path, limit: int) -> None:
         if count == limit:
             break
     seconds = time.perf_counter() - start
-    print(json.dumps({"samples": count, "seconds": seconds, "rss_mb": round(peak_rss_mb())}))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS: VmHWM (reset by exec, unlike `ru_maxrss`, which a child
-    inherits from the parent it was forked from), else `ru_maxrss`."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"samples": count, "seconds": seconds}))
 
 
 def speed(staging: Path, rounds: int, limit: int) -> dict:
     variants = ("sousa_plain", "sousa_shuffled", "recipe_plain", "recipe_shuffled")
     runs: dict[str, list[dict]] = {v: [] for v in variants}
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": str(staging.parent / "hf")}
-    for _ in range(rounds):
-        for variant in variants:
-            command = [sys.executable, __file__, "--child", variant, "--staging", str(staging)]
-            command += ["--limit", str(limit)]
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-            runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    env = CHILD_ENV | {"HF_HOME": str(staging.parent / "hf")}
+    for _, variant in interleaved(variants, rounds):
+        cmd = [PY, __file__, "--child", variant, "--staging", str(staging), "--limit", str(limit)]
+        m = run_measured(cmd, env)
+        runs[variant].append(json.loads(m.stdout.strip().splitlines()[-1]))
+        runs[variant][-1]["rss_mb"] = m.max_rss_mb
     out = {}
     for variant, got in runs.items():
         out[variant] = {
@@ -184,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=1600)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/sousa-epochs-benchmark"))
+    parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--limit", type=int, default=400, help="samples a speed run reads")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--staging", type=Path, help=argparse.SUPPRESS)
@@ -194,30 +166,35 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     import sousa
 
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    staging = staging_folder(args.workdir, args.samples)
-    labels = split_labels(staging)
+    args.work.mkdir(parents=True, exist_ok=True)
+    staging = staging_folder(args.work, args.samples)
     result: dict = {"samples": args.samples, "shards": {}, "mixing": {}}
     for config in ("audio", "midi"):
         result["shards"][config] = len(list((staging / config).glob("train-*.tar")))
+        kw = {"split": "train", "streaming": True, "seed": 0}
         orders = [
-            [
-                sample_id(e)
-                for e in sousa.load(
-                    staging, config, split="train", streaming=True, seed=0, epoch=epoch
-                )
-            ]  # fmt: skip
-            for epoch in (0, 1)
+            [sample_id(x) for x in sousa.load(staging, config, **kw, epoch=e)] for e in [0, 1]
         ]
-        result["mixing"][f"sousa_{config}"] = mixing(orders, in_config(labels, config))
+        result["mixing"][f"sousa_{config}"] = mixing(orders, in_config(staging, config))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     g = recipe(staging)
     orders = [[sample_id(e) for e in g["epoch_dataset"](epoch)] for epoch in (0, 1)]
-    result["mixing"]["recipe_audio"] = mixing(orders, in_config(labels, "audio"))
-    result["speed"] = speed(staging, args.rounds, args.limit)
-    print(json.dumps(result, indent=1))
+    result["mixing"]["recipe_audio"] = mixing(orders, in_config(staging, "audio"))
+    speeds = result["speed"] = speed(staging, args.rounds, args.limit)
+    head = ["epoch 0 → 1", "pairs again", "batches of 16 again"]
+    head += [f"batch TVD `{c}`" for c in CLASSES] + ["each epoch the split once"]
+    rows = [[k, *(str(v) for v in m.values())] for k, m in result["mixing"].items()]
+    fast = [[k, str(v["samples_per_s"]), f"{v['peak_rss_mb']:.0f}"] for k, v in speeds.items()
+            if isinstance(v, dict)]  # fmt: skip
+    fast += [[k, f"{v:.2f} ×", ""] for k, v in speeds.items() if not isinstance(v, dict)]
+    result["title"] = "Epochs: mixing between epochs, and its cost"
+    note = f"train of {args.samples:,} samples × 1 s, shards {result['shards']}"
+    result["tables"] = [
+        {"header": head, "rows": rows, "note": note},
+        {"header": ["stream (audio decoded)", "samples/s", "peak RSS MB"], "rows": fast},
+    ]
     return result
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

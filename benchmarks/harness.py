@@ -1,20 +1,19 @@
-"""Measurement: run a command in a child process for its wall time, CPU time and peak memory;
-interleave rounds; summarise a sample of timings; note the load average; warm the page cache.
-
-Peak memory of a child is taken two ways:
-
-- ``max_rss_mb``: GNU ``/usr/bin/time -f %M``, the maximum resident set size of the single
-  largest process of the tree (the child, or any descendant it waited for, e.g. a worker);
-- ``tree_rss_mb``: the largest *sum* of VmRSS over the whole process tree, sampled every
-  20 ms from ``/proc`` (so it can miss short peaks; shared pages count once per process).
+"""What every benchmark shares: run a command in a child process for its wall time, CPU time
+and peak memory; interleave rounds; summarise timings; warm the page cache; make (or reuse) a
+SOUSA-shaped demo folder and its staging folder; describe the machine and the commit. Peak
+memory: ``max_rss_mb`` is GNU time's (the largest single process, workers included);
+``tree_rss_mb`` the largest sum of VmRSS over the process tree, sampled every 20 ms.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,6 +23,10 @@ from statistics import median
 
 GNU_TIME = "/usr/bin/time"
 POLL_SECONDS = 0.02
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PY = sys.executable
+CHILD_ENV = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
 
 
 @dataclass(frozen=True)
@@ -119,19 +122,6 @@ def summary(values: Iterable[float]) -> dict[str, float]:
     return {"median": median(values), "min": min(values), "max": max(values)}
 
 
-def load_average() -> float:
-    """The 1-minute load average now."""
-    return os.getloadavg()[0]
-
-
-def load_note(at_start: float) -> str:
-    """`load average X at start, Y at end (N cores).` for a report, Y taken now."""
-    return (
-        f"load average {at_start:.1f} at start, {load_average():.1f} at end "
-        f"({os.cpu_count()} cores)."
-    )
-
-
 def files_under(roots: Iterable[Path]) -> list[Path]:
     """Every regular file below `roots`, sorted."""
     return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
@@ -154,3 +144,52 @@ def remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
+
+
+def demo_source(work: Path, **demo) -> Path:
+    """A `sousa.demo.write_demo(**demo)` folder under `work`, generated once for these
+    arguments (a stamp file records them) and reused after."""
+    key = "-".join(f"{k}{v}" for k, v in sorted(demo.items()))
+    src, stamp = work / f"src-{key}", work / f"src-{key}.json"
+    if src.is_dir() and stamp.exists() and json.loads(stamp.read_text()) == demo:
+        return src
+    from sousa.demo import write_demo
+
+    remove(stamp)
+    print(f"generating {src.name} …", file=sys.stderr)
+    write_demo(src, **demo)
+    stamp.write_text(json.dumps(demo))
+    return src
+
+
+def staging(src: Path, shard_size: str | None = None) -> Path:
+    """`src` packaged by `python -m sousa.package` beside it (reused while current)."""
+    out = src.with_name(f"{src.name}-staging-{shard_size or 'default'}")
+    cmd = [PY, "-m", "sousa.package", str(src), "--out", str(out), "--quiet"]
+    run_measured(cmd + (["--shard-size", shard_size] if shard_size else []), CHILD_ENV)
+    return out
+
+
+def media_bytes(src: Path) -> tuple[int, int]:
+    """(files, bytes) of a source folder's audio and MIDI."""
+    files = files_under([src / "audio", src / "midi"])
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def machine() -> dict[str, str]:
+    """The CPU, cores, Python and library versions, and the commit measured."""
+    from importlib.metadata import distributions
+
+    versions = {d.metadata["Name"].lower(): d.version for d in distributions()}
+    info = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((x.split(":", 1)[1].strip() for x in info if "model name" in x), platform.machine())
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "sousa"], capture_output=True, text=True)
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        **{lib: versions.get(lib, "absent") for lib in ("datasets", "huggingface_hub", "torch")},
+        "commit": commit.stdout.strip() + ("+edits" if dirty.stdout.strip() else ""),
+    }

@@ -1,234 +1,220 @@
-"""One loader, run in its own process: ``python benchmarks/loaders.py KIND ROOT SPLIT LIMIT``.
+"""The loaders every loading benchmark runs, and each one alone in its own process.
 
-KIND is one of
+    python benchmarks/run.py loaders [--rounds 3]
 
-- ``soundfile``: the decode floor, ``soundfile.read(path, dtype="float32")`` over the split's
-  source FLAC files (ROOT is the source folder);
-- ``sousa``: ``sousa.load(ROOT, split=SPLIT, streaming=True)``, touching
-  ``sample["audio"]["array"]`` (ROOT is the staging folder);
-- ``native``: ``datasets.load_dataset(ROOT, "audio", split=SPLIT, streaming=True)``, decoding
-  each ``sample["flac"]`` with torchcodec's ``get_all_samples()``;
-- ``soundfile_2p``: the soundfile loop in 2 processes (a fork pool, each decoding every other
-  file; only the lengths come back: the decode ceiling of 2 cores, no transfer);
-- ``sousa_dl2_np``: ``sousa_dl2`` with ``collate_fn`` leaving samples as they are (numpy
-  arrays pickled through the workers' pipe rather than tensors in shared memory);
-- ``null_dl2``: the same DataLoader over arrays made, not decoded (the transfer ceiling);
-- ``sousa_dl2`` / ``native_dl2``: ``torch.utils.data.DataLoader(ds, num_workers=2,
-  batch_size=None)`` over ``sousa``'s / ``native``'s streaming dataset (native decodes with
-  torchcodec inside the workers, in ``.map``, so both decode in the workers).
-
-LIMIT > 0 stops after that many samples. Imports happen before the clock starts (torch included:
-``datasets`` imports it inside ``IterableDataset()`` whenever it is installed, which would
-otherwise add ~1.4 s to ``sousa``'s clock; torchcodec too, for ``native``); the clock covers
-opening the dataset and the whole loop.
-The last stdout line is JSON: ``{"samples": n, "seconds": t}``.
+Each decodes every FLAC of a staging folder's `train` to float32: `tar` (`tarfile` +
+`soundfile`: the floor), `webdataset` (+ `soundfile`), `sousa` (`sousa.load(streaming=True)`;
+`sousa_threads`: `decode_threads=2`), `native` (`load_dataset` + torchcodec), `dl_tar` /
+`dl_sousa` (`DataLoader(num_workers=2)` over a tarfile `IterableDataset` / `sousa.load`),
+`*_batched` (with the card's recipe: a random 2 s crop, batches of 16). As a benchmark: each
+alone in a fresh process over half and all of train, interleaved: samples/s, peak RSS. Child:
+`loaders.py KIND,… ROOT LIMIT ROUNDS`, loaders in one process (imports before the clocks); last
+line `{"wall": {kind: [samples/s]}, "cpu": {kind: [per CPU s]}}`.
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
+import random
 import sys
+import tarfile
 import time
-from collections.abc import Callable, Iterable
-from itertools import islice
 from pathlib import Path
 
-
-def split_audio_paths(source: Path, split: str) -> list[Path]:
-    """The split's FLAC files in a source folder, sorted (splits.json + samples.parquet)."""
-    import pyarrow.parquet as pq
-
-    keys = {
-        "train": "train_profile_ids",
-        "validation": "val_profile_ids",
-        "test": "test_profile_ids",
-    }
-    profiles = set(json.loads((source / "splits.json").read_text())[keys[split]])
-    table = pq.read_table(
-        source / "labels" / "samples.parquet", columns=["profile_id", "audio_path"]
-    )
-    rows = zip(table.column("profile_id").to_pylist(), table.column("audio_path").to_pylist())
-    return sorted(source / path for profile, path in rows if profile in profiles and path)
+SPLIT = "train"
+CROP_SECONDS, BATCH = 2.0, 16  # the card recipe's crop and batch
+LOADERS = ("tar", "webdataset", "sousa", "native")
+DATALOADERS = ("dl_tar", "dl_sousa", "dl_tar_batched", "dl_sousa_batched")
+SHAPE = {"n_samples": 300, "seconds": 5.0}, "100MB"  # demo arguments, shard size
 
 
-def soundfile_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
-    """The decode floor: read every FLAC file of the split from disk."""
+def shards(root: Path) -> list[Path]:
+    return sorted((root / "audio").glob(f"{SPLIT}-*.tar"))
+
+
+def tar_samples(paths: list[Path]):
+    """tarfile + soundfile: each sample's float32 array and parsed labels, shard by shard."""
     import soundfile as sf
 
-    paths = split_audio_paths(root, split)
-    return lambda: (sf.read(path, dtype="float32")[0] for path in paths)
+    for path in paths:
+        with tarfile.open(path, "r|") as tar:
+            sample, key = {}, None
+            for member in tar:
+                stem, ext = member.name.split(".", 1)
+                if stem != key and sample:
+                    yield sample
+                    sample = {}
+                key, data = stem, tar.extractfile(member).read()
+                if ext == "flac":
+                    sample["audio"], sample["rate"] = sf.read(io.BytesIO(data), dtype="float32")
+                elif ext == "json":
+                    sample["labels"] = json.loads(data)
+            if sample:
+                yield sample
 
 
-def sousa_loop(root: Path, split: str, threads: int = 0) -> Callable[[], Iterable[object]]:
-    """`sousa.load(streaming=True)`, touching each decoded array."""
-    import datasets  # noqa: F401  (imported before the clock, like the native loader)
-
-    import sousa
-
-    # datasets imports torch inside IterableDataset() when it is installed: not our clock
-    with contextlib.suppress(ImportError):
-        import torch  # noqa: F401
-
-    def run() -> Iterable[object]:
-        ds = sousa.load(str(root), split=split, streaming=True, decode_threads=threads)
-        for sample in ds:
-            yield sample["audio"]["array"]
-
-    return run
-
-
-def native_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
-    """Native `load_dataset(streaming=True)` with torchcodec decoding every FLAC."""
-    import datasets
-    import torch  # noqa: F401
-    import torchcodec.decoders  # noqa: F401
-
-    def run() -> Iterable[object]:
-        ds = datasets.load_dataset(str(root), "audio", split=split, streaming=True)
-        for sample in ds:
-            yield sample["flac"].get_all_samples().data
-
-    return run
-
-
-def sousa_threads_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
-    """`sousa.load(streaming=True, decode_threads=2)`: decoding on both cores."""
-    return sousa_loop(root, split, threads=2)
-
-
-def _decode(path: Path) -> int:
+def webdataset_samples(paths: list[Path]):
+    """The webdataset library + soundfile: float32 arrays and parsed labels."""
     import soundfile as sf
+    import webdataset as wds
 
-    return len(sf.read(path, dtype="float32")[0])
-
-
-def soundfile_2p_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
-    """The soundfile loop in 2 worker processes; their arrays stay there (lengths only)."""
-    import multiprocessing
-
-    paths = split_audio_paths(root, split)
-
-    def run() -> Iterable[object]:
-        with multiprocessing.get_context("fork").Pool(2) as pool:
-            yield from pool.imap(_decode, paths, chunksize=4)
-
-    return run
+    for sample in wds.WebDataset([str(p) for p in paths], shardshuffle=False, empty_check=False):
+        audio, rate = sf.read(io.BytesIO(sample["flac"]), dtype="float32")
+        yield {"audio": audio, "rate": rate, "labels": json.loads(sample["json"])}
 
 
-def _as_is(sample):
-    return sample
+def crop(audio, rate: int, labels: dict) -> dict:
+    """The card recipe's worker step: a random 2 s mono crop (zero-padded) and four labels."""
+    import torch
+
+    wave = torch.from_numpy(audio.mean(1) if audio.ndim == 2 else audio)
+    length = int(CROP_SECONDS * rate)
+    start = random.randint(0, max(0, len(wave) - length))
+    wave = torch.nn.functional.pad(wave[start : start + length], (0, max(0, length - len(wave))))
+    keep = ("sample_id", "rudiment_slug", "skill_tier", "tempo_bpm")
+    return {"audio": wave} | {k: labels[k] for k in keep}
 
 
-def _dataloader(ds, workers: int = 2, numpy: bool = False):
-    """A training loop's `DataLoader` over an iterable dataset, one sample at a time.
-
-    `numpy`: `collate_fn` that leaves samples as they are, so arrays travel pickled through
-    the workers' pipe instead of as tensors in a new shared-memory segment each."""
+def tar_dataset(root: Path, batched: bool):
+    """A plain torch IterableDataset reading its worker's share of the shards with tarfile."""
     import torch.utils.data
 
-    extra = {"collate_fn": _as_is} if numpy else {}
-    return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers, **extra)
-
-
-def sousa_dl2_loop(root: Path, split: str, numpy: bool = False) -> Callable[[], Iterable[object]]:
-    """`DataLoader(sousa.load(streaming=True), num_workers=2)`."""
-    import datasets  # noqa: F401
-    import torch  # noqa: F401
-
-    import sousa
-
-    def run() -> Iterable[object]:
-        ds = sousa.load(str(root), split=split, streaming=True)
-        for sample in _dataloader(ds, numpy=numpy):
-            yield sample["audio"]["array"]
-
-    return run
-
-
-def sousa_dl2_np_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
-    """The same with `collate_fn=_as_is`: numpy arrays through the pipe."""
-    return sousa_dl2_loop(root, split, numpy=True)
-
-
-def _native_decode(sample: dict) -> dict:
-    return {"array": sample["flac"].get_all_samples().data[0]}
-
-
-def native_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
-    """`DataLoader(load_dataset(streaming=True).map(torchcodec decode), num_workers=2)`."""
-    import datasets
-    import torch  # noqa: F401
-    import torchcodec.decoders  # noqa: F401
-
-    def run() -> Iterable[object]:
-        ds = datasets.load_dataset(str(root), "audio", split=split, streaming=True)
-        ds = ds.map(_native_decode, remove_columns=["flac"])
-        for sample in _dataloader(ds):
-            yield sample["array"]
-
-    return run
-
-
-def _null_arrays(paths: list[Path]):
-    import numpy as np
-    import soundfile as sf
-    import torch.utils.data
-
-    frames = sf.info(str(paths[0])).frames if paths else 0
-
-    class Null(torch.utils.data.IterableDataset):
-        """The split's number of float32 arrays of one clip's length, made, not decoded."""
-
+    class TarShards(torch.utils.data.IterableDataset):
         def __iter__(self):
             info = torch.utils.data.get_worker_info()
-            share = paths if info is None else paths[info.id :: info.num_workers]
-            for _ in share:
-                yield {"array": np.zeros(frames, dtype=np.float32), "sample_id": "x"}
+            mine = shards(root)[info.id :: info.num_workers] if info else shards(root)
+            for s in tar_samples(mine):
+                yield crop(s["audio"], s["rate"], s["labels"]) if batched else s
 
-    return Null()
-
-
-def null_dl2_loop(root: Path, split: str) -> Callable[[], Iterable[object]]:
-    """`DataLoader(num_workers=2)` over arrays made, not decoded: what moving a sample from a
-    worker to the training loop costs (the ceiling of any dataset under a DataLoader)."""
-    paths = split_audio_paths(root, split)
-
-    def run() -> Iterable[object]:
-        for sample in _dataloader(_null_arrays(paths)):
-            yield sample["array"]
-
-    return run
+    return TarShards()
 
 
-LOOPS = {
-    "null_dl2": null_dl2_loop,
-    "soundfile": soundfile_loop,
-    "soundfile_2p": soundfile_2p_loop,
-    "sousa": sousa_loop,
-    "sousa_threads": sousa_threads_loop,
-    "sousa_dl2": sousa_dl2_loop,
-    "sousa_dl2_np": sousa_dl2_np_loop,
-    "native": native_loop,
-    "native_dl2": native_dl2_loop,
-}
+def sousa_crop(example: dict) -> dict:
+    audio = example["audio"]
+    return crop(audio["array"], audio["sampling_rate"], example)
 
 
-def main(argv: list[str]) -> None:
-    kind, root, split, limit = argv[0], Path(argv[1]), argv[2], int(argv[3])
-    run = LOOPS[kind](root, split)
-    start = time.perf_counter()
-    arrays = run()
-    if limit > 0:
-        arrays = islice(arrays, limit)
-    samples = 0
-    for array in arrays:
-        if (array if isinstance(array, int) else len(array)) == 0:
-            raise SystemExit(f"{kind}: empty audio at sample {samples}")
-        samples += 1
-    seconds = time.perf_counter() - start
-    print(json.dumps({"samples": samples, "seconds": seconds}))
+def loader_samples(kind: str, root: Path):
+    import datasets
+    import torch.utils.data
+
+    import sousa
+
+    if kind == "tar":
+        return tar_samples(shards(root))
+    if kind == "webdataset":
+        return webdataset_samples(shards(root))
+    if kind in ("sousa", "sousa_threads"):
+        threads = 2 if kind == "sousa_threads" else 0
+        return sousa.load(str(root), split=SPLIT, streaming=True, decode_threads=threads)
+    if kind == "native":
+        ds = datasets.load_dataset(str(root), "audio", split=SPLIT, streaming=True)
+        return (s["flac"].get_all_samples().data for s in ds)
+    if kind.startswith("dl_tar"):
+        ds = tar_dataset(root, kind.endswith("_batched"))
+    elif kind.startswith("dl_sousa"):
+        ds = sousa.load(str(root), split=SPLIT, streaming=True)
+        ds = ds.map(sousa_crop, remove_columns=ds.column_names) if "batched" in kind else ds
+    else:
+        raise SystemExit(f"unknown loader {kind!r}")
+    batch = BATCH if kind.endswith("_batched") else None
+    return torch.utils.data.DataLoader(ds, num_workers=2, batch_size=batch)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its children waited for."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(kind: str, root: Path, limit: int) -> tuple[float, float]:
+    """(samples per wall second, per CPU second) of one pass of `kind` (≤ `limit` samples)."""
+    import gc
+
+    samples_of = loader_samples(kind, root)
+    start, cpu, n = time.perf_counter(), cpu_seconds(), 0
+    items = iter(samples_of)
+    for item in items:
+        n += len(item["audio"]) if kind.endswith("_batched") else 1
+        if limit and n >= limit:
+            break
+    wall = time.perf_counter() - start
+    del items, samples_of
+    gc.collect()
+    return n / wall, n / (cpu_seconds() - cpu)
+
+
+def child(kinds: list[str], root: Path, limit: int, rounds: int) -> None:
+    import datasets  # noqa: F401  (imports before the clocks)
+    import torch  # noqa: F401
+
+    if "native" in kinds:  # only what the loaders need: peak RSS is each one's own
+        import torchcodec.decoders  # noqa: F401
+    if "webdataset" in kinds:
+        import webdataset  # noqa: F401
+    from harness import interleaved
+
+    rates: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
+    for _, kind in interleaved(kinds, rounds):
+        wall, per_cpu = timed(kind, root, limit)
+        rates[kind].append(wall)
+        cpu[kind].append(per_cpu)
+        print(f"  {kind:17s} {wall:8.1f} samples/s {per_cpu:8.1f} per CPU s", file=sys.stderr)
+    print(json.dumps({"wall": rates, "cpu": cpu}))
+
+
+def measure(kinds, root: Path, rounds: int, limit: int = 0) -> dict[str, dict[str, float]]:
+    """kind → median samples/s (wall, CPU) over the rounds, all kinds in one child process,
+    and that process's peak RSS in MB (GNU time)."""
+    from harness import CHILD_ENV, PY, files_under, run_measured, summary, warm_cache
+
+    warm_cache(files_under([root]))
+    cmd = [PY, __file__, ",".join(kinds), str(root), str(limit), str(rounds)]
+    m = run_measured(cmd, CHILD_ENV)
+    rates = json.loads(m.stdout.strip().splitlines()[-1])
+    return {
+        k: {"rate": summary(v)["median"], "cpu": summary(rates["cpu"][k])["median"]}
+        | {"rss": m.max_rss_mb}
+        for k, v in rates["wall"].items()
+    }
+
+
+def main(argv: list[str]) -> dict:
+    import argparse
+
+    import pyarrow.parquet as pq
+    from harness import HERE, demo_source, rotated, staging, summary
+
+    p = argparse.ArgumentParser(prog="run.py loaders", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--work", type=Path, default=HERE / "work")
+    args = p.parse_args(argv)
+    root = staging(demo_source(args.work, **SHAPE[0]), SHAPE[1])
+    n = pq.ParquetFile(root / f"data/{SPLIT}-00000-of-00001.parquet").metadata.num_rows
+    kinds = [*LOADERS, "sousa_threads", *DATALOADERS]
+    runs: dict[str, dict[str, list[float]]] = {}
+    for r in range(args.rounds):
+        for limit in (n // 2, n):
+            for kind in rotated(kinds, r):
+                m = measure([kind], root, 1, limit)[kind]
+                for field in ("rate", "rss"):
+                    runs.setdefault(f"{kind}@{limit}", {}).setdefault(field, []).append(m[field])
+    rate = {k: f"{summary(r['rate'])['median']:.0f}" for k, r in runs.items()}
+    rss = {k: f"{max(r['rss']):.0f}" for k, r in runs.items()}
+    rows = [[k, *(d[f"{k}@{x}"] for d in (rate, rss) for x in (n // 2, n))] for k in kinds]
+    header = ["loader, alone in a process", f"samples/s ({n // 2:,})", f"samples/s ({n:,})"]
+    header += [f"peak RSS MB ({n // 2:,})", f"peak RSS MB ({n:,})"]
+    note = f"train of `write_demo({SHAPE[0]})`, shards of {SHAPE[1]}"
+    return {
+        "title": "Each loader alone",
+        "runs": runs,
+        "tables": [{"header": header, "rows": rows, "note": note}],
+    }
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    child(sys.argv[1].split(","), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

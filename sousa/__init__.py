@@ -10,7 +10,7 @@ The front door, what users call:
   `SourceChangedError` (a run stopped midway; a re-run finishes it).
 
 The seed plan's names (`ShardInfo`, `create_sharded_archives`, `HubConfig`, `DatasetUploader`)
-are in `sousa.compat`. The public names are imported on first use, so `python -m sousa.package`
+are in `sousa.seed_api`. The public names are imported on first use, so `python -m sousa.package`
 and `python -m sousa.demo` do not import each other's machinery.
 """
 

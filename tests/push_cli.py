@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 
 from sousa.package import main
+from sousa.staged import read_manifest
 from sousa.write.source import STAGING_DEFAULT_NAME
-from sousa.write.staging import LOCAL_ROOT, read_manifest
+from sousa.write.staging import LOCAL_ROOT
 from sousa.write.stamps import Stamps
 
 REPO = "user/sousa"

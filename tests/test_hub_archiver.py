@@ -9,8 +9,8 @@ import tarfile
 
 import pytest
 
-from sousa.compat import ShardInfo, create_sharded_archives
 from sousa.errors import InputError
+from sousa.seed_api import ShardInfo, create_sharded_archives
 
 
 class TestShardInfo:
@@ -159,16 +159,16 @@ class TestCreateShardedArchives:
         assert not (tmp_path / "out").exists()
 
 
-def test_archiver_exported_from_the_compat_module(tmp_path):
-    """`sousa.compat` exports the working archiver (the seed imported it from
+def test_archiver_exported_from_the_seed_api_module(tmp_path):
+    """`sousa.seed_api` exports the working archiver (the seed imported it from
     `dataset_gen.hub`): its `create_sharded_archives` writes a shard and returns its
     `ShardInfo`s."""
-    from sousa import compat
+    from sousa import seed_api
 
-    assert {"ShardInfo", "create_sharded_archives"} <= set(compat.__all__)
+    assert {"ShardInfo", "create_sharded_archives"} <= set(seed_api.__all__)
     (tmp_path / "a.flac").write_bytes(b"a")
-    result = compat.create_sharded_archives(tmp_path, tmp_path / "out", {"test": ["a.flac"]})
-    assert result == {"a.flac": compat.ShardInfo("test-00000.tar", "a.flac", 512, 1)}
+    result = seed_api.create_sharded_archives(tmp_path, tmp_path / "out", {"test": ["a.flac"]})
+    assert result == {"a.flac": seed_api.ShardInfo("test-00000.tar", "a.flac", 512, 1)}
     with tarfile.open(tmp_path / "out" / "test-00000.tar") as tar:
         assert tar.getnames() == ["a.flac"]
 

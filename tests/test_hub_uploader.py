@@ -12,8 +12,8 @@ import json
 import pandas as pd
 import pytest
 
-from sousa.compat import DatasetUploader, HubConfig
 from sousa.demo import midi_file_bytes
+from sousa.seed_api import DatasetUploader, HubConfig
 
 from .helpers import write_flac
 

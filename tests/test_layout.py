@@ -16,6 +16,7 @@ from sousa.errors import InputError
 from sousa.layout import FileDigest, Manifest, ManifestError
 from sousa.read.builder import SousaDataError
 from sousa.read.loading import load
+from sousa.staged import read_manifest
 from sousa.tar_format import (
     BLOCK,
     END_OF_ARCHIVE,
@@ -24,7 +25,7 @@ from sousa.tar_format import (
     parse_tar_header,
     tar_header_bytes,
 )
-from sousa.write.staging import read_manifest, write_manifest
+from sousa.write.staging import write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

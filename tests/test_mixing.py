@@ -5,7 +5,8 @@ group a player's samples, as the generator's do), packaged with `--order sorted`
 `--order shuffled` into 12 train shards of 500+ samples (`--shard-multiple 12`). More than 10
 shards matters: datasets' `shuffle` feeds its buffer from up to 10 shards at a time, which
 would hide a sorted order on fewer. The numbers at full size are in BENCHMARKS.md
-(`benchmarks/mixing.py`, whose measuring code this test shares).
+(measured with `benchmarks/mixing.py` before it retired; the measuring code is in
+tests/shaped.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.mixing import MIN_SHARD_SAMPLES, shard_distances, stream_window_distances
-from benchmarks.mixing import write_sousa_shaped as write_generated
 from sousa.write.pipeline import PackageOptions, package_dataset
+
+from .shaped import MIN_SHARD_SAMPLES, shard_distances, stream_window_distances
+from .shaped import write_sousa_shaped as write_generated
 
 TRAIN_SHARDS = 12
 

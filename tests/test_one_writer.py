@@ -20,9 +20,9 @@ import sousa.hub.push
 from sousa.errors import InputError
 from sousa.layout import LEGACY_LOCAL_FILES, LOCAL_STATE_FOLDER, LOCK_PATH, STAMPS_PATH
 from sousa.package import main
+from sousa.staged import sha256_file
 from sousa.write import stamps as stamps_module
 from sousa.write.pipeline import PackageOptions, package_dataset
-from sousa.write.shards import sha256_file
 from sousa.write.staging import MANIFEST, write_bytes_atomic
 
 from .helpers import SMALL_SHARD, big_sparse_first_sample, staged_files

@@ -13,9 +13,10 @@ from huggingface_hub import DatasetCard
 
 from sousa.layout import MEDIA_KINDS, SPLITS, split_table_path
 from sousa.package import main
+from sousa.staged import sha256_file
 from sousa.write.order import balanced_cut, mixing_key, ordered
 from sousa.write.pipeline import PackageOptions, package_dataset
-from sousa.write.shards import BLOCK, END_OF_ARCHIVE, sha256_file
+from sousa.write.shards import BLOCK, END_OF_ARCHIVE
 from sousa.write.staging import MANIFEST
 
 from .helpers import SMALL_SHARD, rewrite_samples, source_rows, split_rows

@@ -28,6 +28,7 @@ from sousa.layout import (
     split_table_path,
 )
 from sousa.package import main, parse_size
+from sousa.staged import sha256_file
 from sousa.write import media as media_module
 from sousa.write import shards as shards_module
 from sousa.write import source as source_module
@@ -35,7 +36,7 @@ from sousa.write import source_columns
 from sousa.write import tables as tables_module
 from sousa.write.media import MediaFile
 from sousa.write.pipeline import PackageOptions, package_dataset, plan_package
-from sousa.write.shards import BLOCK, END_OF_ARCHIVE, Member, sha256_file
+from sousa.write.shards import BLOCK, END_OF_ARCHIVE, Member
 from sousa.write.source import Sample
 from sousa.write.staging import MANIFEST
 

@@ -246,7 +246,7 @@ def test_a_large_private_push_warns_about_free_storage(hub, source, monkeypatch,
 
 
 def test_the_seed_uploader_object_pushes_too(hub, source):
-    from sousa.compat import DatasetUploader, HubConfig
+    from sousa.seed_api import DatasetUploader, HubConfig
 
     uploader = DatasetUploader(HubConfig(dataset_dir=source, repo_id=REPO))
     result = uploader.push()

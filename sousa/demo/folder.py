@@ -1,6 +1,6 @@
 """The demo's output folder: what counts as an earlier demo (replaced) and what is refused.
 
-The rule is staging's (`sousa.write.staging.foreign_names`): a name the demo does not write is
+The rule is staging's (`sousa.staged.foreign_names`): a name the demo does not write is
 someone else's. A folder holding only the demo's names is replaced only if it carries the
 demo's marker file, so a real generator output (the same names, no marker) is never removed.
 The staging folder `sousa.package` writes inside it (`hf_staging`, where `make demo` puts it) is
@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from ..write.staging import foreign_names, remove_entry
+from ..staged import foreign_names, remove_entry
 
 MARKER = ".sousa-demo"  # written first, so even an interrupted demo is recognised
 _LEGACY_MARKER = "pretty_name: SOUSA (demo)"  # README.md of demos older than the marker file

@@ -46,10 +46,10 @@ from tqdm import tqdm
 
 from .. import limits
 from ..errors import InputError, PushError
-from ..layout import FileDigest
+from ..layout import MANAGED_FOLDERS, FileDigest
+from ..layout import MANIFEST_PATH as MANIFEST
 from ..limits import check_push_limits, check_repo_id, check_tag, commit_batches, commit_pace
-from ..write.shards import sha256_file
-from ..write.staging import MANAGED_FOLDERS, MANIFEST, read_manifest, writer_lock
+from ..staged import read_manifest, sha256_file, writer_lock
 from . import pulls
 from .calls import RESUME_HINT, check_xet_write_token, hub_call
 from .checks import check_card, require_token

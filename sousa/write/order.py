@@ -38,14 +38,15 @@ def mixing_key(seed: int, sample_id: str) -> bytes:
 
 
 def ordered(items: Sequence[T], order: str, seed: int, sample_id: Callable[[T], str]) -> list[T]:
-    """`items` in the split's shard order (see `shard_order`)."""
-    return [items[i] for i in shard_order([sample_id(item) for item in items], order, seed)]
+    """`items` in the split's sample order (see `sample_order`)."""
+    return [items[i] for i in sample_order([sample_id(item) for item in items], order, seed)]
 
 
-def shard_order(sample_ids: Sequence[str] | pa.Array, order: str, seed: int) -> np.ndarray:
-    """The positions of `sample_ids` in shard order: shuffled by `mixing_key`, or as given
-    ("sorted"). An int64 array, made with one digest a sample, `ORDER_BATCH` ids turned into
-    Python values at a time (an Arrow array is never made into one list).
+def sample_order(sample_ids: Sequence[str] | pa.Array, order: str, seed: int) -> np.ndarray:
+    """The positions of `sample_ids` in the order their samples are written (each split's
+    sample order): shuffled by `mixing_key`, or as given ("sorted"). An int64 array, made with
+    one digest a sample, `ORDER_BATCH` ids turned into Python values at a time (an Arrow array
+    is never made into one list).
 
     Ties of the 128-bit hash (never seen) fall back to the id, so the order stays total.
     """

@@ -23,6 +23,7 @@ from ..layout import (
 )
 from ..limits import check_repo_id, check_tag
 from ..progress import byte_bar
+from ..staged import read_manifest, writer_lock
 from .beside import BesideShards
 from .builder_file import standalone_builder
 from .code_key import code_fingerprint
@@ -37,11 +38,9 @@ from .staging import (
     atomic_writer,
     check_out_dir,
     prepare_out_dir,
-    read_manifest,
     remove_incomplete,
     remove_stale,
     write_manifest,
-    writer_lock,
 )
 from .stamps import Stamps
 from .summary import Summary, summarize

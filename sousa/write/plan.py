@@ -29,7 +29,7 @@ from ..layout import (
 )
 from ..limits import check_hub_file_limits
 from ..tar_format import BLOCK, END_OF_ARCHIVE
-from .order import balanced_cut, feed_shards, shard_order
+from .order import balanced_cut, feed_shards, sample_order
 from .shards import Member
 from .source import Media, Source
 from .tables import PlannedTable, ShardLocations
@@ -88,7 +88,7 @@ class SampleShard:
 
     Audio shards hold `{key}.flac`, `{key}.json`, `{key}.mid`; MIDI shards `{key}.json`,
     `{key}.mid` (name order, so a sample's members are adjacent and sorted: `sample_members`).
-    `samples` are source rows in shard order.
+    `samples` are source rows in the split's sample order.
     """
 
     path: str
@@ -143,7 +143,7 @@ def build_plan(
 ) -> Plan:
     """Plan shards (or copies) for every split that has samples, then the split tables.
 
-    Each split's samples are put in `order` (see `order.shard_order`) once, here: shards, split
+    Each split's samples are put in `order` (see `order.sample_order`) once, here: shards, split
     tables and copies all follow it, so a table lists its rows in the order a stream yields them.
     """
     plan = Plan(source, order, seed)
@@ -153,7 +153,7 @@ def build_plan(
         rows = source.split_rows[split]
         if not len(rows):
             continue
-        rows = rows[shard_order(ids.take(pa.array(rows)), order, seed)]
+        rows = rows[sample_order(ids.take(pa.array(rows)), order, seed)]
         if sharded:
             columns = _plan_split_shards(
                 plan, split, rows, spool, shard_size, shard_multiple, min_shards

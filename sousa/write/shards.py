@@ -147,12 +147,3 @@ def _check_size(member: Member, size: int) -> None:
             f"{member.source}: changed size while being packaged ({member.size} bytes when "
             f"planned, {size} now)"
         )
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in large chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(COPY_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()

@@ -4,39 +4,35 @@ Every file is written as `.{name}.{pid}.incomplete` beside its final name and re
 complete, so an interrupted run never leaves a final-named partial file, and two processes
 never share a temporary name. `manifest.json` is written last and removed first: it is the
 mark of a complete staging folder. One process at a time writes or reads a staging folder for
-packaging or pushing: it holds `writer_lock` (an `flock` on `layout.LOCK_PATH`, which the
-kernel releases when the holder dies). The lock and the stamps (`layout.STAMPS_PATH`, see
+packaging or pushing: it holds `sousa.staged.writer_lock` (an `flock` on `layout.LOCK_PATH`,
+which the kernel releases when the holder dies). The lock and the stamps (`layout.STAMPS_PATH`, see
 `sousa.write.stamps`) are local state under `layout.LOCAL_STATE_FOLDER`: in no manifest, never
 pushed, and skipped by a hand `upload_folder` / `hf upload` of the folder.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import DISK_FULL_ERRNOS, InputError, disk_full
+from ..errors import InputError, disk_full
 from ..layout import (
     CARD_PATH,
     LEGACY_LOCAL_FILES,
     LOCAL_STATE_FOLDER,
-    LOCK_PATH,
     MANAGED_FOLDERS,
     FileDigest,
     Manifest,
-    ManifestError,
 )
 from ..layout import MANIFEST_PATH as MANIFEST
+from ..staged import foreign_names, remove_entry
 
 MANAGED_FILES = (CARD_PATH, MANIFEST)
 INCOMPLETE_SUFFIX = ".incomplete"
 LOCAL_ROOT = LOCAL_STATE_FOLDER.split("/", 1)[0]  # `.cache`: the top-level name it lives under
-_HELD: dict[Path, int] = {}  # staging folders whose lock this process holds: nesting depth
 
 
 class HashingWriter:
@@ -140,51 +136,6 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
         (out / legacy).unlink(missing_ok=True)
 
 
-@contextmanager
-def writer_lock(out: Path) -> Iterator[None]:
-    """Hold the staging folder `out` for this process (creating it): the one writer or pusher.
-
-    Another process holding it: `InputError` "another sousa.package (pid N) is writing DIR",
-    at once. The lock is an `flock`, so a killed holder's lock is gone with it; the file
-    keeps the holder's pid while held (for that message). Nested use in one process is free.
-    """
-    key = out.resolve()
-    if key in _HELD:
-        _HELD[key] += 1
-        try:
-            yield
-        finally:
-            _HELD[key] -= 1
-        return
-    (out / LOCAL_STATE_FOLDER).mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise InputError(f"another sousa.package (pid {pid}) is writing {out}") from None
-        _write_pid(fd, f"{os.getpid()}\n".encode())
-        _HELD[key] = 1
-        try:
-            yield
-        finally:
-            del _HELD[key]
-            _write_pid(fd, b"")
-    finally:
-        os.close(fd)  # releases the lock (forked shard writers have exited by now)
-
-
-def _write_pid(fd: int, data: bytes) -> None:
-    """Record the holder's pid: only a message depends on it, so a full disk is no error."""
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
-    except OSError as e:
-        if e.errno not in DISK_FULL_ERRNOS:
-            raise
-
-
 def remove_stale(out: Path, keep: set[str]) -> list[str]:
     """Delete files in the managed folders that this run did not produce (and leftovers)."""
     removed = []
@@ -215,20 +166,6 @@ def write_manifest(
     return out / MANIFEST
 
 
-def read_manifest(out: Path) -> Manifest:
-    """The manifest of a complete staging folder; an InputError naming it if there is none or
-    it is not one this code reads."""
-    path = out / MANIFEST
-    if not path.is_file():
-        raise InputError(f"{out}: no {MANIFEST}, so not a complete staging folder (re-package it)")
-    try:
-        return Manifest.from_json(path.read_bytes())
-    except OSError as e:
-        raise InputError(f"{path}: unreadable ({e})") from e
-    except ManifestError as e:
-        raise InputError(f"{path}: {e}") from None
-
-
 def _is_managed(name: str) -> bool:
     local = (LOCAL_ROOT, *LEGACY_LOCAL_FILES)
     return name in MANAGED_FOLDERS + MANAGED_FILES + local or name.endswith(INCOMPLETE_SUFFIX)
@@ -242,22 +179,3 @@ def remove_incomplete(out: Path) -> None:
         found += (out / folder).rglob(f".*{INCOMPLETE_SUFFIX}")
     for path in found:
         path.unlink(missing_ok=True)
-
-
-def foreign_names(folder: Path, ours: Callable[[str], bool]) -> list[str]:
-    """The sorted names in `folder` that `ours` does not claim ([] if it is not a folder).
-
-    The one rule of every writer here (staging, `sousa.demo`): what it does not claim in a
-    folder it writes is someone else's, and is neither overwritten nor removed unasked.
-    """
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if not ours(p.name))
-
-
-def remove_entry(path: Path) -> None:
-    """Remove a file, a symlink (not its target) or a whole folder."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import disk_full
 from ..layout import STAMPS_PATH
-from .shards import sha256_file
+from ..staged import sha256_file
 from .staging import FileDigest, write_bytes_atomic
 
 

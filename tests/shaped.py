@@ -1,23 +1,19 @@
-"""How well shards mix a split: per-shard and streaming-window distances, sorted vs shuffled.
+"""A folder shaped as the SOUSA generator writes it, keyed as its keys group samples, and the
+distances that say how well shards mix a split (tests/test_mixing.py).
 
-    python benchmarks/mixing.py                  # 7,000 samples of 12 players, → BENCHMARKS.md
-
-Generates a SOUSA-shaped dataset whose keys group samples as the generator's do
-(`{tier}{player:03d}_{rudiment}_{tempo}bpm_{soundfont}_{augmentation}`, ms-long FLAC: the
-bytes do not matter here, the order does), packages it with `--order sorted` and
-`--order shuffled`, and measures the total variation distance (TVD) between each shard's
-`skill_tier` / `profile_id` distribution and its split's, and between consecutive windows of
-256 samples of a native `load_dataset(streaming=True).shuffle(seed=0, buffer_size=1000)` pass
-and the split. `tests/test_mixing.py` asserts the issue's bounds on a smaller copy.
+`write_sousa_shaped` writes keys `{tier}{player:03d}_{rudiment}_{tempo}bpm_{soundfont}_{aug}`
+(ms-long real FLAC, hard-linked where equal: the order matters here, not the bytes). `tvd` is
+the total variation distance between two count distributions; `shard_distances` measures each
+shard of a split against the split, `stream_window_distances` consecutive windows of a native
+`load_dataset(streaming=True).shuffle(seed=0, buffer_size=1000)` pass. Measured at full size
+by the retired `benchmarks/mixing.py` (BENCHMARKS.md, "Decisions settled").
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -162,117 +158,3 @@ def stream_window_distances(
         tvd(Counter(values[i : i + window]), whole)
         for i in range(0, len(values) - window + 1, window)
     ]
-
-
-def measure(staging: Path, split: str = "train") -> dict:
-    """Per-shard and per-window distances of one staging folder's split, summarised."""
-    tiers = shard_distances(staging, split, "skill_tier")
-    profiles = shard_distances(staging, split, "profile_id")
-    windows = stream_window_distances(staging, split, "skill_tier")
-    sizes = [(staging / "audio" / s["shard"]).stat().st_size for s in tiers]
-    return {
-        "shards": len(tiers),
-        "samples": [s["samples"] for s in tiers],
-        "bytes": sizes,
-        "tier_tvd": [round(s["tvd"], 4) for s in tiers],
-        "profile_tvd": [round(s["tvd"], 4) for s in profiles],
-        "window_tvd": [round(d, 4) for d in windows],
-    }
-
-
-def split_shard_sizes(staging: Path) -> list[list[str]]:
-    """Per split and config: shard count and byte range (and the spread, max − min)."""
-    rows = []
-    for split in SPLIT_KEYS:
-        for kind in ("audio", "midi"):
-            sizes = [p.stat().st_size for p in (staging / kind).glob(f"{split}-*.tar")]
-            if sizes:
-                rows.append(
-                    [split, kind, str(len(sizes)), f"{min(sizes):,}-{max(sizes):,}"]
-                    + [f"{max(sizes) - min(sizes):,}"]
-                )
-    return rows
-
-
-def _pair(values: list[float]) -> str:
-    return f"{max(values):.3f} / {sum(values) / len(values):.3f}"
-
-
-def render(results: dict) -> str:
-    """The BENCHMARKS.md block: one row per shard size and order, then shard sizes."""
-    from report import table
-
-    lines = [
-        f"`{results['command']}`: {results['dataset']}. Split `train`, audio shards, total "
-        f"variation distance (TVD) vs the split; windows: consecutive {WINDOW} samples of a "
-        f"native `load_dataset(streaming=True).shuffle(seed=0, buffer_size={BUFFER})` pass. "
-        "Targets: shard `skill_tier` ≤ 0.10, `profile_id` ≤ 0.20 (shards of ≥ 500 samples); "
-        "window `skill_tier` ≤ 0.15.",
-        "",
-    ]
-    header = ["`--shard-size`", "`--order`", "shards", "samples a shard"]
-    header += [f"{what} TVD a shard (max / mean)" for what in ("`skill_tier`", "`profile_id`")]
-    header += ["window `skill_tier` TVD (max / mean)"]
-    rows = [
-        [run["shard_size"], run["order"], str(run["shards"])]
-        + [f"{min(run['samples'])}-{max(run['samples'])}", _pair(run["tier_tvd"])]
-        + [_pair(run["profile_tvd"]), _pair(run["window_tvd"])]
-        for run in results["runs"]
-    ]
-    lines += table(header, rows)
-    lines += [
-        "",
-        f"Shard sizes per split (`--order shuffled`, `--shard-size {results['sizes_of']}`):",
-        "",
-        *table(["split", "config", "shards", "bytes (min-max)", "spread"], results["split_sizes"]),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    import tempfile
-
-    from report import write_extra
-
-    from sousa.package import parse_size
-    from sousa.write.pipeline import PackageOptions, package_dataset
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--players-per-tier", type=int, nargs=3, default=(2, 1, 0), metavar="N")
-    p.add_argument("--samples-per-player", type=int, default=584)
-    p.add_argument(
-        "--shard-sizes", nargs="+", default=["3MB", "1MB"], help="as sousa.package --shard-size"
-    )
-    p.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "BENCHMARKS.md")
-    args = p.parse_args(argv)
-    argv = sys.argv[1:] if argv is None else argv
-    per_player = (args.samples_per_player,) * 3
-    with tempfile.TemporaryDirectory() as tmp:
-        src = write_sousa_shaped(Path(tmp) / "src", tuple(args.players_per_tier), per_player)
-        n = pq.read_metadata(src / "labels" / "samples.parquet").num_rows
-        players = sum(args.players_per_tier) * len(TIERS)
-        results = {
-            "command": " ".join(["python benchmarks/mixing.py", *argv]),
-            "dataset": f"{n:,} samples of {players} players over {len(TIERS)} tiers "
-            "(ms-long FLAC; keys in SOUSA's form)",
-            "runs": [],
-            "sizes_of": args.shard_sizes[0],
-        }
-        for size in args.shard_sizes:
-            for order in ("sorted", "shuffled"):
-                out = Path(tmp) / f"{order}-{size}"
-                options = PackageOptions(
-                    source=src, out=out, shard_size=parse_size(size), order=order
-                )
-                package_dataset(options)
-                results["runs"].append({"shard_size": size, "order": order} | measure(out))
-                if order == "shuffled" and size == args.shard_sizes[0]:
-                    results["split_sizes"] = split_shard_sizes(out)
-    text = render(results)
-    print(text)
-    write_extra(args.out, "mixing", "## Mixing: `--order sorted` vs `shuffled`", text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
