@@ -26,7 +26,7 @@ from .errors import (
 )
 from .layout import BUILDER_PATH, ORDERS, SPLITS, auxiliary_table_path
 from .limits import HUB_MAX_FILES_PER_COMMIT, check_repo_id, check_tag, push_commit_count
-from .progress import add_progress_flags, wants_progress
+from .progress import add_progress_flags, run_main, wants_progress
 from .write.memory import tune_allocator
 from .write.pipeline import PackageOptions, package_dataset, packaged, plan_package
 from .write.plan import Plan
@@ -174,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()  # and keeps fewer freed blocks resident (sousa/write/memory.py)
     options = options_from_args(args)
     try:
+        if args.push and not args.repo_id:
+            raise InputError(
+                "--push needs --repo-id user/name: the dataset repo to push to (under the "
+                "token's user or one of its organisations)"
+            )
         if args.push:
             check_repo_id(args.repo_id)
         check_tag(args.tag)
@@ -287,4 +292,4 @@ def describe_plan(plan: Plan, options: PackageOptions) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from .errors import InputError
+from .progress import run_main
 from .read.loading import load
 
 LABELS_SHOWN = ("sample_id", "profile_id", "rudiment_slug", "tempo_bpm", "overall_score")
@@ -47,4 +48,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -69,14 +69,17 @@ def rewrite_samples(root: Path, change) -> None:
 def big_sparse_first_sample(source: Path, size: int = 128 * 2**20) -> Path:
     """Point the first sample's audio at a big sparse file (sorts last in train): packaging it
     takes long enough to kill the packager mid-shard. It starts with a real FLAC file's header
-    (the media check reads only that). Delete it after the test."""
+    and ends with that file's frames (the media check reads only those). Delete it after the
+    test."""
     big = source / "audio" / "zz_big.flac"
     small = write_flac(source / "audio" / "zz_head.flac")
-    head = small.read_bytes()[:42]
+    data = small.read_bytes()
     small.unlink()
     with open(big, "wb") as f:
-        f.write(head)
-        f.truncate(size)
+        f.write(data[:42])
+        f.truncate(size - len(data) + 42)
+        f.seek(0, 2)
+        f.write(data[42:])
 
     def point(columns):
         columns["audio_path"][0] = "audio/zz_big.flac"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from sousa.write import source_columns
 from sousa.write.media_check import (
     VERIFY_BLOCK_FRAMES,
     MediaProblem,
+    _check_head,
     check_midi_header,
     parse_streaminfo,
     verify_flac,
@@ -157,6 +160,29 @@ def test_verify_compares_the_frames_decoded_with_streaminfo(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("seconds", "channels", "subtype"),
+    [(0.01, 1, "PCM_16"), (0.5, 2, "PCM_24"), (2.0, 1, "PCM_S8"), (3.0, 2, "PCM_16")],
+)
+def test_the_end_check_passes_every_whole_flac_and_refuses_each_cut(
+    tmp_path, seconds, channels, subtype
+):
+    """Real files of one frame or many, mono or stereo, 8/16/24 bits: whole, each passes;
+    cut anywhere (in half, in the last frame, by one byte), each is refused."""
+    import numpy as np
+
+    frames = int(seconds * 44_100)
+    noise = np.random.default_rng(3).uniform(-0.5, 0.5, (frames, channels))
+    path = tmp_path / "a.flac"
+    sf.write(path, noise, 44_100, format="FLAC", subtype=subtype)
+    data = path.read_bytes()
+    assert _check_head(str(path), "audio") == (parse_streaminfo(data[:42]), None)
+    for cut in sorted({len(data) // 2, len(data) - 40, len(data) - 1}):
+        path.write_bytes(data[:cut])
+        info, problem = _check_head(str(path), "audio")
+        assert info is None and problem.startswith("truncated"), (cut, len(data))
+
+
 def test_verify_names_a_file_cut_mid_stream(tmp_path):
     path = write_flac(tmp_path / "a.flac", seconds=2.0)
     info = parse_streaminfo(path.read_bytes()[:42])
@@ -261,20 +287,58 @@ def test_the_card_names_twenty_bad_samples_then_a_count(source, capsys):
     assert len(named) == 20 and " and 3 more." in section and section.lstrip().startswith("23 ")
 
 
-def test_a_truncated_flac_passes_the_head_check_and_fails_verify_audio(source, capsys):
+def corrupt_middle(path: Path) -> None:
+    """Overwrite 2,000 bytes in the middle of a real FLAC file: its length, head and last
+    frame stay as they were, so only decoding every frame (--verify-audio) finds it."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = bytes(range(256)) * 7 + bytes(208)
+    path.write_bytes(bytes(data))
+
+
+def test_a_flac_cut_in_half_is_refused_by_default_naming_it(source, capsys):
     path = audio_files(source)[2]
     truncate_half(source / path)
+    err = refuse(source, capsys)
+    assert err.startswith("error: 1 media file(s)")
+    assert f"  {path}: truncated: no frame ends at STREAMINFO's " in err
+
+
+def test_a_flac_cut_inside_its_last_frame_is_refused_by_default(source, capsys):
+    path = audio_files(source)[2]
+    data = (source / path).read_bytes()
+    (source / path).write_bytes(data[:-3])  # the last frame's CRC-16 and one byte more
+    err = refuse(source, capsys)
+    assert f"  {path}: truncated or corrupt: its last frame (to frame " in err
+
+
+def test_a_flac_cut_in_half_exits_2_from_the_command_line(source):
+    path = audio_files(source)[2]
+    truncate_half(source / path)
+    done = subprocess.run(
+        [sys.executable, "-m", "sousa.package", str(source), "--quiet"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{path}: truncated" in done.stderr and not (source / "hf_staging").exists()
+
+
+def test_a_flac_corrupt_in_the_middle_passes_the_default_check_and_fails_verify_audio(
+    source, capsys
+):
+    path = audio_files(source)[2]
+    corrupt_middle(source / path)
     err = refuse(source, capsys, "--verify-audio")
     assert f"  {path}: truncated or corrupt: decoding fails within frames " in err
     assert err.startswith("error: 1 media file(s)")
-    assert main([str(source), "--quiet"]) == 0, "without --verify-audio only heads are read"
+    assert main([str(source), "--quiet"]) == 0, "the default check reads the head and the end"
 
 
 def test_verify_audio_then_skip_repackages_what_an_earlier_run_packaged(source, capsys):
     """--verify-audio is no part of the reuse key, yet a file it finds bad changes the key."""
     path = audio_files(source)[2]
     sample_id = next(s for s, r in source_rows(source).items() if r["audio_path"] == path)
-    truncate_half(source / path)
+    corrupt_middle(source / path)
     first = package_dataset(PackageOptions(source=source, skip_bad_media=True))
     assert all_rows(first.out)[sample_id]["audio_shard"] is not None
     options = PackageOptions(source=source, skip_bad_media=True, verify_audio=True)

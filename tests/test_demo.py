@@ -461,13 +461,14 @@ def test_players_and_augmentations_are_modes(tmp_path: Path) -> None:
     assert set(samples.groupby("augmentation_group_id").size()) == {3}
 
 
-def test_previous_demo_output_is_replaced_even_after_packaging(tmp_path: Path) -> None:
+def test_previous_demo_output_is_replaced_and_its_staging_folder_kept(tmp_path: Path) -> None:
     root = write_demo(tmp_path / "d", n_samples=20, seconds=0.1)
     (root / STAGING_NAME).mkdir()  # what `python -m sousa.package DIR` adds (make demo)
     (root / STAGING_NAME / "manifest.json").write_text("{}")
     write_demo(root, n_samples=8, seconds=0.1, readme=False)
     assert len(_table(root, "samples")) == 8 and not (root / "README.md").exists()
-    assert len(list((root / "audio").rglob("*.flac"))) == 8 and not (root / STAGING_NAME).exists()
+    assert len(list((root / "audio").rglob("*.flac"))) == 8
+    assert (root / STAGING_NAME / "manifest.json").read_text() == "{}", "not the demo's: kept"
     write_demo(root, n_samples=4, seconds=0.1)  # no README: the marker file says it is ours
     assert len(_table(root, "samples")) == 4
     assert STAGING_NAME == STAGING_DEFAULT_NAME
@@ -529,6 +530,17 @@ def test_cli_writes_and_rewrites_a_demo_and_prints_one_summary_line(tmp_path: Pa
         assert len(stdout.strip().splitlines()) == 1
         assert stderr == "", "no progress bar when stderr is not a terminal"
     assert len(_table(out, "samples")) == 5
+
+
+def test_cli_rerun_keeps_the_staging_folder_packaged_inside_and_says_so(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert _main(capsys, str(out), "-n", "5", "--seconds", "0.1")[0] == 0
+    (out / STAGING_NAME).mkdir()  # `make demo` packages into DIR/hf_staging
+    (out / STAGING_NAME / "manifest.json").write_text("{}")
+    status, stdout, stderr = _main(capsys, str(out), "-n", "5", "--seconds", "0.1")
+    assert status == 0, stderr
+    assert f"kept {out / STAGING_NAME}: sousa.package wrote it" in stdout
+    assert (out / STAGING_NAME / "manifest.json").read_text() == "{}"
 
 
 def test_cli_mode_flags_mirror_the_generator(tmp_path: Path, capsys) -> None:

@@ -16,7 +16,7 @@ import soundfile as sf
 
 import sousa
 from sousa.errors import InputError
-from sousa.layout import SHARD_COLUMNS
+from sousa.layout import SHARD_COLUMNS, SPLITS
 from sousa.read import loading
 from sousa.write.builder_file import standalone_builder
 
@@ -125,6 +125,32 @@ def test_load_filter_selects_rows_in_both_modes(staging, tmp_path):
             if r["sample_id"] in wanted and r["midi_shard"]
         }
         assert {e["sample_id"] for e in ds} == with_midi
+
+
+@pytest.mark.parametrize("config", ["labels", "audio"])
+def test_a_filter_that_selects_nothing_in_a_split_gives_it_empty(staging, tmp_path, config):
+    """The README's `filter={"skill_tier": ...}` after `make demo`: a tier that some splits
+    lack gives those splits empty, in both modes, with the config's columns."""
+    tiers = {split: {r["skill_tier"] for r in split_rows(staging, split)} for split in SPLITS}
+    tier = next(t for t in set().union(*tiers.values()) if any(t not in v for v in tiers.values()))
+    lacking = [split for split in SPLITS if tier not in tiers[split]]
+    for streaming in (False, True):
+        options = {"filter": {"skill_tier": tier}, "streaming": streaming, "cache_dir": tmp_path}
+        every = sousa.load(staging, config, **options)
+        for split in SPLITS:
+            rows = [r for r in split_rows(staging, split) if r["skill_tier"] == tier]
+            if config == "audio":
+                rows = [r for r in rows if r["audio_shard"]]
+            assert sorted(e["sample_id"] for e in every[split]) == sorted(
+                r["sample_id"] for r in rows
+            ), (split, streaming)
+        one = sousa.load(staging, config, split=lacking[0], **options)
+        assert list(one) == [] and "sample_id" in one.column_names
+        assert sorted(one.column_names) == sorted(every[SPLITS[0]].column_names)
+
+
+def test_fetch_of_no_sample_ids_is_an_empty_list(staging):
+    assert sousa.fetch(staging, []) == []
 
 
 def test_load_unknown_split_config_or_location_is_a_clear_error(staging, tmp_path):

@@ -233,7 +233,9 @@ SELECT * FROM 'hf://datasets/{repo}/data/*.parquet' WHERE overall_score > 90;
 ```
 
 With the `sousa` package (decodes FLAC with soundfile, no torch; downloads only the shards that
-hold the rows you select; `fetch` reads one sample's bytes with an HTTP range request):
+hold the rows you select; `fetch` reads one sample's bytes with an HTTP range request). It is
+not on PyPI: install it from a copy of its source repository (`pip install .` there, Python ≥
+3.10), or load without it (below).
 
 ```python
 import sousa

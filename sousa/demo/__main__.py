@@ -1,7 +1,6 @@
 """`python -m sousa.demo DIR`: see `sousa.demo.cli`."""
 
-import sys
-
+from ..progress import run_main
 from .cli import main
 
-sys.exit(main())
+run_main(main)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..progress import add_progress_flags, wants_progress
-from .folder import DemoDirError
+from .folder import STAGING_NAME, DemoDirError
 from .options import MAX_AUGMENTATIONS, DemoOptions
 from .synthesis import SUBTYPES
 from .writer import write_folder
@@ -51,8 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _dir_stats(root: Path) -> tuple[int, int]:
-    files = [p for p in root.rglob("*") if p.is_file()]
+def _dir_stats(root: Path, skip: str) -> tuple[int, int]:
+    files = [p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != skip]
     return len(files), sum(p.stat().st_size for p in files)
 
 
@@ -70,9 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     except (DemoDirError, ValueError) as exc:
         print(f"sousa.demo: error: {exc}", file=sys.stderr)
         return 2
-    n_files, n_bytes = _dir_stats(out)
+    n_files, n_bytes = _dir_stats(out, skip=STAGING_NAME)
     print(
         f"wrote {options.n_samples} samples ({n_files} files, {n_bytes / 1e6:.1f} MB) to {out} "
         f"in {time.perf_counter() - start:.2f}s"
     )
+    if (out / STAGING_NAME).exists():
+        print(
+            f"kept {out / STAGING_NAME}: sousa.package wrote it from the earlier demo; "
+            f"python -m sousa.package {out} brings it up to date"
+        )
     return 0

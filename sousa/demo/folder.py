@@ -3,6 +3,9 @@
 The rule is staging's (`sousa.staged.foreign_names`): a name the demo does not write is
 someone else's. A folder holding only the demo's names is replaced only if it carries the
 demo's marker file, so a real generator output (the same names, no marker) is never removed.
+The staging folder `sousa.package` writes inside it (`hf_staging`, where `make demo` puts it) is
+allowed there but is not the demo's: it is kept, never removed (the next packaging run brings
+it up to date).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ def is_demo_folder(folder: Path) -> bool:
 
 
 def prepare_dir(out: Path, marker: dict) -> None:
-    """Make `out` an empty folder holding only the marker; refuse anything not ours."""
+    """Make `out` a folder holding only the marker (and a staging folder `sousa.package` wrote
+    there, kept as it is); refuse anything not ours."""
     if out.exists() and not out.is_dir():
         raise DemoDirError(f"{out} exists and is not a directory")
     entries = sorted(os.listdir(out)) if out.is_dir() else []
@@ -47,5 +51,5 @@ def prepare_dir(out: Path, marker: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(json.dumps(marker, sort_keys=True) + "\n", encoding="utf-8")
     for name in entries:  # after the marker: an interrupted run leaves a folder still ours
-        if name != MARKER:
+        if name not in (MARKER, STAGING_NAME):
             remove_entry(out / name)

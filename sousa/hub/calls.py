@@ -19,11 +19,13 @@ HTTP answer), and a `ConnectionError` worded as above also counts as an auth fai
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 from urllib.parse import quote
@@ -83,6 +85,38 @@ class RetryPolicy:
 
 
 RETRY = RetryPolicy()  # what every call uses unless it is given a policy
+FIRST_CONTACT_TRIES, FIRST_CONTACT_BUDGET = 3, 10.0  # a push's first call: waits of 2 + 4 s
+
+
+def first_contact_policy() -> RetryPolicy:
+    """`RETRY` (its sleep included) cut to 3 tries and 10 s of waiting: for a push's first
+    call, where a Hub that cannot be reached is more likely a missing network or a wrong
+    HF_ENDPOINT than a blip, and nothing has been sent yet. Later calls keep `RETRY`."""
+    return replace(RETRY, tries=FIRST_CONTACT_TRIES, budget=FIRST_CONTACT_BUDGET)
+
+
+def never_connected(error: BaseException | None) -> str | None:
+    """Why a request's connection was never made, from the error and its causes ("connection
+    refused", "name not resolved", "network unreachable"), or None when it was made (a reset,
+    a timeout reading, an HTTP status) or the error is no network error."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "name not resolved"
+        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "network unreachable"
+        if _named(seen, "ConnectTimeout"):
+            return "timed out connecting"
+        seen = seen.__cause__ or seen.__context__
+    return "could not connect" if _named(error, "ConnectError") else None
+
+
+def _named(error: BaseException | None, name: str) -> bool:
+    """Is `error` of a class called `name` (httpx's and httpx2's `ConnectError` and
+    `ConnectTimeout`: the client huggingface_hub sends with, whichever it is)?"""
+    return any(cls.__name__ == name for cls in type(error).__mro__)
 
 
 def hub_call(

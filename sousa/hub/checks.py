@@ -2,7 +2,8 @@
 token and the card.
 
 The token must exist, be accepted
-(`whoami`) and not be a read token: on the Hub a read token may open a pull request but never
+(`whoami`, the push's first call: a Hub that cannot be reached fails there within ~10 s, naming
+the endpoint) and not be a read token: on the Hub a read token may open a pull request but never
 merge it, so a push with one could only fail at its end. The card is checked by the Hub's own
 `validate-yaml` (what `DatasetCard.validate` asks), so a card the Hub would refuse costs nothing.
 """
@@ -14,8 +15,8 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, HfApi, get_token
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
-from ..errors import InputError
-from .calls import LOGIN_HINT, hub_call
+from ..errors import InputError, PushError
+from .calls import LOGIN_HINT, first_contact_policy, hub_call, never_connected
 
 
 def check_card(staging: Path, repo_id: str, endpoint: str) -> None:
@@ -53,7 +54,19 @@ def require_token(api: HfApi, token: str | None, repo_id: str) -> tuple[str, str
     if not token:
         raise InputError(f"no Hugging Face token found: {LOGIN_HINT}")
     rejected = "the Hugging Face token was rejected"
-    me = hub_call("checking the token", "the Hub", api.whoami, token=token, auth_message=rejected)
+    try:
+        me = hub_call(
+            "checking the token", "the Hub", api.whoami, token=token, auth_message=rejected,
+            policy=first_contact_policy(),
+        )  # fmt: skip
+    except PushError as e:  # the first call of a push: nothing has been sent
+        cause = never_connected(e.__cause__)
+        if cause is None:
+            raise
+        raise PushError(
+            f"cannot reach {api.endpoint} ({cause}): check the network or HF_ENDPOINT; "
+            "nothing was sent"
+        ) from None
     if me.get("auth", {}).get("accessToken", {}).get("role") == "read":
         raise InputError(f"no write access to {repo_id} with a read token: {LOGIN_HINT}")
     return token, me["name"]

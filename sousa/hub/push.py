@@ -30,11 +30,18 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import RevisionNotFoundError
+from huggingface_hub.utils import (
+    are_progress_bars_disabled,
+    disable_progress_bars,
+    enable_progress_bars,
+)
 from tqdm import tqdm
 
 from .. import limits
@@ -116,7 +123,7 @@ def push(
     check_tag(tag)
     if tag and create_pr:
         raise InputError(f"--tag {tag} and --create-pr: a tag marks a merged release; merge first")
-    with writer_lock(staging):
+    with writer_lock(staging), client_bars(progress):
         result = _push(
             staging, repo_id, token, private, revision, create_pr, direct, progress, api, tag
         )
@@ -152,6 +159,34 @@ def _create_tag(api: HfApi, repo_id: str, target: str, tag: str, token: str | No
     return sha
 
 
+@contextmanager
+def client_bars(progress: bool) -> Iterator[None]:
+    """huggingface_hub's progress bars (its uploads', and hf_xet's, which it draws) shown only
+    when ours are: off for `--quiet` and where stderr is not a terminal, through its public
+    switch (`huggingface_hub.utils.disable_progress_bars`), and back on afterwards."""
+    if progress or are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()
+
+
+def namespace_refused(repo_id: str, user: str) -> str | None:
+    """The message for a 403 on creating `repo_id` when its namespace is not the token's user
+    (None when it is: then the token lacks write access, the usual message)."""
+    namespace, name = repo_id.split("/")
+    if namespace == user:
+        return None
+    return (
+        f"no write access to {repo_id}: this token is user {user}'s, and a token writes only "
+        f"under its user's and its organisations' names ({namespace} is neither): push to "
+        f"{user}/{name}, or use a token that may write to {namespace}"
+    )
+
+
 def _push(
     staging: Path,
     repo_id: str,
@@ -174,7 +209,7 @@ def _push(
     check_card(staging, repo_id, api.endpoint)
     hub_call(
         "creating the repo", repo_id, api.create_repo, repo_id, repo_type="dataset",
-        private=private, token=token, exist_ok=True,
+        private=private, token=token, exist_ok=True, forbidden=namespace_refused(repo_id, user),
     )  # fmt: skip
     if tag:
         _check_tag_is_new(api, repo_id, tag, token)

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from datasets import DownloadConfig, IterableDataset
+from datasets import Dataset, DatasetDict, DownloadConfig, IterableDataset
 from datasets.exceptions import DatasetGenerationError
 
 from ..errors import InputError
@@ -120,7 +120,8 @@ def load(
     `config`: `audio` (labels + decoded `audio` + `midi` bytes or None), `midi` (labels + MIDI,
     the samples that have MIDI) or `labels`. `filter={column: value or [values]}` selects rows
     on label columns before any shard is read; only shards holding selected rows are
-    downloaded (or streamed). Returns a `Dataset` / `IterableDataset`, or a dict of them by
+    downloaded (or streamed); a split it selects nothing from is empty (a `Dataset` of no
+    rows, or an empty stream). Returns a `Dataset` / `IterableDataset`, or a dict of them by
     split when `split` is None. Non-streaming, the Arrow cache holds the FLAC bytes; audio is
     decoded on access.
 
@@ -193,7 +194,26 @@ def load(
         if isinstance(err.__cause__, SousaDataError):  # show our message, not the wrapper's
             raise err.__cause__ from None
         raise
-    return builder.as_dataset(split=split)
+    return _as_dataset(builder, split)
+
+
+def _as_dataset(builder: PackageSousa, split: str | None):
+    """`builder.as_dataset(split=split)`, except that a split the filter left without a row is
+    an empty `Dataset` with the config's features, as streaming gives an empty stream: an
+    empty selection is an answer (`datasets` refuses to read a split of no rows: 'Instruction
+    "test" corresponds to no data!')."""
+    names = [split] if split is not None else list(builder.info.splits)
+    empty = {name for name in names if not builder.info.splits[name].num_examples}
+    if not empty:
+        return builder.as_dataset(split=split)
+    features = builder.info.features
+    made = {
+        name: Dataset.from_dict({column: [] for column in features}, features=features)
+        if name in empty
+        else builder.as_dataset(split=name)
+        for name in names
+    }
+    return made[split] if split is not None else DatasetDict(made)
 
 
 def warn_world_size(ds, config: str) -> None:
@@ -330,15 +350,18 @@ def fetch(
     Reads the split tables' `sample_id` and shard columns, then the row groups holding the
     wanted rows, then, per shard, each run of the wanted samples' members with one range read
     (adjacent samples coalesced, `plan_spans`): an audio sample's span holds its FLAC and its
-    MIDI (the audio shard has both). `config` as in `load`; `labels` reads no shard.
+    MIDI (the audio shard has both). `config` as in `load`; `labels` reads no shard. An empty
+    list gives an empty list.
     """
     _check_config(config)
     root = resolve(path_or_repo_id, revision)
     manifest = load_manifest(root, DownloadConfig(token=token))
     ids = [sample_ids] if isinstance(sample_ids, str) else list(sample_ids)
     bad = [i for i in ids if not isinstance(i, str)]
-    if bad or not ids:
+    if bad:
         raise LoadError(f"sample ids must be a string or a list of strings, got {sample_ids!r}")
+    if not ids:  # an empty selection is an answer, as an empty filter's split is for `load`
+        return []
     kind = None if config == "labels" else config
     found = _find_rows(root, set(ids), manifest_splits(manifest), kind, token)
     unknown = [i for i in ids if i not in found.rows]

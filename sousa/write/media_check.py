@@ -2,12 +2,13 @@
 
 Every FLAC file: the `fLaC` marker and a STREAMINFO block that parses, read from the file's
 first 42 bytes (FLAC format, https://xiph.org/flac/format.html, "METADATA_BLOCK_STREAMINFO";
-RFC 9639 §8.2). Every MIDI file: an `MThd` chunk of length 6 with a valid format, track count
+RFC 9639 §8.2), and an end where STREAMINFO says, its last frame decoded (`flac_tail`: a file
+cut short is refused). Every MIDI file: an `MThd` chunk of length 6 with a valid format, track count
 and division, its first 14 bytes (Standard MIDI Files 1.0, "Header Chunks",
 https://midi.org/standard-midi-files-specification). Heads are read by a few threads (on a
 cold disk each head is a random read: threads overlap them), in constant memory.
 `verify_flac` decodes a whole file in blocks and compares the frames decoded with
-STREAMINFO's total: that catches a truncated file, which a head alone cannot.
+STREAMINFO's total: that also catches corrupt bytes in the middle of a file.
 
 A problem is a short phrase saying what is wrong with a file ("empty (0 bytes)",
 "STREAMINFO sample rate is 0"); `source.py` turns them into bad input or labels-only samples.
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from ..layout import AUDIO_PROPERTY_COLUMNS
 from ..progress import byte_bar
+from .flac_tail import check_flac_tail
 from .media import MediaFile
 
 FLAC_MARKER = b"fLaC"
@@ -166,8 +168,9 @@ def check_media(
     """Check every file's head (and with `verify_audio` decode every FLAC whole).
 
     Returns each row's StreamInfo (None without audio, or when the audio is bad) and the bad
-    files, in row order (audio before MIDI within a row). Reads ~42 bytes a file. The decoded
-    bytes are shown on `bar` (its total grown by them) if given, else on a bar of its own.
+    files, in row order (audio before MIDI within a row). Reads 14 bytes of a MIDI file, a FLAC
+    file's head and last frame (decoded). The bytes `verify_audio` decodes are shown on `bar`
+    (its total grown by them) if given, else on a bar of its own.
     """
     files = [
         (row, media, kind)
@@ -242,7 +245,12 @@ def check_heads(
 def _check_head(path: str, kind: str) -> tuple[StreamInfo | None, str | None]:
     try:
         if kind == "audio":
-            return parse_streaminfo(read_head(path, FLAC_HEAD_BYTES)), None
+            with open(path, "rb", buffering=0) as f:
+                head = f.read(FLAC_HEAD_BYTES)
+                info = parse_streaminfo(head)
+                size = os.fstat(f.fileno()).st_size
+                problem = check_flac_tail(f, head, size, info.total_frames)
+            return (None, problem) if problem else (info, None)
         check_midi_header(read_head(path, MIDI_HEAD_BYTES))
         return None, None
     except MediaProblem as e:

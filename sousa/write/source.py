@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import InputError, first_values
-from ..layout import AUXILIARY_TABLES, MEDIA_KINDS, SPLITS
+from ..layout import AUXILIARY_TABLES, MANIFEST_PATH, MEDIA_KINDS, SPLITS
 from .media_check import BadMedia, bad_media_lines
 from .source_checks import (
     check_columns,
@@ -154,6 +154,11 @@ def read_source(
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
+    if (root / MANIFEST_PATH).is_file() and not (root / "labels").is_dir():
+        raise InputError(
+            f"{root}: this is a staging folder (it has {MANIFEST_PATH}): give the generator's "
+            f"output folder, the one holding labels/ and splits.json (perhaps {root.parent})"
+        )
     samples_path = root / "labels" / "samples.parquet"
     table, schema = read_table(
         samples_path, required=("sample_id", "profile_id"), only=PATH_COLUMNS

@@ -6,8 +6,12 @@ serve huggingface_hub 2.0 (the declared floor).
 
 Hub API (server.py), one handler per endpoint:
 
-- ``GET /api/whoami-v2``: token → user and role (``hf_api.py:HfApi.whoami``); read tokens cannot
-  write (401 without a token, 403 with a read token): ``docs/hub/security-tokens.md``.
+- ``GET /api/whoami-v2``: token → user, its organisations and role (``hf_api.py:HfApi.whoami``);
+  read tokens cannot write (401 without a token, 403 with a read token):
+  ``docs/hub/security-tokens.md``. A token writes only under its user's and its organisations'
+  names (``HubEmulator(orgs=…)``): 403 otherwise, "You don't have the rights to create a dataset
+  under the namespace "X"." on creating a repo (``docs/hub/organizations.md``;
+  ``hf_api.py:HfApi.create_repo`` reads a 403 as "no write permission on the namespace").
 - ``POST /api/repos/create``, ``DELETE /api/repos/delete``: 409 if it exists
   (``hf_api.py:HfApi.create_repo``, ``delete_repo``).
 - ``GET /api/datasets/{id}[/revision/{rev}]``, ``…/tree/{rev}/{path}``, ``POST …/paths-info``,
@@ -62,7 +66,7 @@ Helpers: ``HubEmulator`` (server.py: in-process; ``stats`` of requests and bytes
 ``emulated_hub`` (server.py: the ``hub`` fixture, clients pointed at it, non-loopback DNS
 refused, the push's retry waits recorded in ``retry_waits`` instead of slept),
 ``point_clients_at`` and ``guard_network`` (clients.py); ``python -m tests.hub_emulator``
-(__main__.py) serves one standalone.
+(__main__.py) serves one standalone (a port in use: one line, exit 2).
 """
 
 from .clients import guard_network, point_clients_at

@@ -154,9 +154,11 @@ class HubEmulator:
         user: str = "user",
         xet: bool = True,
         port: int = 0,
+        orgs: tuple[str, ...] = (),
     ):
         self.tokens = dict(tokens) if tokens is not None else {"hf_test_write": "write"}
         self.user = user
+        self.orgs = list(orgs)  # the token user's organisations: its other writable namespaces
         self.lfs_threshold = LFS_THRESHOLD
         self.stats = HubStats()
         self.repos: dict[tuple[str, str], Repo] = {}
@@ -595,14 +597,33 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
 
     def _writable_repo(self, repo_type: str, repo_id: str) -> Repo:
         self._require("write")
-        return self._readable_repo(repo_type, repo_id)
+        repo = self._readable_repo(repo_type, repo_id)
+        self._require_namespace(repo_type, repo_id.split("/")[0], "write")
+        return repo
 
-    # ------------------------------------------------------------------ endpoints
+    def _require_namespace(self, repo_type: str, namespace: str, verb: str) -> None:
+        """A token writes only under its user's and its organisations' namespaces
+        (``docs/hub/security-tokens.md``: a token acts as its user;
+        ``docs/hub/organizations.md``: members write to their organisation's repos); 403
+        otherwise (``hf_api.py:HfApi.create_repo``: "403 -> if no write permission on the
+        namespace"), with the Hub's wording for a repo created there ("You don't have the
+        rights to create a dataset under the namespace "X".", as users report it) and this
+        emulator's for a write to an existing repo there."""
+        if namespace == self.emu.user or namespace in self.emu.orgs:
+            return
+        if verb != "create":
+            raise HubError(403, "You don't have the rights to write to this repository.")
+        kind = repo_type.removesuffix("s")
+        raise HubError(
+            403, f'You don\'t have the rights to create a {kind} under the namespace "{namespace}".'
+        )
+
     def whoami(self):
         """``HfApi.whoami()`` -> ``GET /api/whoami-v2``."""
         role, name = self._require("read"), self.emu.user
         token = {"type": "access_token", "accessToken": {"displayName": "t", "role": role}}
-        self._json({"type": "user", "name": name, "fullname": name, "orgs": [], "auth": token})
+        orgs = [{"type": "org", "name": org} for org in self.emu.orgs]
+        self._json({"type": "user", "name": name, "fullname": name, "orgs": orgs, "auth": token})
 
     def create_repo(self):
         """``HfApi.create_repo()`` -> ``POST /api/repos/create`` (409 if it exists)."""
@@ -610,6 +631,7 @@ class _HubHandler(XetRoutes, BaseHTTPRequestHandler):
         body = self._json_body()
         repo_type = body.get("type") or "model"
         repo_id = f"{body.get('organization') or self.emu.user}/{body['name']}"
+        self._require_namespace(f"{repo_type}s", repo_id.split("/")[0], "create")
         private = body.get("visibility", "private" if body.get("private") else "public") != "public"
         emu = self.emu
         with emu._lock:
