@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,8 +57,8 @@ def writer_lock(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise InputError(f"another sousa.package (pid {pid}) is writing {out}") from None
+            holder = _holder(fd)
+            raise InputError(f"another sousa.package (pid {holder}) is writing {out}") from None
         _write_pid(fd, f"{os.getpid()}\n".encode())
         _HELD[key] = 1
         try:
@@ -67,6 +68,17 @@ def writer_lock(out: Path) -> Iterator[None]:
             _write_pid(fd, b"")
     finally:
         os.close(fd)  # releases the lock (forked shard writers have exited by now)
+
+
+def _holder(fd: int) -> str:
+    """The lock holder's pid, as it wrote it: a holder that has just taken the lock may not
+    have written it yet, so an empty file is read again for up to a tenth of a second."""
+    for _ in range(50):
+        pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if pid:
+            return pid
+        time.sleep(0.002)
+    return "unknown"
 
 
 def _write_pid(fd: int, data: bytes) -> None:

@@ -45,6 +45,11 @@ class HashingWriter:
         self.digest: FileDigest | None = None
 
     def write(self, data: bytes) -> int:
+        if self._f.closed:
+            # A writer finalised after its run failed (pyarrow's ParquetWriter closes itself
+            # when collected, writing its footer): the temporary file is already removed, so
+            # the bytes go nowhere, and an error here could only be printed at a GC.
+            return len(data)
         self._hash.update(data)
         self.size += len(data)
         return self._f.write(data)
