@@ -21,7 +21,9 @@ $(VENV)/.native-audio: $(VENV)/.installed .ci/audio-constraints.txt
 # The declared floor: the oldest declared Python with every dependency at the minimum that
 # pyproject.toml states (.ci/floor-constraints.txt), in a venv of its own. Native audio tests
 # skip there (no torch).
-FLOOR_PYTHON ?= python3.10
+# The oldest declared Python: python3.10 on PATH, else a pyenv-installed 3.10 (as .ci/run finds it).
+FLOOR_PYTHON ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
 FLOOR_VENV ?= .venv-floor
 $(FLOOR_VENV)/.installed: pyproject.toml .ci/floor-constraints.txt
 	$(FLOOR_PYTHON) -m venv $(FLOOR_VENV)

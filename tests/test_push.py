@@ -198,7 +198,7 @@ def test_sousa_load_and_fetch_read_the_pushed_repo_equal_to_the_source(hub, sour
     media = (source / src["audio_path"]).stat().st_size + (source / src["midi_path"]).stat().st_size
     shard_reads = [entry for entry in hub.stats.log if entry[1].endswith(".tar")]
     ranges = [entry[3] for entry in shard_reads if entry[0] == "GET"]
-    assert ranges and all(ranges), "every shard read is a Range request"
+    assert ranges and all(ranges), f"every shard read is a Range request: {shard_reads}"
     shard_bytes = 0
     for header in ranges:
         start, end = header.removeprefix("bytes=").split("-")
