@@ -75,16 +75,18 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def cpu_seconds(*who: int) -> float:
+    """User + system CPU seconds of `who` (`resource.RUSAGE_*`: by default this process and
+    the children it waited for)."""
+    usage = [resource.getrusage(w) for w in who or (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> Measurement:
     """Run `cmd` under GNU time, output captured; raise CommandFailed if it exits non-zero."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         full = [GNU_TIME, "-f", "%M", "-o", tf.name, *cmd]
-        start, cpu = time.perf_counter(), _children_cpu()
+        start, cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
         proc = subprocess.Popen(
             full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
@@ -93,7 +95,7 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> Measu
             # the tree below GNU time (time itself is ~2 MB and not ours)
             peak_tree = max(peak_tree, sum(tree_rss_kb(c) for c in _children(proc.pid)))
             time.sleep(POLL_SECONDS)
-        wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
+        wall, cpu = time.perf_counter() - start, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
         stdout, stderr = proc.communicate()
         if proc.returncode != 0:
             raise CommandFailed(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
@@ -115,10 +117,8 @@ def interleaved(names: Sequence[str], rounds: int) -> Iterator[tuple[int, str]]:
 
 
 def summary(values: Iterable[float]) -> dict[str, float]:
-    """Median, min and max of a non-empty sample (NaN for all three when it is empty)."""
+    """Median, min and max of a non-empty sample."""
     values = list(values)
-    if not values:
-        return dict.fromkeys(("median", "min", "max"), float("nan"))
     return {"median": median(values), "min": min(values), "max": max(values)}
 
 
@@ -168,12 +168,6 @@ def staging(src: Path, shard_size: str | None = None) -> Path:
     cmd = [PY, "-m", "sousa.package", str(src), "--out", str(out), "--quiet"]
     run_measured(cmd + (["--shard-size", shard_size] if shard_size else []), CHILD_ENV)
     return out
-
-
-def media_bytes(src: Path) -> tuple[int, int]:
-    """(files, bytes) of a source folder's audio and MIDI."""
-    files = files_under([src / "audio", src / "midi"])
-    return len(files), sum(p.stat().st_size for p in files)
 
 
 def machine() -> dict[str, str]:

@@ -122,17 +122,11 @@ def loader_samples(kind: str, root: Path):
     return torch.utils.data.DataLoader(ds, num_workers=2, batch_size=batch)
 
 
-def cpu_seconds() -> float:
-    """User + system CPU of this process and of its children waited for."""
-    import resource
-
-    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def timed(kind: str, root: Path, limit: int) -> tuple[float, float]:
     """(samples per wall second, per CPU second) of one pass of `kind` (≤ `limit` samples)."""
     import gc
+
+    from harness import cpu_seconds
 
     samples_of = loader_samples(kind, root)
     start, cpu, n = time.perf_counter(), cpu_seconds(), 0

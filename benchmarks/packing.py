@@ -31,9 +31,9 @@ from harness import (
     CHILD_ENV,
     HERE,
     PY,
+    cpu_seconds,
     files_under,
     interleaved,
-    media_bytes,
     remove,
     run_measured,
     summary,
@@ -100,8 +100,6 @@ def shards_phase(src: Path, out: Path, workers: int) -> dict[str, float]:
     """Wall and CPU seconds (workers included) of `write_shards` of every planned shard."""
     import time
 
-    from loaders import cpu_seconds
-
     from sousa.write.pipeline import PackageOptions, plan_package
     from sousa.write.shard_pool import write_shards
 
@@ -152,7 +150,7 @@ def table(runs: dict, files: int, size: int, samples: int) -> dict:
         media = name != "import"
         rows.append(
             [LABELS[name], f"{wall['median']:.2f}", f"{wall['min']:.2f}–{wall['max']:.2f}"]
-            + [f"{summary(runs[name].get('cpu', []))['median']:.2f}".replace("nan", "")]
+            + [f"{summary(runs[name]['cpu'])['median']:.2f}"]
             + [f"{size / 1e6 / wall['median']:,.0f}" if media else ""]
             + [f"{samples / wall['median']:,.0f}" if media else ""]
             + [f"{max(runs[name]['max_rss_mb']):.0f}", f"{max(runs[name]['tree_rss_mb']):.0f}"]
@@ -189,7 +187,8 @@ def main(argv: list[str]) -> dict:
     key = f"gb{args.gb:g}" if args.gb is not None else f"{args.samples}x{args.seconds:g}s"
     src = demo_source(args.work, n_samples=args.samples, seconds=args.seconds, seed=0)
     runs = measure(src, args.work / "pack-out", args.rounds, args.shard_workers)
-    files, size = media_bytes(src)
+    media = files_under([src / "audio", src / "midi"])
+    files, size = len(media), sum(p.stat().st_size for p in media)
     title = f"Packing {args.samples:,} samples × {args.seconds:g} s"
     return {
         "key": f"packing-{key}",
