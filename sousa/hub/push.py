@@ -54,6 +54,7 @@ from . import pulls
 from .calls import RESUME_HINT, check_xet_write_token, hub_call
 from .checks import check_card, require_token
 from .pulls import ClosedPull, Pull, find_pull, forbidden_message, open_pull
+from .tags import check_tag_is_new, create_tag
 
 LAST_FILES = ("README.md", MANIFEST)  # committed last: the card and the completion mark
 MERGE_TRIES = 3  # pull requests a push assembles when merges keep being refused as conflicts
@@ -131,32 +132,9 @@ def push(
         api = api or HfApi()
         result.tag = tag
         result.tagged_commit = hub_call(
-            f"tagging {tag}", repo_id, _create_tag, api, repo_id, result.target, tag, token
+            f"tagging {tag}", repo_id, create_tag, api, repo_id, result.target, tag, token
         )
     return result
-
-
-def _check_tag_is_new(api: HfApi, repo_id: str, tag: str, token: str | None) -> None:
-    """Refuse a tag the repo has already (`InputError`, exit 2): a release tag never moves."""
-    refs = hub_call(
-        "listing the tags", repo_id, api.list_repo_refs, repo_id, repo_type="dataset", token=token
-    )
-    for existing in refs.tags:
-        if existing.name == tag:
-            raise InputError(
-                f"tag {tag} already exists on {repo_id} (commit {existing.target_commit[:12]}): "
-                "a release tag is never moved; choose a new one (the next version)"
-            )
-
-
-def _create_tag(api: HfApi, repo_id: str, target: str, tag: str, token: str | None) -> str:
-    """Tag the commit at the head of `target` (read once, so the tag names that very commit)."""
-    sha = api.repo_info(repo_id, repo_type="dataset", revision=target, token=token).sha
-    api.create_tag(
-        repo_id, tag=tag, revision=sha, repo_type="dataset", token=token,
-        tag_message=f"sousa release {tag}",
-    )  # fmt: skip
-    return sha
 
 
 @contextmanager
@@ -212,7 +190,7 @@ def _push(
         private=private, token=token, exist_ok=True, forbidden=namespace_refused(repo_id, user),
     )  # fmt: skip
     if tag:
-        _check_tag_is_new(api, repo_id, tag, token)
+        check_tag_is_new(api, repo_id, tag, token)
     target = revision or "main"
     if target != "main":
         hub_call(
