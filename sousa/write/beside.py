@@ -44,9 +44,7 @@ class BesideShards:
         self, plan: Plan, out: Path, sizes: dict[str, int], repo_id: str | None,
         tag: str | None = None,
     ) -> None:  # fmt: skip
-        # The builder is produced here, in the calling thread: `ast.parse` in two threads at
-        # once corrupts CPython 3.11's AST recursion counter (SystemError on every later parse).
-        self._args = (plan, out, sizes, repo_id, tag, standalone_builder())
+        self._args = (plan, out, sizes, repo_id, tag)
         self._stop = threading.Event()
         self._digests: dict[str, FileDigest] = {}
         self._error: BaseException | None = None
@@ -86,13 +84,12 @@ def write_beside(
     sizes: dict[str, int],
     repo_id: str | None,
     tag: str | None,
-    builder: bytes,
     digests: dict[str, FileDigest],
     stop: threading.Event,
 ) -> None:
     """Write the split tables, the auxiliary tables, the builder, the figures (from the split
     tables just written) and the card (naming `repo_id` and the release `tag`) into `out`,
-    adding each file's digest to `digests`. `builder` is the staged builder's bytes."""
+    adding each file's digest to `digests`."""
 
     def check() -> None:
         if stop.is_set():
@@ -111,7 +108,7 @@ def write_beside(
         check()
         digests |= write_auxiliary(name, path, ids_by_split, out)
     check()
-    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, builder)
+    digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, standalone_builder())
     stats = label_stats(out)
     check()
     figures = render_figures(stats)
