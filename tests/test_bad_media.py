@@ -27,10 +27,14 @@ from sousa.demo import midi_file_bytes
 from sousa.layout import AUDIO_PROPERTY_COLUMNS, SHARD_COLUMNS, SPLITS
 from sousa.package import main
 from sousa.write import source_columns
+from sousa.write.flac_tail import crc16
 from sousa.write.media_check import (
+    HEAD_CHUNK,
     VERIFY_BLOCK_FRAMES,
+    HeadChecks,
     MediaProblem,
     _check_head,
+    check_heads,
     check_midi_header,
     parse_streaminfo,
     verify_flac,
@@ -181,6 +185,70 @@ def test_the_end_check_passes_every_whole_flac_and_refuses_each_cut(
         path.write_bytes(data[:cut])
         info, problem = _check_head(str(path), "audio")
         assert info is None and problem.startswith("truncated"), (cut, len(data))
+
+
+def test_crc16_is_flacs_crc16_at_any_length():
+    """The catalogued check value of CRC-16/UMTS (FLAC's: polynomial 0x8005, initial 0, not
+    reflected) and a bit-at-a-time reference at lengths that grow the table unevenly."""
+    import random
+
+    def bitwise(data: bytes) -> int:
+        crc = 0
+        for byte in data:
+            crc ^= byte << 8
+            for _ in range(8):
+                crc = ((crc << 1) ^ 0x8005 if crc & 0x8000 else crc << 1) & 0xFFFF
+        return crc
+
+    assert crc16(b"123456789") == 0xFEE8
+    rng = random.Random(7)
+    for n in (0, 1, 2, 3, 700, 5, 4097, 9000):
+        data = rng.randbytes(n)
+        assert crc16(data) == bitwise(data), n
+        assert crc16(data + bitwise(data).to_bytes(2, "big")) == 0
+
+
+def test_the_end_check_refuses_a_changed_byte_in_the_last_frame_and_bytes_after_it(tmp_path):
+    """Not cut: one byte of the last frame's audio changed, or bytes appended after it (zero
+    bytes would not show: they leave a CRC of 0 at 0)."""
+    path = write_flac(tmp_path / "a.flac", seconds=0.5)
+    data = path.read_bytes()
+    changed = bytearray(data)
+    changed[-10] ^= 0x01
+    for bad in (bytes(changed), data + b"TAG appended"):
+        path.write_bytes(bad)
+        info, problem = _check_head(str(path), "audio")
+        assert info is None and problem.startswith("truncated or corrupt: its last frame"), problem
+
+
+def test_head_checks_in_processes_give_what_one_process_does(source):
+    """More files than one hand-off, some bad, in two worker processes: the same results in
+    the same order as checked here."""
+    files = [(str(source / p), "audio") for p in audio_files(source)]
+    files += [(str(source / p), "midi") for p in midi_files(source)]
+    files = (files * (HEAD_CHUNK * 3 // len(files) + 1))[: HEAD_CHUNK * 3 - 5]
+    files[HEAD_CHUNK + 2] = (str(source / "labels" / "samples.parquet"), "audio")
+    files[2 * HEAD_CHUNK] = (str(source / "no such file.mid"), "midi")
+    with HeadChecks(2) as heads:
+        assert list(heads(files)) == check_heads(files)
+    problems = [problem for _, problem in check_heads(files) if problem]
+    assert problems[0].startswith("not FLAC") and problems[1].startswith("cannot be read")
+
+
+def test_head_check_workers_end_even_when_sigterm_is_caught(tmp_path):
+    """A library of the parent's may catch SIGTERM (the fork inherits its handler): the pool
+    is still ended after an error (else its `terminate` waits forever)."""
+    code = (
+        "import signal, sys; signal.signal(signal.SIGTERM, lambda *a: None)\n"
+        "from sousa.write.media_check import HeadChecks\n"
+        "try:\n"
+        "    with HeadChecks(2) as heads:\n"
+        "        raise KeyboardInterrupt\n"
+        "except KeyboardInterrupt:\n"
+        "    print('ended')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.stdout == "ended\n", done.stderr
 
 
 def test_verify_names_a_file_cut_mid_stream(tmp_path):

@@ -5,8 +5,9 @@ first 42 bytes (FLAC format, https://xiph.org/flac/format.html, "METADATA_BLOCK_
 RFC 9639 §8.2), and an end where STREAMINFO says, its last frame decoded (`flac_tail`: a file
 cut short is refused). Every MIDI file: an `MThd` chunk of length 6 with a valid format, track count
 and division, its first 14 bytes (Standard MIDI Files 1.0, "Header Chunks",
-https://midi.org/standard-midi-files-specification). Heads are read by a few threads (on a
-cold disk each head is a random read: threads overlap them), in constant memory.
+https://midi.org/standard-midi-files-specification). `HeadChecks` reads them in the run's
+worker processes, in constant memory: a check is Python between short reads, so threads of
+one process would queue on the GIL (slower than one thread when the files are cached).
 `verify_flac` decodes a whole file in blocks and compares the frames decoded with
 STREAMINFO's total: that also catches corrupt bytes in the middle of a file.
 
@@ -16,6 +17,7 @@ A problem is a short phrase saying what is wrong with a file ("empty (0 bytes)",
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +31,7 @@ from tqdm import tqdm
 from ..layout import AUDIO_PROPERTY_COLUMNS
 from ..progress import byte_bar
 from .flac_tail import check_flac_tail
+from .forked import die_with_parent
 from .media import MediaFile
 
 FLAC_MARKER = b"fLaC"
@@ -37,8 +40,7 @@ STREAMINFO_TYPE = 0
 STREAMINFO_LENGTH = 34
 MIDI_HEAD_BYTES = 14  # "MThd" (4) + length (4) + format, ntrks, division (2 each)
 MIDI_SMPTE_FORMATS = (-24, -25, -29, -30)  # frames a second, when division's top bit is set
-HEAD_CHUNK = 256  # files a thread reads between hand-offs (a thread pool costs ~µs a task)
-HEAD_THREADS = 4  # overlaps a cold disk's random reads (a warm head is GIL-bound)
+HEAD_CHUNK = 256  # files a worker checks between hand-offs
 VERIFY_CHUNK = 8  # FLAC files a thread decodes between hand-offs
 VERIFY_BLOCK_FRAMES = 1 << 16  # frames read at a time (4,096 decodes 1.4 x slower)
 BAD_MEDIA_SHOWN = 20  # bad files an error or a summary names; then a count
@@ -164,8 +166,10 @@ def check_media(
     workers: int = 1,
     progress: bool = False,
     bar: tqdm | None = None,
+    heads: HeadChecks | None = None,
 ) -> tuple[list[StreamInfo | None], list[BadMedia]]:
-    """Check every file's head (and with `verify_audio` decode every FLAC whole).
+    """Check every file's head (and with `verify_audio` decode every FLAC whole), the heads
+    with `heads` (else in this process).
 
     Returns each row's StreamInfo (None without audio, or when the audio is bad) and the bad
     files, in row order (audio before MIDI within a row). Reads 14 bytes of a MIDI file, a FLAC
@@ -181,8 +185,8 @@ def check_media(
     paths = [(os.path.join(root, media.relpath), kind) for _, media, kind in files]
     infos: list[StreamInfo | None] = [None] * len(audio)
     bad: list[BadMedia] = []
-    heads = check_heads(paths, HEAD_THREADS)
-    for (row, media, _), (info, problem) in zip(files, heads, strict=True):  # strict: ends pool
+    results = (heads or HeadChecks(1))(paths)
+    for (row, media, _), (info, problem) in zip(files, results, strict=True):  # strict: ends pool
         if problem is not None:
             bad.append(BadMedia(row, sample_ids[row], media.relpath, problem))
         if info is not None:
@@ -228,18 +232,45 @@ def audio_property_columns(infos: list[StreamInfo | None]) -> dict[str, pa.Array
     }
 
 
-def check_heads(
-    paths: list[tuple[str, str]], workers: int = 1
-) -> Iterator[tuple[StreamInfo | None, str | None]]:
+class HeadChecks:
+    """`check_heads` of many lists of files in `workers` forked processes (in this one when
+    1), started once; a context manager (leaving it ends them). Workers die with their parent."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = None
+
+    def __enter__(self) -> HeadChecks:
+        if self.workers > 1:
+            context = multiprocessing.get_context("fork")
+            self._pool = context.Pool(self.workers, die_with_parent, (os.getpid(),))
+        return self
+
+    def __exit__(self, error_type, *exc) -> None:
+        if self._pool is not None:
+            if error_type is None:
+                self._pool.close()  # the workers end when the queue is drained
+            else:
+                self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __call__(
+        self, paths: list[tuple[str, str]]
+    ) -> Iterator[tuple[StreamInfo | None, str | None]]:
+        """`check_heads(paths)`, in order."""
+        chunks = [paths[i : i + HEAD_CHUNK] for i in range(0, len(paths), HEAD_CHUNK)]
+        if self._pool is None or len(chunks) <= 1:
+            return (result for chunk in chunks for result in check_heads(chunk))
+        return (result for results in self._pool.imap(check_heads, chunks) for result in results)
+
+
+def check_heads(paths: list[tuple[str, str]]) -> list[tuple[StreamInfo | None, str | None]]:
     """For each `(path, kind)` ("audio" or "midi"), in order: (StreamInfo for audio, problem).
 
     The problem is None for a good file; a file that cannot be read is a problem too.
     """
-
-    def chunk(start: int) -> list[tuple[StreamInfo | None, str | None]]:
-        return [_check_head(path, kind) for path, kind in paths[start : start + HEAD_CHUNK]]
-
-    yield from _in_threads(chunk, range(0, len(paths), HEAD_CHUNK), workers)
+    return [_check_head(path, kind) for path, kind in paths]
 
 
 def _check_head(path: str, kind: str) -> tuple[StreamInfo | None, str | None]:

@@ -15,25 +15,21 @@ to it, and nothing global is set.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
 import pickle
 import queue
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .forked import die_with_parent
 from .shards import write_shard
 from .staging import FileDigest
 
 if TYPE_CHECKING:
     from .plan import SampleShard
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POLL_SECONDS = 0.5  # how often the parent checks that its workers are alive
 
 Written = Callable[["SampleShard", FileDigest], None]
@@ -166,13 +162,3 @@ def _picklable(error: BaseException) -> BaseException:
     except Exception:
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
-
-
-def die_with_parent(parent: int) -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux); exit if it has."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from ..layout import MEDIA_KINDS
 from .media import MediaFile, MediaStat, key_error, sample_keys
-from .media_check import BadMedia, audio_property_columns, check_media, verify_bar
+from .media_check import BadMedia, HeadChecks, audio_property_columns, check_media, verify_bar
 
 CHECK_BATCH = 4096  # source rows whose media are checked at a time
 SCAN_BATCH = 4096  # source rows whose keys are made and media stat'ed at a time
@@ -194,14 +194,14 @@ def check_media_columns(
     without good audio) and the bad files, in row order."""
     bad: list[BadMedia] = []
     parts: list[dict[str, pa.Array]] = [audio_property_columns([])]
-    with verify_bar(progress and verify_audio) as bar:
+    with verify_bar(progress and verify_audio) as bar, HeadChecks(workers) as heads:
         for start in range(0, len(media.sample_ids), CHECK_BATCH):
             stop = min(start + CHECK_BATCH, len(media.sample_ids))
             rows = np.arange(start, stop, dtype=np.int64)
             infos, found = check_media(
                 root, media.files("audio", rows), media.files("midi", rows),
                 media.sample_ids[start:stop].to_pylist(), verify_audio=verify_audio,
-                workers=workers, bar=bar,
+                workers=workers, bar=bar, heads=heads,
             )  # fmt: skip
             bad += [replace(b, row=b.row + start) for b in found]
             parts.append(audio_property_columns(infos))
