@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import sousa.write.beside
+import sousa.write.pipeline
 from sousa.card.figures import render_figures
 from sousa.demo import write_demo
 from sousa.write.pipeline import PackageOptions, package_dataset
@@ -31,9 +32,11 @@ def figures_drawn_once(request, monkeypatch):
     """The card's figures are a pure function of the label statistics (test_card_stats.py
     shows it, where every packaging draws them): elsewhere the packager draws each distinct
     statistics once per test process and reuses the same PNG bytes, as drawing again would
-    give. Packagers run in a child process draw as always."""
+    give, in the packager's thread (not in a `FigureProcess`, whose drawings would not come
+    back to the cache). Packagers run in a child process draw as always."""
     if request.module.__name__.rsplit(".", 1)[-1] != "test_card_stats":
         monkeypatch.setattr(sousa.write.beside, "render_figures", _render_once)
+        monkeypatch.setattr(sousa.write.pipeline, "FigureProcess", lambda: None)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ figures are real, referenced, listed and reproducible, and any table shape gets 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import DatasetCard
 
+import sousa.write.beside
 from sousa.card.figures import render_figures
 from sousa.card.stats import label_stats, statistics_section
 from sousa.demo import write_demo
@@ -141,11 +143,29 @@ def test_figures_are_png_files_the_card_embeds_and_the_manifest_lists(staging):
 
 
 def test_two_packagings_give_byte_identical_figures_and_card(demo_template, tmp_path):
+    """One worker draws in the packager's thread, two in a `FigureProcess`: the same bytes,
+    and no process left behind."""
     outs = [tmp_path / "one", tmp_path / "two"]
-    for out in outs:
-        package_dataset(PackageOptions(source=demo_template, out=out, repo_id="zkeown/sousa"))
-    for rel in (*FIGURES, "README.md", MANIFEST):
+    for workers, out in enumerate(outs, 1):
+        options = PackageOptions(demo_template, out, repo_id="zkeown/sousa", workers=workers)
+        package_dataset(options)
+    for rel in (*FIGURES, "README.md"):
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+    assert multiprocessing.active_children() == []
+
+
+def test_an_error_drawing_in_the_figure_process_fails_the_run_and_leaves_no_card(
+    demo_template, tmp_path, monkeypatch
+):
+    def no_ink(stats):
+        raise ValueError("no ink")
+
+    monkeypatch.setattr(sousa.write.beside, "render_figures", no_ink)  # inherited by the fork
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="no ink"):
+        package_dataset(PackageOptions(demo_template, out, workers=2))
+    assert not (out / "README.md").exists() and not list(out.glob("figures/*"))
+    assert multiprocessing.active_children() == []
 
 
 def test_figures_ignore_the_users_matplotlib_settings(staging):

@@ -11,22 +11,100 @@ in system calls and C code that release the GIL), and Arrow, zlib and Agg do the
 the files' digests, raising what the thread raised; `stop()` (after an error elsewhere) makes it end
 at its next file, waits for it and removes what it wrote: a failed run leaves the same files
 as when these were written after the shards.
+
+With two workers or more, that thread is the run's longest path (the shards are written by
+the workers meanwhile), and importing matplotlib and drawing are a third of it: a
+`FigureProcess`, forked before the source is read, imports matplotlib on the core that
+reading and planning leave idle and draws the figures when the thread sends it the statistics.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from ..card.figures import render_figures
 from ..card.stats import label_stats, statistics_section
 from ..layout import BUILDER_PATH, CARD_PATH, SPLITS
 from .builder_file import standalone_builder
+from .forked import helper_of
 from .memory import release_freed
 from .plan import Plan
 from .staging import FileDigest, write_bytes_atomic
 from .summary import split_stats
 from .tables import write_auxiliary, write_table
+
+Figures = dict[str, tuple[bytes, str]]  # path → (PNG bytes, alt text): `render_figures`'
+Draw = Callable[[object], Callable[[], Figures]]  # given statistics: a call that gives figures
+
+
+def draw_here(stats) -> Callable[[], Figures]:
+    """`Draw` in this thread: the figures are drawn now."""
+    figures = render_figures(stats)
+    return lambda: figures
+
+
+class FigureProcess:
+    """`render_figures` in a forked process that imports matplotlib as soon as it starts.
+
+    Fork it before any thread is started (a lock held by a thread at the fork would stay held
+    in the child). `draw(stats)` sends the statistics and returns the call that waits for the
+    figures (raising what drawing raised); `close()` ends the process, drawn or not. It dies
+    with its parent.
+    """
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_draw_when_asked, args=(child, os.getpid()), name="sousa-figures", daemon=True
+        )
+        self._process.start()
+        child.close()
+
+    def draw(self, stats) -> Callable[[], Figures]:
+        self._conn.send(stats)
+        return self._figures
+
+    def _figures(self) -> Figures:
+        try:
+            ok, value = self._conn.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(
+                f"the process drawing the card's figures died (exit code "
+                f"{self._process.exitcode}); nothing final-named is half-written: re-run"
+            ) from None
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._conn.close()  # the child, waiting for statistics, sees the end and exits
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+
+def _draw_when_asked(conn, parent: int) -> None:
+    """The figure process: import matplotlib, then draw the statistics it is sent (if any)."""
+    helper_of(parent)
+    import matplotlib.figure  # noqa: F401  the point: imported while the parent plans
+    import matplotlib.style  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
+
+    try:
+        stats = conn.recv()
+    except EOFError:  # closed unused (the folder was current, or the run failed)
+        return
+    try:
+        conn.send((True, render_figures(stats)))
+    except Exception as e:  # sent to the parent, which raises it
+        conn.send((False, e))
 
 
 class Stopped(Exception):
@@ -42,9 +120,9 @@ class BesideShards:
 
     def __init__(
         self, plan: Plan, out: Path, sizes: dict[str, int], repo_id: str | None,
-        tag: str | None = None,
+        tag: str | None = None, draw: Draw = draw_here,
     ) -> None:  # fmt: skip
-        self._args = (plan, out, sizes, repo_id, tag)
+        self._args = (plan, out, sizes, repo_id, tag, draw)
         self._stop = threading.Event()
         self._digests: dict[str, FileDigest] = {}
         self._error: BaseException | None = None
@@ -84,12 +162,14 @@ def write_beside(
     sizes: dict[str, int],
     repo_id: str | None,
     tag: str | None,
+    draw: Draw,
     digests: dict[str, FileDigest],
     stop: threading.Event,
 ) -> None:
-    """Write the split tables, the auxiliary tables, the builder, the figures (from the split
-    tables just written) and the card (naming `repo_id` and the release `tag`) into `out`,
-    adding each file's digest to `digests`."""
+    """Write the split tables, the figures (`draw`n from the statistics of the split tables
+    just written), the auxiliary tables, the builder and the card (naming `repo_id` and the
+    release `tag`) into `out`, adding each file's digest to `digests`. What does not need the
+    figures is done while a `FigureProcess` draws them."""
 
     def check() -> None:
         if stop.is_set():
@@ -99,6 +179,8 @@ def write_beside(
     for rel, table in plan.tables.items():
         check()
         digests[rel] = write_table(table, out / rel)
+    stats = label_stats(out)
+    figures_drawn = draw(stats)
     ids_by_split = {
         split: plan.source.sample_ids(split)
         for split in SPLITS
@@ -109,15 +191,13 @@ def write_beside(
         digests |= write_auxiliary(name, path, ids_by_split, out)
     check()
     digests[BUILDER_PATH] = write_bytes_atomic(out / BUILDER_PATH, standalone_builder())
-    stats = label_stats(out)
-    check()
-    figures = render_figures(stats)
-    for rel, (png, _) in figures.items():
-        digests[rel] = write_bytes_atomic(out / rel, png)
-    check()
     from ..card.readme import build_card  # imports huggingface_hub: kept off the way to a shard
     from ..card.training import recipe_classes
 
+    figures = figures_drawn()
+    check()
+    for rel, (png, _) in figures.items():
+        digests[rel] = write_bytes_atomic(out / rel, png)
     card = build_card(
         plan.source.readme,
         plan.source.label_schema,

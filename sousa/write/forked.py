@@ -22,3 +22,11 @@ def die_with_parent(parent: int) -> None:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def helper_of(parent: int) -> None:
+    """`die_with_parent`, for a helper process that its parent ends (head checks, figures):
+    Ctrl-C, sent to the whole process group, is left to the parent, which ends it; the
+    helper would only print a traceback of its own."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ..layout import AUDIO_PROPERTY_COLUMNS
 from ..progress import byte_bar
 from .flac_tail import check_flac_tail
-from .forked import die_with_parent
+from .forked import helper_of
 from .media import MediaFile
 
 FLAC_MARKER = b"fLaC"
@@ -243,7 +243,7 @@ class HeadChecks:
     def __enter__(self) -> HeadChecks:
         if self.workers > 1:
             context = multiprocessing.get_context("fork")
-            self._pool = context.Pool(self.workers, die_with_parent, (os.getpid(),))
+            self._pool = context.Pool(self.workers, helper_of, (os.getpid(),))
         return self
 
     def __exit__(self, error_type, *exc) -> None:

@@ -24,7 +24,7 @@ from ..layout import (
 from ..limits import check_repo_id, check_tag
 from ..progress import byte_bar
 from ..staged import read_manifest, writer_lock
-from .beside import BesideShards
+from .beside import BesideShards, FigureProcess, draw_here
 from .builder_file import standalone_builder
 from .code_key import code_fingerprint
 from .memory import release_freed
@@ -96,17 +96,28 @@ def packaged(options: PackageOptions, progress: bool = False) -> Iterator[Summar
     """`package_dataset`, holding the staging folder's `writer_lock` until the block ends (the
     push reads the folder inside it). Before anything is written: bad input, a second writer
     and too little free space raise `InputError`. A full disk midway raises `DiskFullError`;
-    files complete by then are kept and trusted by the re-run (their stamps)."""
-    source, plan = plan_package(options, progress)
+    files complete by then are kept and trusted by the re-run (their stamps).
+
+    With two workers or more, the card's figures are drawn by a `FigureProcess` forked first
+    (before the source is read and any thread is started)."""
+    figures = FigureProcess() if options.workers > 1 else None
     try:
-        with _writing(options, source, plan, progress) as summary:
-            yield summary
+        source, plan = plan_package(options, progress)
+        try:
+            with _writing(options, source, plan, progress, figures) as summary:
+                yield summary
+        finally:
+            plan.close()
     finally:
-        plan.close()
+        if figures is not None:
+            figures.close()
 
 
 @contextmanager
-def _writing(options: PackageOptions, source: Source, plan: Plan, progress: bool):
+def _writing(
+    options: PackageOptions, source: Source, plan: Plan, progress: bool,
+    figures: FigureProcess | None,
+):  # fmt: skip
     """`packaged` once the plan is made."""
     out = options.out_dir
     fingerprint = source.fingerprint(options.fingerprint_fields())
@@ -131,6 +142,7 @@ def _writing(options: PackageOptions, source: Source, plan: Plan, progress: bool
                 fingerprint,
                 options.repo_id,
                 options.tag,
+                figures,
             )
         except BaseException:
             remove_incomplete(out)  # shard writers are stopped: what they left is partial
@@ -194,10 +206,11 @@ def write_plan(
     fingerprint: str,
     repo_id: str | None = None,
     tag: str | None = None,
+    figures: FigureProcess | None = None,
 ) -> dict[str, FileDigest]:
     """Write every planned file: the shards in `workers` processes and, meanwhile, in a thread
-    (`beside.BesideShards`), the tables, the builder, the card's figures and the card, whose
-    code names `repo_id` (and the release `tag`).
+    (`beside.BesideShards`), the tables, the builder, the card's figures (drawn by `figures`
+    if given) and the card, whose code names `repo_id` (and the release `tag`).
 
     Shards and copies that `stamps` trusts as this fingerprint's are kept, not written again;
     each one written is stamped as it completes (the others once all are written).
@@ -221,7 +234,8 @@ def write_plan(
 
     sizes = {shard.path: shard.size for shard in plan.shards}
     sizes |= {dest: os.stat(src).st_size for dest, src in plan.copies.items()}
-    beside = BesideShards(plan, out, sizes, repo_id, tag)
+    draw = figures.draw if figures is not None else draw_here
+    beside = BesideShards(plan, out, sizes, repo_id, tag, draw)
     try:
         with _progress_bar(plan.shards, progress) as bar:
             bar.update(sum(s.size for s in plan.shards) - sum(s.size for s in todo))
