@@ -1,7 +1,7 @@
 """Packing against GNU tar and the seed plan's algorithm, in one run on the same files.
 
     python benchmarks/run.py packing --gb 1
-    python benchmarks/run.py packing --samples 7000 --seconds 1.5   # the held-out shape
+    python benchmarks/run.py packing --samples 7000 --seconds 1.5 --mono16   # issue 23's shape
     python benchmarks/run.py packing --samples 100000 --seconds 0.05
 
 Each packer runs in a fresh process, interleaved, page cache warm, output removed: GNU `tar
@@ -176,6 +176,7 @@ def main(argv: list[str]) -> dict:
     size.add_argument("--gb", type=float, help="GB of media (5 s stereo samples)")
     size.add_argument("--samples", type=int, help="number of samples (with --seconds)")
     p.add_argument("--seconds", type=float, default=5.0, help="clip length with --samples")
+    p.add_argument("--mono16", action="store_true", help="mono 16-bit FLAC (else stereo 24)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--shard-workers", type=int, default=1, help="the shard phase's workers")
     p.add_argument("--work", type=Path, default=HERE / "work")
@@ -185,11 +186,13 @@ def main(argv: list[str]) -> dict:
     if args.gb is not None:
         args.samples, args.seconds = math.ceil(args.gb * 1e9 / BYTES_PER_5S_SAMPLE), 5.0
     key = f"gb{args.gb:g}" if args.gb is not None else f"{args.samples}x{args.seconds:g}s"
-    src = demo_source(args.work, n_samples=args.samples, seconds=args.seconds, seed=0)
+    shape = {"channels": 1, "subtype": "PCM_16"} if args.mono16 else {}
+    key += "-mono16" if args.mono16 else ""
+    src = demo_source(args.work, n_samples=args.samples, seconds=args.seconds, seed=0, **shape)
     runs = measure(src, args.work / "pack-out", args.rounds, args.shard_workers)
     media = files_under([src / "audio", src / "midi"])
     files, size = len(media), sum(p.stat().st_size for p in media)
-    title = f"Packing {args.samples:,} samples × {args.seconds:g} s"
+    title = f"Packing {args.samples:,} {'mono 16-bit ' * args.mono16}samples × {args.seconds:g} s"
     return {
         "key": f"packing-{key}",
         "title": title,
