@@ -28,6 +28,7 @@ from sousa.layout import (
     TIER_COLUMN,
     split_table_path,
 )
+from sousa.write.beside import FigureProcess
 from sousa.write.pipeline import PackageOptions, package_dataset
 from sousa.write.staging import MANIFEST
 
@@ -152,6 +153,18 @@ def test_two_packagings_give_byte_identical_figures_and_card(demo_template, tmp_
     for rel in (*FIGURES, "README.md"):
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
     assert multiprocessing.active_children() == []
+
+
+def test_a_figure_process_ends_when_closed_drawn_or_not(staging):
+    """Closed unused (the folder was current, or the run failed first), it is ended at once;
+    after drawing, it has exited by itself."""
+    unused = FigureProcess()
+    unused.close()
+    assert unused._process.exitcode is not None
+    drawn = FigureProcess()
+    figures = drawn.draw(label_stats(staging))()
+    drawn.close()
+    assert drawn._process.exitcode == 0 and set(figures) == set(FIGURES)
 
 
 def test_an_error_drawing_in_the_figure_process_fails_the_run_and_leaves_no_card(

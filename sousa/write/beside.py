@@ -60,9 +60,13 @@ class FigureProcess:
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_draw_when_asked, args=(child, os.getpid()), name="sousa-figures", daemon=True
+            target=_draw_when_asked,
+            args=(child, self._conn, os.getpid()),
+            name="sousa-figures",
+            daemon=True,
         )
         self._process.start()
+        self._answered = False  # the process has sent all it will: it exits by itself
         child.close()
 
     def draw(self, stats) -> Callable[[], Figures]:
@@ -72,6 +76,7 @@ class FigureProcess:
     def _figures(self) -> Figures:
         try:
             ok, value = self._conn.recv()
+            self._answered = True
         except EOFError:
             self._process.join()
             raise RuntimeError(
@@ -83,15 +88,20 @@ class FigureProcess:
         return value
 
     def close(self) -> None:
-        self._conn.close()  # the child, waiting for statistics, sees the end and exits
-        self._process.join(5)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
+        """End the process: it has exited once its answer was read; else (the folder was
+        current, or the run failed before reading it) it is killed, holding nothing to save,
+        rather than waited for while it imports matplotlib or draws."""
+        if not self._answered:
+            self._process.kill()
+        self._conn.close()
+        self._process.join()
 
 
-def _draw_when_asked(conn, parent: int) -> None:
-    """The figure process: import matplotlib, then draw the statistics it is sent (if any)."""
+def _draw_when_asked(conn, parent_end, parent: int) -> None:
+    """The figure process: import matplotlib, then draw the statistics it is sent (if any).
+    Its copy of the parent's end of the pipe is closed first: else it would never see the
+    end of the pipe when the parent closes it unused."""
+    parent_end.close()
     helper_of(parent)
     import matplotlib.figure  # noqa: F401  the point: imported while the parent plans
     import matplotlib.style  # noqa: F401

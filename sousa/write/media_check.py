@@ -234,16 +234,14 @@ def audio_property_columns(infos: list[StreamInfo | None]) -> dict[str, pa.Array
 
 class HeadChecks:
     """`check_heads` of many lists of files in `workers` forked processes (in this one when
-    1), started once; a context manager (leaving it ends them). Workers die with their parent."""
+    1, or while every list fits in one hand-off), started once, when first needed; a context
+    manager (leaving it ends them). Workers die with their parent."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool = None
 
     def __enter__(self) -> HeadChecks:
-        if self.workers > 1:
-            context = multiprocessing.get_context("fork")
-            self._pool = context.Pool(self.workers, helper_of, (os.getpid(),))
         return self
 
     def __exit__(self, error_type, *exc) -> None:
@@ -260,8 +258,11 @@ class HeadChecks:
     ) -> Iterator[tuple[StreamInfo | None, str | None]]:
         """`check_heads(paths)`, in order."""
         chunks = [paths[i : i + HEAD_CHUNK] for i in range(0, len(paths), HEAD_CHUNK)]
-        if self._pool is None or len(chunks) <= 1:
+        if self.workers <= 1 or len(chunks) <= 1:
             return (result for chunk in chunks for result in check_heads(chunk))
+        if self._pool is None:
+            context = multiprocessing.get_context("fork")
+            self._pool = context.Pool(self.workers, helper_of, (os.getpid(),))
         return (result for results in self._pool.imap(check_heads, chunks) for result in results)
 
 
