@@ -90,8 +90,9 @@ class FigureProcess:
     def close(self) -> None:
         """End the process: it has exited once its answer was read; else (the folder was
         current, or the run failed before reading it) it is killed, holding nothing to save,
-        rather than waited for while it imports matplotlib or draws."""
-        if not self._answered:
+        rather than waited for while it imports matplotlib or draws. Closing again does
+        nothing more."""
+        if not self._answered and self._process.exitcode is None:
             self._process.kill()
         self._conn.close()
         self._process.join()

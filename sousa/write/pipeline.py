@@ -128,6 +128,8 @@ def _writing(
     with writer_lock(out):
         stamps = Stamps(out)
         if _is_current(out, fingerprint, stamps):
+            if figures is not None:
+                figures.close()  # nothing to draw: not kept alive through a push
             yield summarize(plan, out, read_manifest(out).files, reused=True)
             return
         prepare_out_dir(out, options.overwrite)
@@ -147,6 +149,9 @@ def _writing(
         except BaseException:
             remove_incomplete(out)  # shard writers are stopped: what they left is partial
             raise
+        finally:
+            if figures is not None:
+                figures.close()
         remove_stale(out, set(digests))
         stamps.rewrite(digests, fingerprint)
         write_manifest(out, digests, fingerprint, plan.order, plan.seed)
