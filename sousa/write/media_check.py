@@ -2,12 +2,12 @@
 
 Every FLAC file: the `fLaC` marker and a STREAMINFO block that parses, read from the file's
 first 42 bytes (FLAC format, https://xiph.org/flac/format.html, "METADATA_BLOCK_STREAMINFO";
-RFC 9639 §8.2), and an end where STREAMINFO says, its last frame decoded (`flac_tail`: a file
-cut short is refused). Every MIDI file: an `MThd` chunk of length 6 with a valid format, track count
-and division, its first 14 bytes (Standard MIDI Files 1.0, "Header Chunks",
-https://midi.org/standard-midi-files-specification). `HeadChecks` reads them in the run's
-worker processes, in constant memory: a check is Python between short reads, so threads of
-one process would queue on the GIL (slower than one thread when the files are cached).
+RFC 9639 §8.2), and an end where STREAMINFO says, its last frame's CRC-16 checked
+(`flac_tail`: a file cut short is refused). Every MIDI file: an `MThd` chunk of length 6 with
+a valid format, track count and division, its first 14 bytes (Standard MIDI Files 1.0,
+"Header Chunks", https://midi.org/standard-midi-files-specification). `HeadChecks` reads them
+in the run's worker processes, in constant memory: a check is Python between short reads, so
+threads of one process would queue on the GIL (slower than one thread when files are cached).
 `verify_flac` decodes a whole file in blocks and compares the frames decoded with
 STREAMINFO's total: that also catches corrupt bytes in the middle of a file.
 
@@ -186,7 +186,7 @@ def check_media(
     infos: list[StreamInfo | None] = [None] * len(audio)
     bad: list[BadMedia] = []
     results = (heads or HeadChecks(1))(paths)
-    for (row, media, _), (info, problem) in zip(files, results, strict=True):  # strict: ends pool
+    for (row, media, _), (info, problem) in zip(files, results, strict=True):  # a result a file
         if problem is not None:
             bad.append(BadMedia(row, sample_ids[row], media.relpath, problem))
         if info is not None:

@@ -127,35 +127,45 @@ def _writing(
     check_free_space(out, planned, [p for p in planned if kept.trusted(p, fingerprint)])
     with writer_lock(out):
         stamps = Stamps(out)
-        if _is_current(out, fingerprint, stamps):
-            if figures is not None:
-                figures.close()  # nothing to draw: not kept alive through a push
-            yield summarize(plan, out, read_manifest(out).files, reused=True)
-            return
-        prepare_out_dir(out, options.overwrite)
-        remove_stale(out, set(planned))  # room for what comes, before it is written
         try:
-            digests = write_plan(
-                plan,
-                out,
-                options.workers,
-                progress,
-                stamps,
-                fingerprint,
-                options.repo_id,
-                options.tag,
-                figures,
-            )
-        except BaseException:
-            remove_incomplete(out)  # shard writers are stopped: what they left is partial
-            raise
+            reused = _is_current(out, fingerprint, stamps)
+            if reused:
+                files = read_manifest(out).files
+            else:
+                files = _write_all(options, plan, planned, stamps, fingerprint, progress, figures)
         finally:
             if figures is not None:
-                figures.close()
-        remove_stale(out, set(digests))
-        stamps.rewrite(digests, fingerprint)
-        write_manifest(out, digests, fingerprint, plan.order, plan.seed)
-        yield summarize(plan, out, digests)
+                figures.close()  # drawn, or not needed: not kept alive through a push
+        yield summarize(plan, out, files, reused=reused)
+
+
+def _write_all(
+    options: PackageOptions, plan: Plan, planned: dict[str, int], stamps: Stamps,
+    fingerprint: str, progress: bool, figures: FigureProcess | None,
+) -> dict[str, FileDigest]:  # fmt: skip
+    """Write the staging folder (locked), the manifest last; its files' digests."""
+    out = options.out_dir
+    prepare_out_dir(out, options.overwrite)
+    remove_stale(out, set(planned))  # room for what comes, before it is written
+    try:
+        digests = write_plan(
+            plan,
+            out,
+            options.workers,
+            progress,
+            stamps,
+            fingerprint,
+            options.repo_id,
+            options.tag,
+            figures,
+        )
+    except BaseException:
+        remove_incomplete(out)  # shard writers are stopped: what they left is partial
+        raise
+    remove_stale(out, set(digests))
+    stamps.rewrite(digests, fingerprint)
+    write_manifest(out, digests, fingerprint, plan.order, plan.seed)
+    return digests
 
 
 def plan_package(options: PackageOptions, progress: bool = False) -> tuple[Source, Plan]:
